@@ -1,0 +1,54 @@
+"""lakebase-spark: Spark JDBC to Databricks Lakebase with rotating OAuth database credentials.
+
+Typical use::
+
+    from pyspark.sql import SparkSession
+    import lakebase_spark
+
+    spark = lakebase_spark.configure(SparkSession.builder).getOrCreate()
+    opts = lakebase_spark.lakebase_options("projects/p/branches/main/endpoints/primary")
+    df = spark.read.format("jdbc").options(**opts).option("dbtable", "public.orders").load()
+"""
+
+from __future__ import annotations
+
+from .broker import BrokerStats, TokenBroker
+from .credentials import Credential, Secret
+from .errors import (
+    BrokerError,
+    CredentialError,
+    EndpointNotFoundError,
+    InvalidEndpointNameError,
+    JarNotFoundError,
+    LakebaseSparkError,
+    PermissionDeniedError,
+    TLSRequiredError,
+)
+from .options import LakebaseOptions, lakebase_options
+from .service import BrokerService, shared_broker_service, stop_shared_broker_services
+from .session import configure, jar_path, postgres_driver_jar
+
+__all__ = [
+    "BrokerError",
+    "BrokerService",
+    "BrokerStats",
+    "Credential",
+    "CredentialError",
+    "EndpointNotFoundError",
+    "InvalidEndpointNameError",
+    "JarNotFoundError",
+    "LakebaseOptions",
+    "LakebaseSparkError",
+    "PermissionDeniedError",
+    "Secret",
+    "TLSRequiredError",
+    "TokenBroker",
+    "configure",
+    "jar_path",
+    "lakebase_options",
+    "postgres_driver_jar",
+    "shared_broker_service",
+    "stop_shared_broker_services",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,208 @@
+"""Token broker: mints Lakebase database credentials with databricks-sdk and caches them.
+
+One broker wraps one ``WorkspaceClient``. A database token is valid for every endpoint (or
+instance) the principal may use in the workspace, so the cache key is what the credential is valid
+for — the workspace host, the principal and the API family — not the endpoint asked about: a job
+over many endpoints and shards shares one token per refresh window.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Literal
+
+from ._api import call_api
+from .credentials import Credential, Secret
+from .endpoints import validate_endpoint_name, validate_instance_name
+from .errors import CredentialError
+
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
+
+__all__ = ["BrokerStats", "TokenBroker"]
+
+log = logging.getLogger(__name__)
+
+Api = Literal["postgres", "database"]
+
+#: Refresh this long before the server's expiry (10 of a token's usual 60 minutes) ...
+DEFAULT_REFRESH_MARGIN = 600.0
+#: ... but never more than this share of the token's lifetime, so short-lived tokens (tests,
+#: custom TTLs) are still used for most of their life instead of being re-minted on every call.
+MAX_MARGIN_SHARE = 0.25
+
+
+@dataclass
+class BrokerStats:
+    """Counters a user can read from Python (``broker.stats``)."""
+
+    mints: int = 0
+    cache_hits: int = 0
+    mint_failures: int = 0
+
+
+class TokenBroker:
+    """Mints and caches database credentials; thread-safe, one mint at a time per cache key.
+
+    Parameters
+    ----------
+    workspace:
+        The SDK client whose identity the tokens carry. ``None`` builds ``WorkspaceClient()`` from
+        the environment (notebook auth, ``DATABRICKS_HOST``/``TOKEN``, a config profile, ...).
+    refresh_margin:
+        Seconds before the server's ``expire_time`` at which a new token is minted, capped at a
+        quarter of the token's lifetime. Tokens are checked only at login, so a token handed out
+        just before this point still has ``refresh_margin`` seconds to open connections with.
+    clock:
+        Seconds since the epoch; injectable so expiry is tested without sleeping.
+    """
+
+    def __init__(
+        self,
+        workspace: WorkspaceClient | None = None,
+        *,
+        refresh_margin: float = DEFAULT_REFRESH_MARGIN,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if refresh_margin < 0:
+            raise ValueError(f"refresh_margin must be >= 0 seconds, got {refresh_margin!r}")
+        if workspace is None:
+            from databricks.sdk import WorkspaceClient
+
+            workspace = WorkspaceClient()
+        self.workspace = workspace
+        self.refresh_margin = refresh_margin
+        self.stats = BrokerStats()
+        self._clock = clock
+        self._principal: str | None = None
+        # _lock guards the two dicts; each key's own lock is held for the whole mint, which is
+        # what makes concurrent callers wait for one mint instead of starting their own.
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str, Api], Credential] = {}
+        self._key_locks: dict[tuple[str, str, Api], threading.Lock] = {}
+
+    def __repr__(self) -> str:
+        return f"TokenBroker(host={self.host!r}, principal={self._principal!r})"
+
+    def now(self) -> float:
+        """The broker's clock, which credentials' times are on."""
+        return self._clock()
+
+    @property
+    def host(self) -> str:
+        return str(self.workspace.config.host)
+
+    @property
+    def principal(self) -> str:
+        """The user name the workspace knows the caller by, which is also its Postgres role."""
+        if self._principal is None:
+            me = call_api(self.workspace.current_user.me, what="look up the current user")
+            if not me.user_name:
+                raise CredentialError(
+                    f"the workspace {self.host} returned no user name for the current principal"
+                )
+            self._principal = me.user_name
+        return self._principal
+
+    def credential(
+        self, *, endpoint: str | None = None, instance: str | None = None, force: bool = False
+    ) -> Credential:
+        """A credential good for ``endpoint`` (Autoscaling) or ``instance`` (Provisioned).
+
+        Returns the cached one until its refresh time; ``force`` skips the cache (after the
+        database refused a cached token). Exactly one of ``endpoint`` and ``instance`` is needed:
+        the API requires a target to mint, though the token then serves every target.
+        """
+        api: Api
+        if (endpoint is None) == (instance is None):
+            raise ValueError("give exactly one of endpoint= (Autoscaling) or instance= (Provisioned)")
+        if endpoint is not None:
+            validate_endpoint_name(endpoint)
+            api, target = "postgres", endpoint
+        else:
+            assert instance is not None
+            validate_instance_name(instance)
+            api, target = "database", instance
+        key = (self.host, self.principal, api)
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        stale: Credential | None = None
+        with key_lock:
+            cached = self._cache.get(key)
+            if cached is not None and not force and self._clock() < cached.refresh_at:
+                self.stats.cache_hits += 1
+                return cached
+            stale = cached
+            try:
+                fresh = self._mint(api, target)
+            except Exception:
+                self.stats.mint_failures += 1
+                raise
+            self.stats.mints += 1
+            self._cache[key] = fresh
+        log.info(
+            "minted a Lakebase database credential for %s (valid %.0f s, refresh in %.0f s%s)",
+            fresh.principal,
+            fresh.expires_at - fresh.minted_at,
+            fresh.refresh_at - fresh.minted_at,
+            ", replacing a refused token" if force and stale is not None else "",
+        )
+        return fresh
+
+    def _mint(self, api: Api, target: str) -> Credential:
+        now = self._clock()
+        if api == "postgres":
+            pg = call_api(
+                lambda: self.workspace.postgres.generate_database_credential(endpoint=target),
+                what=f"mint a database credential for endpoint {target!r}",
+                target=target,
+            )
+            token, expires_at = pg.token, _timestamp_seconds(pg.expire_time)
+        else:
+            db = call_api(
+                lambda: self.workspace.database.generate_database_credential(
+                    instance_names=[target], request_id=str(uuid.uuid4())
+                ),
+                what=f"mint a database credential for instance {target!r}",
+                target=target,
+            )
+            token = db.token
+            expires_at = _rfc3339_seconds(db.expiration_time) if db.expiration_time else None
+        if not token or expires_at is None:
+            raise CredentialError(
+                f"the workspace {self.host} answered the credential request for {target!r} "
+                "without a token or an expiry time"
+            )
+        lifetime = max(expires_at - now, 0.0)
+        margin = min(self.refresh_margin, lifetime * MAX_MARGIN_SHARE)
+        return Credential(
+            token=Secret(token),
+            principal=self.principal,
+            expires_at=expires_at,
+            minted_at=now,
+            refresh_at=expires_at - margin,
+        )
+
+
+def _timestamp_seconds(ts: object) -> float | None:
+    """Seconds since the epoch of a protobuf ``Timestamp`` as the SDK returns it."""
+    if ts is None:
+        return None
+    seconds = getattr(ts, "seconds", None)
+    nanos = getattr(ts, "nanos", 0)
+    if isinstance(seconds, int):
+        return seconds + nanos / 1e9
+    return _rfc3339_seconds(str(ts))
+
+
+def _rfc3339_seconds(text: str) -> float:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.timestamp()

@@ -1,0 +1,103 @@
+"""Spark option helpers: one call turns a Lakebase endpoint into the full JDBC option set."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from .endpoints import resolve_endpoint, resolve_instance
+from .service import BrokerService, shared_broker_service
+
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
+
+__all__ = ["LakebaseOptions", "lakebase_options"]
+
+POSTGRES_DRIVER = "org.postgresql.Driver"
+PROVIDER_NAME = "lakebase"
+DEFAULT_DATABASE = "databricks_postgres"
+
+# Option keys the JVM provider reads (Spark lower-cases keys; these are matched case-insensitively).
+BROKER_URL = "lakebase.broker.url"
+BROKER_SECRET = "lakebase.broker.secret"  # noqa: S105 - a key name; "secret" makes Spark redact it
+BROKER_FINGERPRINT = "lakebase.broker.fingerprint"
+ENDPOINT = "lakebase.endpoint"
+INSTANCE = "lakebase.instance"
+
+
+class LakebaseOptions(dict[str, str]):
+    """A plain ``dict`` of Spark options whose ``repr`` hides the broker secret."""
+
+    def __repr__(self) -> str:
+        shown = {k: ("***" if "secret" in k.lower() else v) for k, v in self.items()}
+        return f"LakebaseOptions({shown!r})"
+
+    __str__ = __repr__
+
+
+def lakebase_options(
+    endpoint: str | None = None,
+    *,
+    instance: str | None = None,
+    database: str = DEFAULT_DATABASE,
+    workspace_client: WorkspaceClient | None = None,
+    broker: BrokerService | None = None,
+    user: str | None = None,
+    port: int | None = None,
+    fetchsize: int | None = 10_000,
+    batchsize: int | None = 10_000,
+    application_name: str | None = "lakebase-spark",
+    **extra: object,
+) -> LakebaseOptions:
+    """Everything ``spark.read/write.format("jdbc")`` needs to reach a Lakebase database.
+
+    Resolves the endpoint's (or Provisioned instance's) host and the current principal, starts the
+    token broker on first use, and returns ``url`` (TLS required), ``driver``, ``user``,
+    ``connectionProvider=lakebase``, the broker keys and throughput defaults: ``fetchsize`` (pgjdbc
+    otherwise buffers whole result sets), ``batchsize`` and ``reWriteBatchedInserts`` (multi-row
+    INSERTs). ``extra`` options are added as given (``None`` drops a key; values are stringified).
+
+    Example::
+
+        opts = lakebase_options("projects/p/branches/main/endpoints/primary", database="shop")
+        df = spark.read.format("jdbc").options(**opts).option("dbtable", "public.orders").load()
+    """
+    if (endpoint is None) == (instance is None):
+        raise ValueError(
+            "give exactly one of endpoint='projects/<p>/branches/<b>/endpoints/<e>' "
+            "(Lakebase Autoscaling) or instance='<name>' (Lakebase Provisioned)"
+        )
+    if not database:
+        raise ValueError("database must be a non-empty database name, e.g. 'databricks_postgres'")
+    service = broker.start() if broker is not None else shared_broker_service(workspace_client)
+    workspace = service.broker.workspace
+    if endpoint is not None:
+        address = resolve_endpoint(workspace, endpoint, port=port)
+        target = {ENDPOINT: endpoint}
+    else:
+        assert instance is not None
+        address = resolve_instance(workspace, instance, port=port)
+        target = {INSTANCE: instance}
+    host = f"[{address.host}]" if ":" in address.host else address.host
+    options: dict[str, object] = {
+        "url": f"jdbc:postgresql://{host}:{address.port}/{quote(database, safe='')}?sslmode=require",
+        "driver": POSTGRES_DRIVER,
+        "user": user or service.broker.principal,
+        "connectionProvider": PROVIDER_NAME,
+        BROKER_URL: service.url,
+        BROKER_SECRET: service.secret.reveal(),
+        BROKER_FINGERPRINT: service.fingerprint,
+        **target,
+        "fetchsize": fetchsize,
+        "batchsize": batchsize,
+        "reWriteBatchedInserts": True,
+        "ApplicationName": application_name,
+    }
+    options.update(extra)
+    return LakebaseOptions({k: _spark_value(v) for k, v in options.items() if v is not None})
+
+
+def _spark_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,313 @@
+"""Broker service: serves the broker's tokens over HTTP(S) to the JVM provider on driver and executors.
+
+Executors have no Databricks identity of their own, so they ask the driver. The service answers
+``GET /v1/token?endpoint=<name>`` (or ``?instance=<name>``) with
+``{"token", "expires_in_ms", "refresh_in_ms"}``: relative times, so clock skew between the driver and
+executor hosts does not matter. Callers must send ``Authorization: Bearer <secret>``, a random secret
+made per service; anything else gets 401. Off loopback the service speaks TLS with a certificate
+made at start, whose SHA-256 fingerprint travels in the Spark options and is pinned by the JVM.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import ssl
+import tempfile
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from .broker import TokenBroker
+from .credentials import Secret
+from .errors import (
+    BrokerError,
+    EndpointNotFoundError,
+    InvalidEndpointNameError,
+    PermissionDeniedError,
+)
+
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
+
+__all__ = ["BrokerService", "shared_broker_service", "stop_shared_broker_services"]
+
+log = logging.getLogger(__name__)
+
+HANDSHAKE_TIMEOUT = 10.0
+IDLE_TIMEOUT = 60.0
+
+
+class BrokerService:
+    """An HTTP(S) front for a :class:`TokenBroker`; start with :meth:`start` or ``with``.
+
+    Parameters
+    ----------
+    broker:
+        Where tokens come from.
+    host:
+        Address to bind. Loopback suits local Spark (``local[*]``, ``local-cluster``); on a cluster,
+        bind the driver's own address (``spark.driver.host``), never ``0.0.0.0`` by default.
+    tls:
+        ``None`` means TLS exactly when ``host`` is not loopback.
+    """
+
+    def __init__(
+        self,
+        broker: TokenBroker,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: bool | None = None,
+    ) -> None:
+        self.broker = broker
+        self.host = host
+        self.port = port
+        self.tls = (not _is_loopback(host)) if tls is None else tls
+        self.secret = Secret(secrets.token_urlsafe(32))
+        self.fingerprint: str | None = None
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self._server else "stopped"
+        return f"BrokerService(url={self.url!r}, {state})"
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> BrokerService:
+        if self._server is not None:
+            return self
+        server = _Server((self.host, self.port), _Handler)
+        server.service = self
+        if self.tls:
+            server.ssl_context, self.fingerprint = _self_signed_context(self.host)
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name=f"lakebase-broker:{self.port}", daemon=True
+        )
+        self._thread.start()
+        log.info("Lakebase token broker listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            log.info("Lakebase token broker on %s stopped", self.url)
+
+    def __enter__(self) -> BrokerService:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def authorized(self, header: str | None) -> bool:
+        expected = f"Bearer {self.secret.reveal()}".encode()
+        return header is not None and hmac.compare_digest(header.encode(), expected)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    service: BrokerService
+    ssl_context: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # The TLS handshake runs here, in the connection's own thread, so a slow or hostile
+        # client cannot stall the accept loop.
+        if self.ssl_context is not None:
+            request.settimeout(HANDSHAKE_TIMEOUT)
+            request = self.ssl_context.wrap_socket(request, server_side=True)
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("broker: dropped a connection from %s", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT  # idle keep-alive connections are closed, not held forever
+
+    def do_GET(self) -> None:
+        service = self.server.service
+        if not service.authorized(self.headers.get("Authorization")):
+            self._reply(HTTPStatus.UNAUTHORIZED, {"error": "missing or wrong broker secret"})
+            return
+        url = urlsplit(self.path)
+        if url.path != "/v1/token":
+            self._reply(HTTPStatus.NOT_FOUND, {"error": f"no such path {url.path!r}"})
+            return
+        query = parse_qs(url.query)
+        endpoint = query.get("endpoint", [None])[0]
+        instance = query.get("instance", [None])[0]
+        force = query.get("force", ["false"])[0] == "true"
+        try:
+            cred = service.broker.credential(endpoint=endpoint, instance=instance, force=force)
+        except (InvalidEndpointNameError, ValueError) as e:
+            self._reply(HTTPStatus.BAD_REQUEST, {"error": str(e)})
+            return
+        except EndpointNotFoundError as e:
+            self._reply(HTTPStatus.NOT_FOUND, {"error": str(e)})
+            return
+        except PermissionDeniedError as e:
+            self._reply(HTTPStatus.FORBIDDEN, {"error": str(e)})
+            return
+        except Exception as e:  # any mint failure must reach the executor as a message, not a hang
+            log.warning("Lakebase token broker could not serve a credential: %s", e)
+            self._reply(HTTPStatus.BAD_GATEWAY, {"error": str(e)})
+            return
+        now = service.broker.now()  # the clock the credential's times are on
+        self._reply(
+            HTTPStatus.OK,
+            {
+                "token": cred.token.reveal(),
+                "expires_in_ms": max(int((cred.expires_at - now) * 1000), 0),
+                "refresh_in_ms": max(int((cred.refresh_at - now) * 1000), 0),
+            },
+        )
+
+    def _reply(self, status: HTTPStatus, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # The request line holds only the path and the target name; headers (the secret) are
+        # never logged.
+        log.debug("broker %s - %s", self.address_string(), format % args)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _self_signed_context(host: str) -> tuple[ssl.SSLContext, str]:
+    """A server TLS context with a fresh self-signed certificate, and its SHA-256 fingerprint."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lakebase-spark broker")])
+    try:
+        san: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        san = x509.DNSName(host)
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([san]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    fingerprint = cert.fingerprint(hashes.SHA256()).hex()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # ssl loads keys only from files: write them to a private temp dir and remove it at once.
+    with tempfile.TemporaryDirectory() as tmp:
+        cert_file, key_file = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+        with open(cert_file, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+        context.load_cert_chain(cert_file, key_file)
+    if not isinstance(fingerprint, str) or not fingerprint:
+        raise BrokerError("could not make the broker's TLS certificate")
+    return context, fingerprint
+
+
+_shared_lock = threading.Lock()
+_shared: dict[tuple[str, str, str], BrokerService] = {}
+_default_workspace: WorkspaceClient | None = None  # WorkspaceClient() resolves config: do it once
+
+
+def shared_broker_service(
+    workspace: WorkspaceClient | None = None, *, host: str | None = None
+) -> BrokerService:
+    """The process's running broker service for this workspace identity, started on first use.
+
+    Keyed by workspace host and principal (what a token is valid for) and bind address, so every
+    ``lakebase_options(...)`` call of a notebook shares one broker and one token cache.
+    """
+    global _default_workspace
+    bind = host or default_bind_host()
+    with _shared_lock:
+        if workspace is None:
+            if _default_workspace is None:
+                from databricks.sdk import WorkspaceClient
+
+                _default_workspace = WorkspaceClient()
+            workspace = _default_workspace
+        broker = TokenBroker(workspace)
+        key = (broker.host, broker.principal, bind)
+        service = _shared.get(key)
+        if service is None or not service.running:
+            service = BrokerService(broker, host=bind).start()
+            _shared[key] = service
+            if len(_shared) == 1:
+                atexit.register(stop_shared_broker_services)
+        return service
+
+
+def stop_shared_broker_services() -> None:
+    """Stop every broker service :func:`shared_broker_service` started."""
+    with _shared_lock:
+        services = list(_shared.values())
+        _shared.clear()
+    for service in services:
+        service.stop()
+
+
+def default_bind_host() -> str:
+    """Loopback when Spark runs on this machine only; otherwise the driver's own address."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        return "127.0.0.1"
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        return "127.0.0.1"
+    conf = spark.sparkContext.getConf()
+    if str(conf.get("spark.master", "local")).startswith("local"):
+        return "127.0.0.1"
+    return str(conf.get("spark.driver.host", "127.0.0.1"))

@@ -1,0 +1,73 @@
+"""Session helper: puts the provider jar and a Postgres JDBC driver on Spark's classpath."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from .errors import JarNotFoundError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["configure", "jar_path", "postgres_driver_jar"]
+
+JAR_NAME = "lakebase-spark-provider.jar"
+#: Names a local Postgres JDBC driver jar to use instead of downloading one.
+DRIVER_JAR_ENV = "LAKEBASE_SPARK_JDBC_DRIVER_JAR"
+#: Debian/Ubuntu's libpostgresql-jdbc-java installs the driver here.
+SYSTEM_DRIVER_JARS = ("/usr/share/java/postgresql.jar",)
+#: Resolved by Spark (Ivy) when no local driver jar is found.
+POSTGRES_DRIVER_PACKAGE = "org.postgresql:postgresql:42.7.4"
+
+B = TypeVar("B", bound="SparkSession.Builder")
+
+
+def jar_path() -> str:
+    """The provider jar shipped inside this package (built from ``jvm/`` at install time)."""
+    jar = Path(__file__).parent / "jars" / JAR_NAME
+    if not jar.is_file():
+        raise JarNotFoundError(
+            f"the lakebase-spark provider jar is missing (looked for {jar}). It is built when the "
+            "package is installed: reinstall with `pip install .` (a JDK must be on PATH), or "
+            "`pip install -e .` for a development checkout."
+        )
+    return str(jar)
+
+
+def postgres_driver_jar() -> str | None:
+    """A local Postgres JDBC driver jar: ``$LAKEBASE_SPARK_JDBC_DRIVER_JAR``, else the system one."""
+    named = os.environ.get(DRIVER_JAR_ENV)
+    if named:
+        if not Path(named).is_file():
+            raise JarNotFoundError(
+                f"{DRIVER_JAR_ENV}={named!r} names no file: point it at a postgresql-*.jar or unset it"
+            )
+        return named
+    return next((jar for jar in SYSTEM_DRIVER_JARS if Path(jar).is_file()), None)
+
+
+def configure(builder: B, *, driver_jar: str | None = None) -> B:
+    """Add the provider jar and a Postgres JDBC driver to a ``SparkSession.Builder``; return it.
+
+    Like delta's ``configure_spark_with_delta_pip``: call before ``getOrCreate()``. The jars go on
+    ``spark.jars`` (shipped to executors) and on the driver's class path, where Spark's
+    ``ServiceLoader`` and ``DriverManager`` look. Without a local driver jar, the Maven coordinate
+    is added to ``spark.jars.packages`` for Spark to resolve.
+    """
+    current = dict(getattr(builder, "_options", {}))  # keep what the user already set
+
+    def append(key: str, value: str, sep: str) -> None:
+        old = current.get(key)
+        merged = f"{old}{sep}{value}" if old else value
+        current[key] = merged
+        builder.config(key, merged)
+
+    driver = driver_jar or postgres_driver_jar()
+    jars = [jar_path()] + ([driver] if driver else [])
+    append("spark.jars", ",".join(jars), ",")
+    append("spark.driver.extraClassPath", os.pathsep.join(jars), os.pathsep)
+    if driver is None:
+        append("spark.jars.packages", POSTGRES_DRIVER_PACKAGE, ",")
+    return builder
