@@ -74,6 +74,8 @@ class BrokerService:
         self.tls = (not _is_loopback(host)) if tls is None else tls
         self.secret = Secret(secrets.token_urlsafe(32))
         self.fingerprint: str | None = None
+        #: Token requests answered with a token (what executors' JVM caches did not absorb).
+        self.tokens_served = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -174,6 +176,7 @@ class _Handler(BaseHTTPRequestHandler):
             log.warning("Lakebase token broker could not serve a credential: %s", e)
             self._reply(HTTPStatus.BAD_GATEWAY, {"error": str(e)})
             return
+        service.tokens_served += 1
         now = service.broker.now()  # the clock the credential's times are on
         self._reply(
             HTTPStatus.OK,

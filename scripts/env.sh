@@ -1,0 +1,38 @@
+# Sourced by scripts/demo and scripts/test: installs what a fresh machine lacks, then the package.
+# Java (to build and run the provider), PostgreSQL server binaries (the emulator) and a Postgres
+# JDBC driver come from the system's packages; Python packages go into a virtualenv ($VENV).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+
+apt_install() {
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "missing system packages: $*; install them (Debian/Ubuntu: apt-get install $*)" >&2
+    exit 1
+  fi
+  if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+command -v javac >/dev/null || apt_install openjdk-17-jdk-headless
+if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  apt_install postgresql
+fi
+if [ -z "${LAKEBASE_SPARK_JDBC_DRIVER_JAR:-}" ] && [ ! -f /usr/share/java/postgresql.jar ]; then
+  apt_install libpostgresql-jdbc-java
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
+
+# Build the wheel against the venv's own pyspark (no isolated build env with a second copy).
+install_package() {  # $1: extras, e.g. "dev"
+  "${PIP[@]}" hatchling "pyspark>=3.5"
+  "${PIP[@]}" --no-build-isolation "$ROOT[$1]"
+  # The package itself is rebuilt every time, so the jar always matches jvm/.
+  "${PIP[@]}" --no-build-isolation --no-deps --force-reinstall "$ROOT"
+}

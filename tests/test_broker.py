@@ -1,0 +1,192 @@
+"""Token broker against the emulator's real workspace API: caching, refresh, single-flight, errors."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from lakebase_spark import (
+    EndpointNotFoundError,
+    InvalidEndpointNameError,
+    PermissionDeniedError,
+    Secret,
+    TokenBroker,
+)
+from lakebase_spark.testing import LakebaseEmulator
+
+from .conftest import ENDPOINT
+
+pytestmark = pytest.mark.postgres
+
+
+class FakeClock:
+    """A settable clock: the broker's refresh logic is tested without sleeping."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clocked_broker(emulator: LakebaseEmulator) -> Callable[[], tuple[TokenBroker, FakeClock]]:
+    import time
+
+    def make() -> tuple[TokenBroker, FakeClock]:
+        clock = FakeClock(time.time())
+        return TokenBroker(emulator.workspace_client("pat"), clock=clock), clock
+
+    return make
+
+
+def test_credential_is_cached_until_refresh_time(emulator, clocked_broker) -> None:
+    broker, clock = clocked_broker()
+    mints = emulator.stats.mints
+    first = broker.credential(endpoint=ENDPOINT)
+    again = broker.credential(endpoint=ENDPOINT)
+    assert again is first
+    assert broker.stats.mints == 1
+    assert broker.stats.cache_hits == 1
+    assert emulator.stats.mints == mints + 1
+    # The server's own expire_time drives refresh: 60 min tokens refresh 10 min early.
+    assert first.expires_at - first.minted_at == pytest.approx(emulator.token_ttl, abs=5)
+    assert first.expires_at - first.refresh_at == pytest.approx(600, abs=1)
+
+    clock.now = first.refresh_at - 0.001
+    assert broker.credential(endpoint=ENDPOINT) is first
+    clock.now = first.refresh_at
+    fresh = broker.credential(endpoint=ENDPOINT)
+    assert fresh is not first
+    assert fresh.token != first.token
+    assert broker.stats.mints == 2
+
+
+def test_one_token_serves_every_endpoint_of_the_workspace(emulator, clocked_broker) -> None:
+    other = "projects/test/branches/dev/endpoints/secondary"
+    emulator.create_endpoint(other)
+    broker, _ = clocked_broker()
+    assert broker.credential(endpoint=ENDPOINT) is broker.credential(endpoint=other)
+    assert broker.stats.mints == 1
+
+
+def test_short_lived_tokens_refresh_at_a_quarter_of_their_life(emulator, clocked_broker) -> None:
+    broker, _ = clocked_broker()
+    old = emulator.token_ttl
+    emulator.token_ttl = 8
+    try:
+        cred = broker.credential(endpoint=ENDPOINT)
+    finally:
+        emulator.token_ttl = old
+    life = cred.expires_at - cred.minted_at
+    assert life == pytest.approx(8, abs=1)
+    assert cred.expires_at - cred.refresh_at == pytest.approx(life / 4, abs=0.01)
+
+
+def test_sixteen_threads_during_a_refresh_cause_one_mint(emulator, clocked_broker) -> None:
+    broker, clock = clocked_broker()
+    first = broker.credential(endpoint=ENDPOINT)
+    clock.now = first.refresh_at + 1  # everybody now needs a new token at once
+    emulator.faults.mint_delay = 0.5  # a slow mint, so the threads really overlap
+    barrier = threading.Barrier(16)
+    got: list[Secret] = []
+    try:
+
+        def ask() -> None:
+            barrier.wait()
+            got.append(broker.credential(endpoint=ENDPOINT).token)
+
+        threads = [threading.Thread(target=ask) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+    finally:
+        emulator.faults.mint_delay = 0.0
+    assert len(got) == 16
+    assert broker.stats.mints == 2  # the first one, and exactly one for the refresh
+    assert len({s.reveal() for s in got}) == 1
+    assert got[0] != first.token
+
+
+def test_force_mints_a_fresh_token(clocked_broker) -> None:
+    broker, _ = clocked_broker()
+    first = broker.credential(endpoint=ENDPOINT)
+    assert broker.credential(endpoint=ENDPOINT, force=True).token != first.token
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "primary",
+        "projects/test/branches/main",
+        "projects/test/branches/main/endpoints/",
+        "projects/te st/branches/main/endpoints/primary",
+        "projects/test/branches/main/endpoints/primary/extra",
+        "projects/test/branches/main/endpoints/x;drop table t",
+    ],
+)
+def test_malformed_endpoint_names_fail_before_any_api_call(emulator, clocked_broker, name: str) -> None:
+    broker, _ = clocked_broker()
+    _ = broker.principal
+    calls = emulator.stats.mints
+    with pytest.raises(InvalidEndpointNameError, match="projects/<project>/branches/<branch>/endpoints"):
+        broker.credential(endpoint=name)
+    assert emulator.stats.mints == calls
+
+
+def test_exactly_one_target_is_required(clocked_broker) -> None:
+    broker, _ = clocked_broker()
+    with pytest.raises(ValueError, match="exactly one"):
+        broker.credential()
+    with pytest.raises(ValueError, match="exactly one"):
+        broker.credential(endpoint=ENDPOINT, instance="inst")
+
+
+def test_unknown_endpoint_says_what_to_check(clocked_broker) -> None:
+    broker, _ = clocked_broker()
+    with pytest.raises(EndpointNotFoundError, match="no such resource") as info:
+        broker.credential(endpoint="projects/test/branches/main/endpoints/missing")
+    assert "projects/<project>" in str(info.value)
+    assert broker.stats.mint_failures == 1
+
+
+def test_a_wrong_pat_is_a_permission_error(emulator) -> None:
+    from databricks.sdk import WorkspaceClient
+
+    bad = WorkspaceClient(host=emulator.host, token="dapi-not-a-real-token")
+    with pytest.raises(PermissionDeniedError, match="authentication"):
+        _ = TokenBroker(bad).principal
+
+
+def test_service_principal_m2m_gets_its_own_token(emulator) -> None:
+    application_id, client_id, client_secret = emulator.add_service_principal()
+    from databricks.sdk import WorkspaceClient
+
+    w = WorkspaceClient(host=emulator.host, client_id=client_id, client_secret=client_secret)
+    broker = TokenBroker(w)
+    assert broker.principal == application_id
+    cred = broker.credential(endpoint=ENDPOINT)
+    assert cred.principal == application_id
+
+
+def test_provisioned_instance_credential(emulator, clocked_broker) -> None:
+    emulator.create_instance("test-instance")
+    broker, _ = clocked_broker()
+    cred = broker.credential(instance="test-instance")
+    assert cred.expires_at > cred.refresh_at > cred.minted_at
+    with pytest.raises(EndpointNotFoundError):
+        broker.credential(instance="no-such-instance", force=True)
+
+
+def test_secrets_never_print(clocked_broker) -> None:
+    broker, _ = clocked_broker()
+    cred = broker.credential(endpoint=ENDPOINT)
+    token = cred.token.reveal()
+    for text in (repr(cred), str(cred), repr(cred.token), str(cred.token), f"{cred.token}", repr(broker)):
+        assert token not in text
+    with pytest.raises(TypeError, match="pickled"):
+        pickle.dumps(cred.token)

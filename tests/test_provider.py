@@ -1,0 +1,147 @@
+"""The JVM provider inside Spark: selection (canHandle), TLS enforcement, errors, and no token leaks."""
+
+from __future__ import annotations
+
+import pytest
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
+
+from lakebase_spark import LakebaseOptions
+
+pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+
+
+def scala_options(spark, options: dict[str, str]):
+    """The same case-insensitive option map Spark hands a provider."""
+    jvm = spark._jvm
+    java_map = jvm.java.util.HashMap()
+    for k, v in options.items():
+        java_map.put(k, v)
+    scala_map = jvm.org.apache.spark.api.python.PythonUtils.toScalaMap(java_map)
+    return jvm.org.apache.spark.sql.catalyst.util.CaseInsensitiveMap.apply(scala_map)
+
+
+@pytest.fixture(scope="module")
+def provider(spark):
+    # configure() put the jar on the driver's class path, where Spark's ServiceLoader finds it too.
+    return spark._jvm.io.lakebase.spark.LakebaseConnectionProvider()
+
+
+def test_provider_identity(provider) -> None:
+    assert provider.name() == "lakebase"
+    assert provider.toString() == "lakebase"
+
+
+def test_can_handle_only_postgres_with_lakebase_options(spark, provider, opts) -> None:
+    postgres = spark._jvm.org.postgresql.Driver()
+    derby = spark._jvm.org.apache.derby.iapi.jdbc.AutoloadedDriver()
+    wrapped = spark._jvm.org.apache.spark.sql.execution.datasources.jdbc.DriverWrapper(postgres)
+    plain = {k: v for k, v in opts.items() if not k.startswith("lakebase.")}
+    assert provider.canHandle(postgres, scala_options(spark, dict(opts)))
+    assert provider.canHandle(wrapped, scala_options(spark, dict(opts)))
+    assert provider.canHandle(postgres, scala_options(spark, {k.upper(): v for k, v in opts.items()}))
+    assert not provider.canHandle(postgres, scala_options(spark, plain))
+    assert not provider.canHandle(derby, scala_options(spark, dict(opts)))
+    no_target = {k: v for k, v in opts.items() if k != "lakebase.endpoint"}
+    assert not provider.canHandle(postgres, scala_options(spark, no_target))
+
+
+def test_plain_jdbc_keeps_working_in_the_same_session(spark, tmp_path) -> None:
+    """Another driver, no Lakebase options: Spark's basic provider still serves it."""
+    url = f"jdbc:derby:{tmp_path / 'derby'};create=true"
+    df = spark.createDataFrame([(1, "a"), (2, "b")], "id int, v string")
+    df.write.format("jdbc").option("url", url).option("dbtable", "t").mode("overwrite").save()
+    back = spark.read.format("jdbc").option("url", url).option("dbtable", "t").load()
+    assert sorted(back.collect()) == sorted(df.collect())
+
+
+def test_plain_postgres_jdbc_with_a_static_password_uses_basic(
+    spark, opts, broker_service, orders_table
+) -> None:
+    token = broker_service.broker.credential(endpoint=opts["lakebase.endpoint"]).token.reveal()
+    plain = {k: v for k, v in opts.items() if not k.startswith("lakebase.") and k != "connectionProvider"}
+    df = (
+        spark.read.format("jdbc")
+        .options(**plain)
+        .option("password", token)
+        .option("dbtable", orders_table)
+        .load()
+    )
+    assert df.count() == 3
+
+
+@pytest.fixture
+def orders_table(admin, emulator):
+    from psycopg import sql
+
+    admin.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(emulator.user_name)))
+    admin.execute("DROP TABLE IF EXISTS public.small")
+    admin.execute("CREATE TABLE public.small AS SELECT g AS id FROM generate_series(1, 3) g")
+    return "public.small"
+
+
+def read_error(spark, options: dict[str, str], table: str) -> str:
+    with pytest.raises((Py4JJavaError, PySparkException)) as info:
+        spark.read.format("jdbc").options(**options).option("dbtable", table).load().collect()
+    return str(info.value)
+
+
+@pytest.mark.parametrize("mode", ["disable", "allow", "prefer"])
+def test_weak_sslmode_is_refused(spark, opts, orders_table, mode: str) -> None:
+    weak = dict(opts, url=opts["url"].replace("sslmode=require", f"sslmode={mode}"))
+    message = read_error(spark, weak, orders_table)
+    assert f"sslmode={mode} is not allowed" in message
+    weak_option = dict(opts, sslmode=mode)
+    assert f"sslmode={mode} is not allowed" in read_error(spark, weak_option, orders_table)
+
+
+def test_missing_sslmode_is_forced_to_require(spark, opts, orders_table, admin) -> None:
+    no_mode = dict(opts, url=opts["url"].replace("?sslmode=require", ""))
+    df = spark.read.format("jdbc").options(**no_mode).option("dbtable", orders_table).load()
+    assert df.count() == 3  # the emulator refuses non-TLS logins, so this went over TLS
+
+
+def test_wrong_broker_secret_is_a_clear_error(spark, opts, orders_table) -> None:
+    secret = "wrong-" + "x" * 20
+    message = read_error(spark, dict(opts, **{"lakebase.broker.secret": secret}), orders_table)
+    assert "rejected the broker secret (HTTP 401)" in message
+    assert secret not in message
+    assert opts["lakebase.broker.secret"] not in message
+
+
+def test_unreachable_broker_is_a_clear_error(spark, opts, orders_table) -> None:
+    message = read_error(spark, dict(opts, **{"lakebase.broker.url": "http://127.0.0.1:9"}), orders_table)
+    assert "unreachable" in message
+
+
+def test_plain_http_broker_off_loopback_is_refused(spark, opts, orders_table) -> None:
+    message = read_error(
+        spark, dict(opts, **{"lakebase.broker.url": "http://10.255.255.1:8080"}), orders_table
+    )
+    assert "TLS" in message
+
+
+def test_token_never_leaks(spark, spark_logs, opts, orders_table, broker_service, capfd, caplog) -> None:
+    spark.sparkContext.setLogLevel("DEBUG")
+    try:
+        df = spark.read.format("jdbc").options(**opts).option("dbtable", orders_table).load()
+        df.collect()
+        plans = [
+            df._jdf.queryExecution().toString(),
+            df._jdf.queryExecution().explainString(spark._jvm.org.apache.spark.sql.execution.ExtendedMode()),
+        ]
+        df.write.format("jdbc").options(**opts).option("dbtable", "public.small_copy").mode(
+            "overwrite"
+        ).save()
+        failure = read_error(spark, dict(opts, url=opts["url"].replace("require", "disable")), orders_table)
+    finally:
+        spark.sparkContext.setLogLevel("WARN")
+    out, err = capfd.readouterr()
+    jvm_log = (spark_logs / "spark.log").read_text(errors="replace")
+    assert "JDBC" in jvm_log  # DEBUG logging of the JDBC path really was captured
+    token = broker_service.broker.credential(endpoint=opts["lakebase.endpoint"]).token.reveal()
+    secret = opts["lakebase.broker.secret"]
+    assert "JDBCRelation" in plans[0] or "JDBC" in plans[0]
+    for text in [*plans, out, err, caplog.text, failure, repr(LakebaseOptions(opts)), jvm_log]:
+        assert token not in text
+        assert secret not in text
