@@ -41,6 +41,28 @@ def spark_jars_dir() -> Path:
     )
 
 
+#: The only jars the provider links against: JdbcConnectionProvider and DriverWrapper (spark-sql),
+#: Map/Option/Tuple2 (scala-library) and Jackson. The whole jars/ folder would also bring derby's
+#: manifest Class-Path entries, which javac reports as [path] warnings (fatal under -Werror).
+LINK_JARS = (
+    "spark-sql_*.jar",
+    "scala-library-*.jar",
+    "jackson-databind-*.jar",
+    "jackson-core-*.jar",
+    "jackson-annotations-*.jar",
+)
+
+
+def link_jars(jars_dir: Path) -> list[str]:
+    found = []
+    for pattern in LINK_JARS:
+        matches = sorted(jars_dir.glob(pattern))
+        if not matches:
+            raise RuntimeError(f"lakebase-spark build: no {pattern} in {jars_dir}")
+        found.append(str(matches[0]))
+    return found
+
+
 def build_jar(root: Path, out: Path) -> Path:
     """Compile ``jvm/src/main/java`` and zip the classes with ``META-INF/services`` into ``out``."""
     javac = shutil.which("javac")
@@ -51,7 +73,7 @@ def build_jar(root: Path, out: Path) -> Path:
     sources = sorted(str(p) for p in (root / "jvm" / "src" / "main" / "java").rglob("*.java"))
     if not sources:
         raise RuntimeError(f"lakebase-spark build: no Java sources under {root / 'jvm'}")
-    classpath = str(spark_jars_dir() / "*")
+    classpath = os.pathsep.join(link_jars(spark_jars_dir()))
     with tempfile.TemporaryDirectory() as classes:
         subprocess.run(  # noqa: S603 - fixed argv, no shell
             [javac, *JAVAC_FLAGS, "-cp", classpath, "-d", classes, *sources], check=True

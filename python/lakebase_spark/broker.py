@@ -45,6 +45,8 @@ class BrokerStats:
     mints: int = 0
     cache_hits: int = 0
     mint_failures: int = 0
+    #: Mints caused by a JVM reporting that the database refused the cached token.
+    refused_tokens: int = 0
 
 
 class TokenBroker:
@@ -111,13 +113,20 @@ class TokenBroker:
         return self._principal
 
     def credential(
-        self, *, endpoint: str | None = None, instance: str | None = None, force: bool = False
+        self,
+        *,
+        endpoint: str | None = None,
+        instance: str | None = None,
+        force: bool = False,
+        refused: str | None = None,
     ) -> Credential:
         """A credential good for ``endpoint`` (Autoscaling) or ``instance`` (Provisioned).
 
-        Returns the cached one until its refresh time; ``force`` skips the cache (after the
-        database refused a cached token). Exactly one of ``endpoint`` and ``instance`` is needed:
-        the API requires a target to mint, though the token then serves every target.
+        Returns the cached one until its refresh time. ``force`` skips the cache. ``refused`` is
+        the :meth:`Credential.digest` of a token the database refused: a new one is minted only if
+        that is still the cached token, so many JVMs reporting one revoked token cause one mint.
+        Exactly one of ``endpoint`` and ``instance`` is needed: the API requires a target to mint,
+        though the token then serves every target.
         """
         api: Api
         if (endpoint is None) == (instance is None):
@@ -132,26 +141,31 @@ class TokenBroker:
         key = (self.host, self.principal, api)
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
-        stale: Credential | None = None
         with key_lock:
             cached = self._cache.get(key)
-            if cached is not None and not force and self._clock() < cached.refresh_at:
+            if (
+                cached is not None
+                and not force
+                and self._clock() < cached.refresh_at
+                and (refused is None or refused != cached.digest())
+            ):
                 self.stats.cache_hits += 1
                 return cached
-            stale = cached
             try:
                 fresh = self._mint(api, target)
             except Exception:
                 self.stats.mint_failures += 1
                 raise
             self.stats.mints += 1
+            if refused is not None:
+                self.stats.refused_tokens += 1
             self._cache[key] = fresh
         log.info(
             "minted a Lakebase database credential for %s (valid %.0f s, refresh in %.0f s%s)",
             fresh.principal,
             fresh.expires_at - fresh.minted_at,
             fresh.refresh_at - fresh.minted_at,
-            ", replacing a refused token" if force and stale is not None else "",
+            ", replacing a refused token" if refused is not None else "",
         )
         return fresh
 

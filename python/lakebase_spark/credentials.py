@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 __all__ = ["Credential", "Secret"]
@@ -53,3 +54,7 @@ class Credential:
 
     def lifetime(self) -> float:
         return self.expires_at - self.minted_at
+
+    def digest(self) -> str:
+        """Names this token without revealing it: hex of the first 16 bytes of its SHA-256."""
+        return hashlib.sha256(self.token.reveal().encode()).hexdigest()[:32]

@@ -161,8 +161,9 @@ class _Handler(BaseHTTPRequestHandler):
         endpoint = query.get("endpoint", [None])[0]
         instance = query.get("instance", [None])[0]
         force = query.get("force", ["false"])[0] == "true"
+        refused = query.get("refused", [None])[0]
         try:
-            cred = service.broker.credential(endpoint=endpoint, instance=instance, force=force)
+            cred = service.broker.credential(endpoint=endpoint, instance=instance, force=force, refused=refused)
         except (InvalidEndpointNameError, ValueError) as e:
             self._reply(HTTPStatus.BAD_REQUEST, {"error": str(e)})
             return

@@ -1,0 +1,221 @@
+package io.lakebase.spark;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.sql.SQLException;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLSocketFactory;
+
+/**
+ * Asks the token broker in the driver's Python process for a database token.
+ *
+ * <p>Protocol: {@code GET <broker>/v1/token?endpoint=<name>} (or {@code ?instance=<name>}) with
+ * {@code Authorization: Bearer <secret>}; a 200 answer is
+ * {@code {"token": "...", "expires_in_ms": 3599000, "refresh_in_ms": 2999000}}, any other status
+ * {@code {"error": "..."}}. Lifetimes are relative so the JVM's clock need not agree with the driver's.
+ * Over https the broker's certificate must match the pinned fingerprint.
+ */
+final class BrokerClient {
+
+    static final int CONNECT_TIMEOUT_MS = 10_000;
+    // Minting a credential can take a while (workspace API retries); the broker answers when it has one.
+    static final int READ_TIMEOUT_MS = 60_000;
+    private static final int MAX_BODY_BYTES = 64 * 1024;
+    private static final int MAX_ERROR_CHARS = 500;
+    // SQLSTATE 08001: the client could not establish the connection (it never reached the database).
+    private static final String SQLSTATE = "08001";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final String brokerUrl;
+    private final boolean https;
+    private final String host;
+    private final int port;
+    private final String hostHeader;
+    private final String path;
+    private final String secret;
+    private final byte[] fingerprint;
+    private final int connectTimeoutMs;
+    private final int readTimeoutMs;
+
+    /** A client for {@code brokerUrl}; {@code fingerprint} is required for https and ignored for http. */
+    BrokerClient(String brokerUrl, String secret, byte[] fingerprint) {
+        this(brokerUrl, secret, fingerprint, CONNECT_TIMEOUT_MS, READ_TIMEOUT_MS);
+    }
+
+    BrokerClient(String brokerUrl, String secret, byte[] fingerprint, int connectTimeoutMs, int readTimeoutMs) {
+        URI uri = URI.create(brokerUrl); // already validated by LakebaseOptions
+        this.brokerUrl = brokerUrl;
+        this.https = "https".equals(uri.getScheme());
+        this.host = uri.getHost();
+        this.port = uri.getPort() >= 0 ? uri.getPort() : https ? 443 : 80;
+        this.hostHeader = host + (uri.getPort() >= 0 ? ":" + uri.getPort() : "");
+        this.path = uri.getRawPath() == null ? "" : uri.getRawPath();
+        this.secret = secret;
+        this.fingerprint = fingerprint;
+        this.connectTimeoutMs = connectTimeoutMs;
+        this.readTimeoutMs = readTimeoutMs;
+    }
+
+    /** One token request; every failure is an SQLException whose message says what to fix and holds no secret. */
+    BrokerToken fetch(LakebaseTarget target) throws SQLException {
+        return fetch(target, null);
+    }
+
+    /**
+     * A token request after the database refused {@code refused}: the broker mints a new token if its current one
+     * is that token (identified by {@link #digest}, never sent itself), else serves the one another JVM already
+     * caused it to mint, so N executors seeing one revoked token cause one mint, not N.
+     */
+    BrokerToken fetch(LakebaseTarget target, CachedToken refused) throws SQLException {
+        String query = target.brokerQuery() + (refused == null ? "" : "&refused=" + digest(refused.value()));
+        Socket socket = connect();
+        HttpGet.Response answer;
+        try {
+            answer = HttpGet.exchange(socket, hostHeader, path + "/v1/token?" + query,
+                    new String[] {"Accept: application/json", "Authorization: Bearer " + secret}, MAX_BODY_BYTES);
+        } catch (SocketTimeoutException e) {
+            throw fail("the token broker at " + brokerUrl + " did not answer within " + seconds(readTimeoutMs)
+                    + " for " + target + "; it may still be minting a credential (is the workspace API slow or "
+                    + "failing?): see the driver's log", e);
+        } catch (IOException e) {
+            throw fail("the answer of the token broker at " + brokerUrl + " for " + target + " could not be read ("
+                    + e + "); is something other than the broker listening there?", e);
+        }
+        if (answer.status == 200) {
+            BrokerToken token = parseToken(answer.body);
+            Log.fine("broker %s served a token for %s (refresh in %d ms, expires in %d ms)",
+                    brokerUrl, target, token.refreshInMs, token.expiresInMs);
+            return token;
+        }
+        throw statusError(answer.status, errorMessage(answer.body), target);
+    }
+
+    /** First 16 bytes of SHA-256 of a token, hex: names a token to the broker without revealing it. */
+    static String digest(String token) {
+        try {
+            byte[] hash = MessageDigest.getInstance("SHA-256").digest(token.getBytes(StandardCharsets.UTF_8));
+            StringBuilder hex = new StringBuilder(32);
+            for (int i = 0; i < 16; i++) {
+                hex.append(String.format("%02x", hash[i] & 0xff));
+            }
+            return hex.toString();
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError("SHA-256 is always available", e);
+        }
+    }
+
+    private Socket connect() throws SQLException {
+        SSLSocketFactory tls = null;
+        if (https) {
+            try {
+                tls = PinnedTrustManager.socketFactory(fingerprint);
+            } catch (GeneralSecurityException e) {
+                throw fail("cannot set up TLS for the token broker at " + brokerUrl + ": " + e, e);
+            }
+        }
+        try {
+            return HttpGet.open(host, port, tls, connectTimeoutMs, readTimeoutMs);
+        } catch (SSLException e) {
+            PinnedTrustManager.PinMismatchException pin = findPinMismatch(e);
+            if (pin != null) {
+                throw fail("the TLS certificate of the token broker at " + brokerUrl + " does not match "
+                        + LakebaseOptions.BROKER_FINGERPRINT + ": " + pin.getMessage() + "; the options belong to "
+                        + "another broker, or something else answers at that address: " + rebuild(), e);
+            }
+            throw fail("TLS with the token broker at " + brokerUrl + " failed (" + e.getMessage() + ")", e);
+        } catch (SocketTimeoutException e) {
+            throw fail(unreachable("no connection within " + seconds(connectTimeoutMs)), e);
+        } catch (IOException e) {
+            // Connection refused, no route, unknown host, reset during the handshake.
+            throw fail(unreachable(e.getClass().getSimpleName() + ": " + e.getMessage()), e);
+        }
+    }
+
+    private BrokerToken parseToken(byte[] body) throws SQLException {
+        JsonNode root;
+        try {
+            root = JSON.readTree(body);
+        } catch (IOException e) {
+            // Not e's message: parser messages quote the input, which may hold the token.
+            throw fail("the token broker at " + brokerUrl + " sent a 200 answer that is not JSON", null);
+        }
+        JsonNode token = root == null ? null : root.get("token");
+        JsonNode expires = root == null ? null : root.get("expires_in_ms");
+        JsonNode refresh = root == null ? null : root.get("refresh_in_ms");
+        if (token == null || !token.isTextual() || token.asText().isEmpty()
+                || expires == null || !expires.canConvertToLong() || expires.asLong() <= 0) {
+            throw fail("the token broker at " + brokerUrl + " sent a 200 answer without a token and a positive "
+                    + "expires_in_ms; is the broker the same version as this jar?", null);
+        }
+        long expiresInMs = expires.asLong();
+        // Without advice, refresh at four fifths of the lifetime, as the broker itself would.
+        long refreshInMs = refresh != null && refresh.canConvertToLong()
+                ? Math.max(0L, refresh.asLong()) : expiresInMs / 5 * 4;
+        return new BrokerToken(token.asText(), expiresInMs, refreshInMs);
+    }
+
+    private SQLException statusError(int status, String error, LakebaseTarget target) {
+        if (status == 401) {
+            return fail("the token broker at " + brokerUrl + " rejected the broker secret (HTTP 401); options were "
+                    + "built for another broker or the broker restarted: " + rebuild(), null);
+        }
+        return fail("the token broker at " + brokerUrl + " answered HTTP " + status + " for " + target
+                + (error != null ? ": " + error : " (no error message)"), null);
+    }
+
+    /** The broker's {@code {"error": "..."}} message (written to be safe to show), or null. */
+    private static String errorMessage(byte[] body) {
+        try {
+            JsonNode root = JSON.readTree(body);
+            JsonNode error = root == null ? null : root.get("error");
+            if (error == null || !error.isTextual()) {
+                return null;
+            }
+            String text = error.asText();
+            return text.length() > MAX_ERROR_CHARS ? text.substring(0, MAX_ERROR_CHARS) + "..." : text;
+        } catch (IOException | RuntimeException e) {
+            // Not JSON (a proxy page, a different server): report the status alone rather than echo the body.
+            return null;
+        }
+    }
+
+    private String unreachable(String why) {
+        return "the token broker at " + brokerUrl + " is unreachable (" + why + "); it runs in the Spark driver's "
+                + "Python process, so the session that built these options must still be running, and this host "
+                + "must reach the driver at that address: " + rebuild() + " in the current session";
+    }
+
+    private static String seconds(int ms) {
+        return ms % 1000 == 0 ? ms / 1000 + " s" : ms + " ms";
+    }
+
+    private static String rebuild() {
+        return "rebuild the options with lakebase_spark.lakebase_options(...)";
+    }
+
+    private static PinnedTrustManager.PinMismatchException findPinMismatch(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof PinnedTrustManager.PinMismatchException) {
+                return (PinnedTrustManager.PinMismatchException) t;
+            }
+        }
+        return null;
+    }
+
+    private static SQLException fail(String message, Throwable cause) {
+        return new SQLException("lakebase: " + message, SQLSTATE, cause);
+    }
+
+    @Override
+    public String toString() {
+        return "BrokerClient(" + brokerUrl + ", secret=***)";
+    }
+}

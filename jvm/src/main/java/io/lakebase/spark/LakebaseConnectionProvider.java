@@ -1,0 +1,133 @@
+package io.lakebase.spark;
+
+import java.sql.Connection;
+import java.sql.Driver;
+import java.sql.SQLException;
+import java.util.Properties;
+import org.apache.spark.sql.jdbc.JdbcConnectionProvider;
+import scala.collection.immutable.Map;
+
+/**
+ * Spark JDBC connection provider ({@code connectionProvider=lakebase}) that logs in to Lakebase Postgres with a
+ * short-lived OAuth token from the token broker on the Spark driver, so the password is never part of the plan.
+ *
+ * <p>Stateless apart from the per-JVM {@link TokenCache}; loaded by Spark through
+ * {@code META-INF/services/org.apache.spark.sql.jdbc.JdbcConnectionProvider}.
+ */
+public final class LakebaseConnectionProvider extends JdbcConnectionProvider {
+
+    private final TokenCache cache;
+
+    /** The constructor Spark's ServiceLoader calls; every instance shares this JVM's token cache. */
+    public LakebaseConnectionProvider() {
+        this(TokenCache.shared());
+    }
+
+    LakebaseConnectionProvider(TokenCache cache) {
+        this.cache = cache;
+    }
+
+    @Override
+    public String name() {
+        return LakebaseOptions.PROVIDER_NAME;
+    }
+
+    /** True only for the Postgres driver with Lakebase options, so plain JDBC in the same session is untouched. */
+    @Override
+    public boolean canHandle(Driver driver, Map<String, String> options) {
+        return LakebaseOptions.isPostgresDriver(driver)
+                && LakebaseOptions.requestsLakebase(LakebaseOptions.fromScala(options));
+    }
+
+    @Override
+    public Connection getConnection(Driver driver, Map<String, String> options) {
+        LakebaseOptions parsed = LakebaseOptions.parse(LakebaseOptions.fromScala(options));
+        try {
+            return connect(driver, parsed);
+        } catch (SQLException e) {
+            // The Scala signature declares no exceptions, yet Spark's own providers let the driver's SQLException
+            // through; do the same rather than wrap it, so callers still see SQLException and its SQLSTATE.
+            throw LakebaseConnectionProvider.<RuntimeException>sneakyThrow(e);
+        }
+    }
+
+    /** Does not touch the JVM's security context (no Kerberos), so Spark needs no global lock around it. */
+    @Override
+    public boolean modifiesSecurityContext(Driver driver, Map<String, String> options) {
+        return false;
+    }
+
+    /**
+     * Logs in with the cached token; if the database rejects a cached token (SQLSTATE 28P01/28000), drops exactly
+     * that token and tries once more with a new one from the broker.
+     */
+    Connection connect(Driver driver, LakebaseOptions options) throws SQLException {
+        Properties base = options.driverProperties(driver);
+        TokenKey key = options.tokenKey();
+        BrokerClient broker = new BrokerClient(options.brokerUrl, options.brokerSecret(), options.brokerFingerprint);
+        TokenCache.Fetcher fetcher = () -> broker.fetch(options.target);
+        ColdStartRetry retry = new ColdStartRetry(options.coldStartTimeoutMs);
+
+        TokenCache.Lookup lookup = cache.get(key, fetcher);
+        try {
+            return login(driver, options, base, lookup.token, retry);
+        } catch (SQLException e) {
+            if (!isAuthFailure(e)) {
+                throw e;
+            }
+            if (!lookup.fromCache) {
+                throw authFailed(e, options);
+            }
+            Log.fine("%s rejected the cached token for %s (SQLSTATE %s); retrying once with a new token",
+                    options.hosts(), key, e.getSQLState());
+            cache.invalidate(key, lookup.token);
+            CachedToken refused = lookup.token;
+            TokenCache.Lookup renewed = cache.get(key, () -> broker.fetch(options.target, refused));
+            try {
+                return login(driver, options, base, renewed.token, retry);
+            } catch (SQLException again) {
+                throw isAuthFailure(again) ? authFailed(again, options) : again;
+            }
+        }
+    }
+
+    private static Connection login(Driver driver, LakebaseOptions options, Properties base, CachedToken token,
+            ColdStartRetry retry) throws SQLException {
+        Properties props = new Properties();
+        props.putAll(base);
+        props.setProperty(LakebaseOptions.PASSWORD, token.value());
+        return retry.run(() -> {
+            Connection c = driver.connect(options.url, props);
+            if (c == null) {
+                throw new SQLException("lakebase: the Postgres driver did not accept the url for " + options.hosts()
+                        + "; it must start with " + PgUrl.PREFIX, "08001");
+            }
+            return c;
+        }, options.hosts());
+    }
+
+    /** invalid_password (28P01) or invalid_authorization_specification (28000). */
+    static boolean isAuthFailure(SQLException e) {
+        String state = e.getSQLState();
+        return "28P01".equals(state) || "28000".equals(state);
+    }
+
+    private static SQLException authFailed(SQLException e, LakebaseOptions options) {
+        // pgjdbc's message names the role but never the password; nothing here adds the token.
+        return new SQLException("lakebase: " + options.hosts() + " rejected the login of role '" + options.user
+                + "' with a token just issued by the broker (SQLSTATE " + e.getSQLState() + ": " + e.getMessage()
+                + "). The role may not exist, or may belong to another principal: create it for the principal the "
+                + "broker runs as with databricks_create_role (or in the Lakebase UI), and check that option user "
+                + "names that principal", e.getSQLState(), e.getErrorCode(), e);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T extends Throwable> RuntimeException sneakyThrow(Throwable t) throws T {
+        throw (T) t;
+    }
+
+    @Override
+    public String toString() {
+        return LakebaseOptions.PROVIDER_NAME;
+    }
+}

@@ -1,0 +1,398 @@
+package io.lakebase.spark;
+
+import java.net.InetAddress;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.net.UnknownHostException;
+import java.sql.Driver;
+import java.sql.DriverPropertyInfo;
+import java.sql.SQLException;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.spark.sql.execution.datasources.jdbc.DriverWrapper;
+import scala.Tuple2;
+
+/** The Lakebase option keys, their validation, and the properties handed to the Postgres driver. */
+final class LakebaseOptions {
+
+    // Keys are lower-case because Spark's CaseInsensitiveMap iterates lower-cased keys.
+    static final String PREFIX = "lakebase.";
+    static final String BROKER_URL = "lakebase.broker.url";
+    static final String BROKER_SECRET = "lakebase.broker.secret";
+    static final String BROKER_FINGERPRINT = "lakebase.broker.fingerprint";
+    static final String ENDPOINT = "lakebase.endpoint";
+    static final String INSTANCE = "lakebase.instance";
+    static final String COLD_START_TIMEOUT_MS = "lakebase.coldstart.timeout.ms";
+    static final String CONNECTION_PROVIDER = "connectionprovider";
+    static final String URL = "url";
+    static final String USER = "user";
+    static final String PASSWORD = "password";
+    static final String SSLMODE = "sslmode";
+    static final String SSL = "ssl";
+
+    static final String PROVIDER_NAME = "lakebase";
+    static final String POSTGRES_DRIVER = "org.postgresql.Driver";
+    static final long DEFAULT_COLD_START_TIMEOUT_MS = 30_000L;
+
+    private static final String REBUILD = "rebuild the options with lakebase_spark.lakebase_options(...)";
+    private static final String USE_TLS = "Lakebase requires TLS; use sslmode=require, verify-ca or verify-full";
+
+    /**
+     * Spark's own JDBC data source options (JDBCOptions.jdbcOptionNames, union of Spark 3.5 and 4.x, lower-cased).
+     * Spark's basic provider leaves them out of the driver properties; so do we.
+     */
+    private static final Set<String> SPARK_OPTIONS = Collections.unmodifiableSet(new HashSet<>(Arrays.asList(
+            "url", "dbtable", "query", "driver", "partitioncolumn", "lowerbound", "upperbound", "numpartitions",
+            "querytimeout", "fetchsize", "truncate", "cascadetruncate", "createtableoptions",
+            "createtablecolumntypes", "customschema", "batchsize", "isolationlevel", "sessioninitstatement",
+            "pushdownpredicate", "pushdownaggregate", "pushdownlimit", "pushdownoffset", "pushdowntablesample",
+            "pushdownjoin", "keytab", "principal", "tablecomment", "refreshkrb5config", "connectionprovider",
+            "preparequery", "prefertimestampntz", "prefertimestampnanos", "hint")));
+
+    private static final Set<String> TLS_SSLMODES =
+            Collections.unmodifiableSet(new HashSet<>(Arrays.asList("require", "verify-ca", "verify-full")));
+    private static final Set<String> WEAK_SSLMODES =
+            Collections.unmodifiableSet(new HashSet<>(Arrays.asList("disable", "allow", "prefer")));
+
+    private static final Pattern ENDPOINT_NAME = Pattern.compile("projects/[^/]+/branches/[^/]+/endpoints/[^/]+");
+    private static final Pattern IPV4 = Pattern.compile("(\\d{1,3})\\.(\\d{1,3})\\.(\\d{1,3})\\.(\\d{1,3})");
+
+    /** Normalised broker base URL (scheme and host lower-case, no trailing slash); not secret. */
+    final String brokerUrl;
+    private final String brokerSecret;
+    /** SHA-256 of the broker's leaf certificate, or null over loopback http. */
+    final byte[] brokerFingerprint;
+    final LakebaseTarget target;
+    final String user;
+    final String url;
+    final long coldStartTimeoutMs;
+    private final PgUrl pgUrl;
+    private final Map<String, String> options;
+
+    private LakebaseOptions(Map<String, String> options) {
+        this.options = options;
+        this.url = required(URL, "set it to jdbc:postgresql://<host>:5432/<database>?sslmode=require");
+        if (!url.regionMatches(true, 0, PgUrl.PREFIX, 0, PgUrl.PREFIX.length())) {
+            throw new IllegalArgumentException("lakebase: url must start with " + PgUrl.PREFIX + " (got '"
+                    + beforeQuery(url) + "'): the lakebase provider only connects through the Postgres driver");
+        }
+        this.pgUrl = PgUrl.parse(url);
+        this.user = resolveUser();
+        if (pgUrl.param(PASSWORD) != null) {
+            throw new IllegalArgumentException("lakebase: the url contains a password parameter; remove it: "
+                    + "the provider logs in with a token from the broker, and a password in the url would override it");
+        }
+        checkTls();
+        this.brokerUrl = parseBrokerUrl(required(BROKER_URL, REBUILD));
+        this.brokerSecret = required(BROKER_SECRET, REBUILD);
+        if (!brokerSecret.matches("[\\x21-\\x7e]+")) {
+            // Do not echo the value. It goes into an HTTP header, where CR/LF would split the request.
+            throw new IllegalArgumentException("lakebase: option " + BROKER_SECRET + " must be printable ASCII "
+                    + "without spaces; " + REBUILD);
+        }
+        this.brokerFingerprint = brokerUrl.startsWith("https:") ? parseFingerprint() : null;
+        this.target = parseTarget();
+        this.coldStartTimeoutMs = parseColdStartTimeout();
+    }
+
+    /** Copies Spark's option map into a Java map with lower-case keys (the only place that touches Scala). */
+    static Map<String, String> fromScala(scala.collection.immutable.Map<String, String> options) {
+        Map<String, String> out = new LinkedHashMap<>();
+        scala.collection.Iterator<Tuple2<String, String>> it = options.iterator();
+        while (it.hasNext()) {
+            Tuple2<String, String> kv = it.next();
+            out.put(kv._1().toLowerCase(Locale.ROOT), kv._2());
+        }
+        return out;
+    }
+
+    /** Validates the options; every problem is an IllegalArgumentException that names the option and the fix. */
+    static LakebaseOptions parse(Map<String, String> options) {
+        return new LakebaseOptions(options);
+    }
+
+    /** True when Spark's (possibly wrapped) driver is pgjdbc; matched by name so pgjdbc need not be linked. */
+    static boolean isPostgresDriver(Driver driver) {
+        Driver d = driver instanceof DriverWrapper ? ((DriverWrapper) driver).wrapped() : driver;
+        return d != null && POSTGRES_DRIVER.equals(d.getClass().getName());
+    }
+
+    /**
+     * True when the options ask for this provider: the broker URL with an endpoint or instance, or Spark's
+     * {@code connectionProvider=lakebase} (so a missing key is reported by getConnection, not by Spark's
+     * "no provider can handle" message). Plain Postgres options never match.
+     */
+    static boolean requestsLakebase(Map<String, String> options) {
+        boolean keys = present(options.get(BROKER_URL))
+                && (present(options.get(ENDPOINT)) || present(options.get(INSTANCE)));
+        String provider = options.get(CONNECTION_PROVIDER);
+        return keys || (provider != null && PROVIDER_NAME.equalsIgnoreCase(provider.trim()));
+    }
+
+    /** The broker secret; callers must not log or embed it. */
+    String brokerSecret() {
+        return brokerSecret;
+    }
+
+    /** Where the driver connects, for messages: host:port only, never the query string. */
+    String hosts() {
+        return pgUrl.hosts();
+    }
+
+    /** The per-JVM cache key for this option set's token. */
+    TokenKey tokenKey() {
+        return new TokenKey(brokerUrl, brokerSecret, brokerFingerprint, target, user);
+    }
+
+    /**
+     * Properties for {@code driver.connect(url, props)}, without the password (the token is added per attempt).
+     *
+     * <p>Every option except {@code lakebase.*}, Spark's own JDBC options and any {@code password} goes through;
+     * {@code user} is the resolved role; {@code sslmode=require} is added when the url and options leave TLS to
+     * pgjdbc's default ({@code prefer}). Spark hands us lower-cased keys, so known pgjdbc property names are given
+     * back their canonical case (pgjdbc reads properties case-sensitively: {@code applicationname} would be ignored).
+     */
+    Properties driverProperties(Driver driver) {
+        Map<String, String> canonical = canonicalPropertyNames(driver);
+        Properties props = new Properties();
+        for (Map.Entry<String, String> e : options.entrySet()) {
+            String key = e.getKey();
+            if (key.startsWith(PREFIX) || SPARK_OPTIONS.contains(key) || key.equals(PASSWORD) || key.equals(USER)) {
+                continue;
+            }
+            String name = canonical.get(key);
+            props.setProperty(name != null ? name : key, e.getValue());
+        }
+        props.setProperty(USER, user);
+        if (needsDefaultSslmode()) {
+            props.setProperty(SSLMODE, "require");
+        }
+        return props;
+    }
+
+    private Map<String, String> canonicalPropertyNames(Driver driver) {
+        Map<String, String> names = new HashMap<>();
+        try {
+            for (DriverPropertyInfo info : driver.getPropertyInfo(url, new Properties())) {
+                names.put(info.name.toLowerCase(Locale.ROOT), info.name);
+            }
+        } catch (SQLException e) {
+            // Only costs the case fix-up of mixed-case property names; the connection attempt reports real errors.
+            Log.fine("pgjdbc did not list its properties (%s); passing option names as given", e.getSQLState());
+        }
+        return names;
+    }
+
+    private String resolveUser() {
+        String fromOptions = blankToNull(options.get(USER));
+        // pgjdbc lets url parameters override properties, so a user in the url is the one that logs in.
+        String fromUrl = blankToNull(pgUrl.exactParam(USER));
+        if (fromOptions != null && fromUrl != null && !fromOptions.equals(fromUrl)) {
+            throw new IllegalArgumentException("lakebase: the Postgres role is set twice, user='" + fromOptions
+                    + "' in the options and user='" + fromUrl + "' in the url; keep one");
+        }
+        String resolved = fromUrl != null ? fromUrl : fromOptions;
+        if (resolved == null) {
+            throw new IllegalArgumentException("lakebase: option user is missing: set it to the Postgres role of the "
+                    + "principal the broker mints tokens for (lakebase_spark.lakebase_options(...) sets it)");
+        }
+        return resolved;
+    }
+
+    private void checkTls() {
+        String urlSslmode = pgUrl.param(SSLMODE);
+        String optSslmode = options.get(SSLMODE);
+        checkSslmode(urlSslmode, "in the url");
+        checkSslmode(optSslmode, "in option sslmode");
+        checkSsl(pgUrl.param(SSL), "in the url");
+        checkSsl(options.get(SSL), "in option ssl");
+    }
+
+    private static void checkSslmode(String value, String where) {
+        if (value == null || TLS_SSLMODES.contains(value)) {
+            return;
+        }
+        String reason = WEAK_SSLMODES.contains(value.trim().toLowerCase(Locale.ROOT))
+                ? "is not allowed" : "is not a valid sslmode";
+        throw new IllegalArgumentException(
+                "lakebase: sslmode=" + value + " " + where + " " + reason + ": " + USE_TLS);
+    }
+
+    private static void checkSsl(String value, String where) {
+        if (value != null && value.trim().equalsIgnoreCase("false")) {
+            throw new IllegalArgumentException("lakebase: ssl=" + value + " " + where + " is not allowed: " + USE_TLS);
+        }
+    }
+
+    /** True unless the url or options already pick a TLS mode (pgjdbc reads ssl=true or bare ssl as verify-full). */
+    private boolean needsDefaultSslmode() {
+        // Exact-case url keys here: that is what pgjdbc reads, and url parameters override properties.
+        if (pgUrl.exactParam(SSLMODE) != null || options.get(SSLMODE) != null) {
+            return false; // already checked to be require, verify-ca or verify-full
+        }
+        String ssl = pgUrl.exactParam(SSL) != null ? pgUrl.exactParam(SSL) : options.get(SSL);
+        return ssl == null || !(ssl.isEmpty() || ssl.equalsIgnoreCase("true"));
+    }
+
+    private String parseBrokerUrl(String raw) {
+        URI uri;
+        try {
+            uri = new URI(raw.trim());
+        } catch (URISyntaxException e) {
+            throw badBrokerUrl(raw, "it does not parse (" + e.getReason() + ")");
+        }
+        if (uri.getRawUserInfo() != null) {
+            // Do not echo the value: user info may hold a credential.
+            throw new IllegalArgumentException("lakebase: " + BROKER_URL + " must not contain user info: "
+                    + "the broker secret belongs in " + BROKER_SECRET + "; " + REBUILD);
+        }
+        String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
+        if (!scheme.equals("http") && !scheme.equals("https")) {
+            throw badBrokerUrl(raw, "the scheme must be http or https");
+        }
+        String host = uri.getHost();
+        if (host == null || host.isEmpty()) {
+            throw badBrokerUrl(raw, "it has no host");
+        }
+        if (uri.getRawQuery() != null || uri.getRawFragment() != null) {
+            throw badBrokerUrl(raw, "it must not have a query or fragment");
+        }
+        host = host.toLowerCase(Locale.ROOT);
+        if (scheme.equals("http") && !isLoopback(host)) {
+            throw new IllegalArgumentException("lakebase: " + BROKER_URL + "='" + raw + "' is plain http to a "
+                    + "non-loopback host: off loopback the broker must use https with " + BROKER_FINGERPRINT
+                    + " (TLS with a pinned certificate) so tokens never cross the network in clear; " + REBUILD);
+        }
+        String path = uri.getRawPath() == null ? "" : uri.getRawPath();
+        while (path.endsWith("/")) {
+            path = path.substring(0, path.length() - 1);
+        }
+        return scheme + "://" + host + (uri.getPort() >= 0 ? ":" + uri.getPort() : "") + path;
+    }
+
+    private static IllegalArgumentException badBrokerUrl(String raw, String why) {
+        // An unparsable URL may still carry user:password@ (not checked yet): mask it before echoing.
+        String shown = raw.replaceFirst("//[^/@]*@", "//***@");
+        return new IllegalArgumentException("lakebase: " + BROKER_URL + "='" + shown + "' is not a valid broker URL: "
+                + why + " (expected http://127.0.0.1:<port> or https://<driver-host>:<port>); " + REBUILD);
+    }
+
+    /** Loopback by literal only (localhost, 127.0.0.0/8, ::1): resolving names here would trust DNS. */
+    static boolean isLoopback(String host) {
+        if (host.equals("localhost")) {
+            return true;
+        }
+        Matcher m = IPV4.matcher(host);
+        if (m.matches()) {
+            for (int i = 1; i <= 4; i++) {
+                if (Integer.parseInt(m.group(i)) > 255) {
+                    return false;
+                }
+            }
+            return Integer.parseInt(m.group(1)) == 127;
+        }
+        if (host.startsWith("[") && host.endsWith("]")) {
+            try {
+                // An IPv6 literal: InetAddress parses it without a DNS lookup.
+                return InetAddress.getByName(host.substring(1, host.length() - 1)).isLoopbackAddress();
+            } catch (UnknownHostException e) {
+                return false;
+            }
+        }
+        return false;
+    }
+
+    private byte[] parseFingerprint() {
+        String raw = blankToNull(options.get(BROKER_FINGERPRINT));
+        if (raw == null) {
+            throw new IllegalArgumentException("lakebase: " + BROKER_URL + "='" + brokerUrl + "' uses https but "
+                    + BROKER_FINGERPRINT + " is missing: the provider pins the broker's certificate by its SHA-256 "
+                    + "fingerprint; " + REBUILD);
+        }
+        String hex = raw.replace(":", "").trim().toLowerCase(Locale.ROOT);
+        if (!hex.matches("[0-9a-f]{64}")) {
+            throw new IllegalArgumentException("lakebase: " + BROKER_FINGERPRINT + "='" + raw + "' is not a SHA-256 "
+                    + "fingerprint (64 hex digits, colons optional); " + REBUILD);
+        }
+        byte[] out = new byte[32];
+        for (int i = 0; i < 32; i++) {
+            out[i] = (byte) Integer.parseInt(hex.substring(2 * i, 2 * i + 2), 16);
+        }
+        return out;
+    }
+
+    private LakebaseTarget parseTarget() {
+        String endpoint = blankToNull(options.get(ENDPOINT));
+        String instance = blankToNull(options.get(INSTANCE));
+        String which = "set exactly one of " + ENDPOINT + " (Lakebase Autoscaling, projects/<project>/branches/"
+                + "<branch>/endpoints/<endpoint>) or " + INSTANCE + " (Lakebase Provisioned)";
+        if (endpoint != null && instance != null) {
+            throw new IllegalArgumentException("lakebase: " + which + "; both are set (" + ENDPOINT + "='" + endpoint
+                    + "', " + INSTANCE + "='" + instance + "')");
+        }
+        if (endpoint == null && instance == null) {
+            throw new IllegalArgumentException("lakebase: " + which + "; neither is set");
+        }
+        if (endpoint != null) {
+            if (!ENDPOINT_NAME.matcher(endpoint).matches()) {
+                throw new IllegalArgumentException("lakebase: " + ENDPOINT + "='" + endpoint + "' is not an endpoint "
+                        + "name: expected projects/<project>/branches/<branch>/endpoints/<endpoint> "
+                        + "(for a Lakebase Provisioned instance use " + INSTANCE + ")");
+            }
+            return new LakebaseTarget(LakebaseTarget.Kind.ENDPOINT, endpoint);
+        }
+        return new LakebaseTarget(LakebaseTarget.Kind.INSTANCE, instance);
+    }
+
+    private long parseColdStartTimeout() {
+        String raw = blankToNull(options.get(COLD_START_TIMEOUT_MS));
+        if (raw == null) {
+            return DEFAULT_COLD_START_TIMEOUT_MS;
+        }
+        try {
+            long ms = Long.parseLong(raw);
+            if (ms >= 0) {
+                return ms;
+            }
+        } catch (NumberFormatException e) {
+            // fall through to the message below
+        }
+        throw new IllegalArgumentException("lakebase: " + COLD_START_TIMEOUT_MS + "='" + raw + "' must be a whole "
+                + "number of milliseconds >= 0 (0 turns off retries while a scaled-to-zero endpoint starts)");
+    }
+
+    private String required(String key, String fix) {
+        String value = blankToNull(options.get(key));
+        if (value == null) {
+            throw new IllegalArgumentException("lakebase: option " + key + " is missing: " + fix);
+        }
+        return value;
+    }
+
+    private static boolean present(String value) {
+        return blankToNull(value) != null;
+    }
+
+    private static String blankToNull(String value) {
+        return value == null || value.trim().isEmpty() ? null : value.trim();
+    }
+
+    private static String beforeQuery(String url) {
+        int q = url.indexOf('?');
+        return q < 0 ? url : url.substring(0, q);
+    }
+
+    @Override
+    public String toString() {
+        return "LakebaseOptions(broker=" + brokerUrl + ", " + target + ", user=" + user + ", secret=***)";
+    }
+}

@@ -1,0 +1,58 @@
+package io.lakebase.spark;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
+
+/** What a cached token is for: one broker (with its secret and pin), one endpoint or instance, one role. */
+final class TokenKey {
+
+    private final String brokerUrl;
+    // A digest, not the secret: options carrying a wrong secret must not be served a token cached for the right one,
+    // and the key should not keep the secret itself.
+    private final byte[] secretDigest;
+    private final byte[] fingerprint;
+    private final LakebaseTarget target;
+    private final String user;
+
+    TokenKey(String brokerUrl, String secret, byte[] fingerprint, LakebaseTarget target, String user) {
+        this.brokerUrl = brokerUrl;
+        this.secretDigest = sha256(secret);
+        this.fingerprint = fingerprint == null ? new byte[0] : fingerprint.clone();
+        this.target = target;
+        this.user = user;
+    }
+
+    private static byte[] sha256(String s) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError("every JVM has SHA-256", e);
+        }
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        if (!(o instanceof TokenKey)) {
+            return false;
+        }
+        TokenKey k = (TokenKey) o;
+        return brokerUrl.equals(k.brokerUrl) && Arrays.equals(secretDigest, k.secretDigest)
+                && Arrays.equals(fingerprint, k.fingerprint) && target.equals(k.target) && user.equals(k.user);
+    }
+
+    @Override
+    public int hashCode() {
+        int h = brokerUrl.hashCode();
+        h = 31 * h + Arrays.hashCode(secretDigest);
+        h = 31 * h + Arrays.hashCode(fingerprint);
+        h = 31 * h + target.hashCode();
+        return 31 * h + user.hashCode();
+    }
+
+    @Override
+    public String toString() {
+        return "TokenKey(" + brokerUrl + ", " + target + ", user=" + user + ")";
+    }
+}
