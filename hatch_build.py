@@ -42,10 +42,12 @@ def spark_jars_dir() -> Path:
 
 
 #: The only jars the provider links against: JdbcConnectionProvider and DriverWrapper (spark-sql),
-#: Map/Option/Tuple2 (scala-library) and Jackson. The whole jars/ folder would also bring derby's
-#: manifest Class-Path entries, which javac reports as [path] warnings (fatal under -Werror).
+#: SparkThrowable (spark-common-utils), Map/Option/Tuple2 (scala-library) and Jackson. The whole
+#: jars/ folder would also bring derby's manifest Class-Path entries, which javac reports as [path]
+#: warnings (fatal under -Werror).
 LINK_JARS = (
     "spark-sql_*.jar",
+    "spark-common-utils_*.jar",
     "scala-library-*.jar",
     "jackson-databind-*.jar",
     "jackson-core-*.jar",

@@ -23,7 +23,7 @@ mkdir -p "$classes"
 # (Map, Option, Tuple2) and Jackson. The whole jars/* directory would also drag in derby's manifest Class-Path
 # entries, which javac reports as [path] warnings (fatal under -Werror).
 classpath=""
-for pattern in 'spark-sql_*.jar' 'scala-library-*.jar' 'jackson-databind-*.jar' 'jackson-core-*.jar' \
+for pattern in 'spark-sql_*.jar' 'spark-common-utils_*.jar' 'scala-library-*.jar' 'jackson-databind-*.jar' 'jackson-core-*.jar' \
                'jackson-annotations-*.jar'; do
   match=( "$SPARK_JARS"/$pattern )
   [[ -e "${match[0]}" ]] || { echo "build.sh: no $pattern in $SPARK_JARS" >&2; exit 1; }

@@ -12,13 +12,13 @@ pytestmark = [pytest.mark.spark, pytest.mark.postgres]
 
 
 def scala_options(spark, options: dict[str, str]):
-    """The same case-insensitive option map Spark hands a provider."""
+    """The same case-insensitive option map Spark hands a provider (``JDBCOptions.parameters``)."""
     jvm = spark._jvm
     java_map = jvm.java.util.HashMap()
-    for k, v in options.items():
+    for k, v in {"dbtable": "t", "url": "jdbc:postgresql://h/db", **options}.items():
         java_map.put(k, v)
     scala_map = jvm.org.apache.spark.api.python.PythonUtils.toScalaMap(java_map)
-    return jvm.org.apache.spark.sql.catalyst.util.CaseInsensitiveMap.apply(scala_map)
+    return jvm.org.apache.spark.sql.execution.datasources.jdbc.JDBCOptions(scala_map).parameters()
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +36,21 @@ def test_can_handle_only_postgres_with_lakebase_options(spark, provider, opts) -
     postgres = spark._jvm.org.postgresql.Driver()
     derby = spark._jvm.org.apache.derby.iapi.jdbc.AutoloadedDriver()
     wrapped = spark._jvm.org.apache.spark.sql.execution.datasources.jdbc.DriverWrapper(postgres)
-    plain = {k: v for k, v in opts.items() if not k.startswith("lakebase.")}
+    plain = {k: v for k, v in opts.items() if not k.startswith("lakebase.") and k != "connectionProvider"}
     assert provider.canHandle(postgres, scala_options(spark, dict(opts)))
     assert provider.canHandle(wrapped, scala_options(spark, dict(opts)))
     assert provider.canHandle(postgres, scala_options(spark, {k.upper(): v for k, v in opts.items()}))
     assert not provider.canHandle(postgres, scala_options(spark, plain))
     assert not provider.canHandle(derby, scala_options(spark, dict(opts)))
-    no_target = {k: v for k, v in opts.items() if k != "lakebase.endpoint"}
+    no_target = {k: v for k, v in opts.items() if k not in ("lakebase.endpoint", "connectionProvider")}
     assert not provider.canHandle(postgres, scala_options(spark, no_target))
+    # Asked for by name but missing its options: taken, so getConnection can say what is missing.
+    assert provider.canHandle(postgres, scala_options(spark, dict(plain, connectionProvider="lakebase")))
+
+
+def test_missing_lakebase_options_are_named(spark, opts, orders_table) -> None:
+    partial = {k: v for k, v in opts.items() if k != "lakebase.broker.secret"}
+    assert "option lakebase.broker.secret is missing" in read_error(spark, partial, orders_table)
 
 
 def test_plain_jdbc_keeps_working_in_the_same_session(spark, tmp_path) -> None:
@@ -90,9 +97,11 @@ def read_error(spark, options: dict[str, str], table: str) -> str:
 def test_weak_sslmode_is_refused(spark, opts, orders_table, mode: str) -> None:
     weak = dict(opts, url=opts["url"].replace("sslmode=require", f"sslmode={mode}"))
     message = read_error(spark, weak, orders_table)
-    assert f"sslmode={mode} is not allowed" in message
+    assert f"sslmode={mode} in the url is not allowed: Lakebase requires TLS" in message
     weak_option = dict(opts, sslmode=mode)
-    assert f"sslmode={mode} is not allowed" in read_error(spark, weak_option, orders_table)
+    message = read_error(spark, weak_option, orders_table)
+    assert f"sslmode={mode}" in message
+    assert "is not allowed: Lakebase requires TLS" in message
 
 
 def test_missing_sslmode_is_forced_to_require(spark, opts, orders_table, admin) -> None:
@@ -128,7 +137,9 @@ def test_token_never_leaks(spark, spark_logs, opts, orders_table, broker_service
         df.collect()
         plans = [
             df._jdf.queryExecution().toString(),
-            df._jdf.queryExecution().explainString(spark._jvm.org.apache.spark.sql.execution.ExtendedMode()),
+            df._jdf.queryExecution().explainString(
+                getattr(spark._jvm, "org.apache.spark.sql.execution.ExtendedMode$").__getattr__("MODULE$")
+            ),
         ]
         df.write.format("jdbc").options(**opts).option("dbtable", "public.small_copy").mode(
             "overwrite"

@@ -21,6 +21,7 @@ from ._api import call_api
 from .credentials import Credential, Secret
 from .endpoints import validate_endpoint_name, validate_instance_name
 from .errors import CredentialError
+from .redaction import install_sdk_log_redaction
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -78,6 +79,7 @@ class TokenBroker:
             from databricks.sdk import WorkspaceClient
 
             workspace = WorkspaceClient()
+        install_sdk_log_redaction()
         self.workspace = workspace
         self.refresh_margin = refresh_margin
         self.stats = BrokerStats()

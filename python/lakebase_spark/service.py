@@ -163,7 +163,9 @@ class _Handler(BaseHTTPRequestHandler):
         force = query.get("force", ["false"])[0] == "true"
         refused = query.get("refused", [None])[0]
         try:
-            cred = service.broker.credential(endpoint=endpoint, instance=instance, force=force, refused=refused)
+            cred = service.broker.credential(
+                endpoint=endpoint, instance=instance, force=force, refused=refused
+            )
         except (InvalidEndpointNameError, ValueError) as e:
             self._reply(HTTPStatus.BAD_REQUEST, {"error": str(e)})
             return

@@ -211,7 +211,7 @@ final class BrokerClient {
     }
 
     private static SQLException fail(String message, Throwable cause) {
-        return new SQLException("lakebase: " + message, SQLSTATE, cause);
+        return new LakebaseException.Sql("lakebase: " + message, SQLSTATE, cause);
     }
 
     @Override

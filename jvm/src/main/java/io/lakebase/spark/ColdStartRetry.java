@@ -75,7 +75,7 @@ final class ColdStartRetry {
     }
 
     private SQLException exhausted(SQLException last, int attempts, String hosts) {
-        return new SQLException("lakebase: could not log in to " + hosts + " after " + attempts + " attempts over "
+        return new LakebaseException.Sql("lakebase: could not log in to " + hosts + " after " + attempts + " attempts over "
                 + timeoutMs / 1000.0 + " s (the endpoint may be starting from scale-to-zero, stopped, or unreachable "
                 + "from this host; raise " + LakebaseOptions.COLD_START_TIMEOUT_MS + " to wait longer): "
                 + last.getMessage(), last.getSQLState(), last.getErrorCode(), last);

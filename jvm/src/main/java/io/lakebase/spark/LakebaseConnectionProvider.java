@@ -4,6 +4,7 @@ import java.sql.Connection;
 import java.sql.Driver;
 import java.sql.SQLException;
 import java.util.Properties;
+import org.apache.spark.SparkThrowable;
 import org.apache.spark.sql.jdbc.JdbcConnectionProvider;
 import scala.collection.immutable.Map;
 
@@ -46,8 +47,12 @@ public final class LakebaseConnectionProvider extends JdbcConnectionProvider {
             return connect(driver, parsed);
         } catch (SQLException e) {
             // The Scala signature declares no exceptions, yet Spark's own providers let the driver's SQLException
-            // through; do the same rather than wrap it, so callers still see SQLException and its SQLSTATE.
-            throw LakebaseConnectionProvider.<RuntimeException>sneakyThrow(e);
+            // through; do the same, so callers still see SQLException and its SQLSTATE. The driver's own errors
+            // are wrapped in a SparkThrowable that names the database, or Spark 4 would hide their message.
+            SQLException shown = e instanceof SparkThrowable ? e : new LakebaseException.Sql("lakebase: logging in to "
+                    + parsed.hosts() + " as role '" + parsed.user + "' failed: " + e.getMessage(), e.getSQLState(),
+                    e.getErrorCode(), e);
+            throw LakebaseConnectionProvider.<RuntimeException>sneakyThrow(shown);
         }
     }
 
@@ -99,7 +104,7 @@ public final class LakebaseConnectionProvider extends JdbcConnectionProvider {
         return retry.run(() -> {
             Connection c = driver.connect(options.url, props);
             if (c == null) {
-                throw new SQLException("lakebase: the Postgres driver did not accept the url for " + options.hosts()
+                throw new LakebaseException.Sql("lakebase: the Postgres driver did not accept the url for " + options.hosts()
                         + "; it must start with " + PgUrl.PREFIX, "08001");
             }
             return c;
@@ -114,7 +119,7 @@ public final class LakebaseConnectionProvider extends JdbcConnectionProvider {
 
     private static SQLException authFailed(SQLException e, LakebaseOptions options) {
         // pgjdbc's message names the role but never the password; nothing here adds the token.
-        return new SQLException("lakebase: " + options.hosts() + " rejected the login of role '" + options.user
+        return new LakebaseException.Sql("lakebase: " + options.hosts() + " rejected the login of role '" + options.user
                 + "' with a token just issued by the broker (SQLSTATE " + e.getSQLState() + ": " + e.getMessage()
                 + "). The role may not exist, or may belong to another principal: create it for the principal the "
                 + "broker runs as with databricks_create_role (or in the Lakebase UI), and check that option user "

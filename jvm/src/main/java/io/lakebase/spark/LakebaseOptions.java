@@ -82,13 +82,13 @@ final class LakebaseOptions {
         this.options = options;
         this.url = required(URL, "set it to jdbc:postgresql://<host>:5432/<database>?sslmode=require");
         if (!url.regionMatches(true, 0, PgUrl.PREFIX, 0, PgUrl.PREFIX.length())) {
-            throw new IllegalArgumentException("lakebase: url must start with " + PgUrl.PREFIX + " (got '"
+            throw new LakebaseException.Options("lakebase: url must start with " + PgUrl.PREFIX + " (got '"
                     + beforeQuery(url) + "'): the lakebase provider only connects through the Postgres driver");
         }
         this.pgUrl = PgUrl.parse(url);
         this.user = resolveUser();
         if (pgUrl.param(PASSWORD) != null) {
-            throw new IllegalArgumentException("lakebase: the url contains a password parameter; remove it: "
+            throw new LakebaseException.Options("lakebase: the url contains a password parameter; remove it: "
                     + "the provider logs in with a token from the broker, and a password in the url would override it");
         }
         checkTls();
@@ -96,7 +96,7 @@ final class LakebaseOptions {
         this.brokerSecret = required(BROKER_SECRET, REBUILD);
         if (!brokerSecret.matches("[\\x21-\\x7e]+")) {
             // Do not echo the value. It goes into an HTTP header, where CR/LF would split the request.
-            throw new IllegalArgumentException("lakebase: option " + BROKER_SECRET + " must be printable ASCII "
+            throw new LakebaseException.Options("lakebase: option " + BROKER_SECRET + " must be printable ASCII "
                     + "without spaces; " + REBUILD);
         }
         this.brokerFingerprint = brokerUrl.startsWith("https:") ? parseFingerprint() : null;
@@ -197,12 +197,12 @@ final class LakebaseOptions {
         // pgjdbc lets url parameters override properties, so a user in the url is the one that logs in.
         String fromUrl = blankToNull(pgUrl.exactParam(USER));
         if (fromOptions != null && fromUrl != null && !fromOptions.equals(fromUrl)) {
-            throw new IllegalArgumentException("lakebase: the Postgres role is set twice, user='" + fromOptions
+            throw new LakebaseException.Options("lakebase: the Postgres role is set twice, user='" + fromOptions
                     + "' in the options and user='" + fromUrl + "' in the url; keep one");
         }
         String resolved = fromUrl != null ? fromUrl : fromOptions;
         if (resolved == null) {
-            throw new IllegalArgumentException("lakebase: option user is missing: set it to the Postgres role of the "
+            throw new LakebaseException.Options("lakebase: option user is missing: set it to the Postgres role of the "
                     + "principal the broker mints tokens for (lakebase_spark.lakebase_options(...) sets it)");
         }
         return resolved;
@@ -223,13 +223,13 @@ final class LakebaseOptions {
         }
         String reason = WEAK_SSLMODES.contains(value.trim().toLowerCase(Locale.ROOT))
                 ? "is not allowed" : "is not a valid sslmode";
-        throw new IllegalArgumentException(
+        throw new LakebaseException.Options(
                 "lakebase: sslmode=" + value + " " + where + " " + reason + ": " + USE_TLS);
     }
 
     private static void checkSsl(String value, String where) {
         if (value != null && value.trim().equalsIgnoreCase("false")) {
-            throw new IllegalArgumentException("lakebase: ssl=" + value + " " + where + " is not allowed: " + USE_TLS);
+            throw new LakebaseException.Options("lakebase: ssl=" + value + " " + where + " is not allowed: " + USE_TLS);
         }
     }
 
@@ -252,7 +252,7 @@ final class LakebaseOptions {
         }
         if (uri.getRawUserInfo() != null) {
             // Do not echo the value: user info may hold a credential.
-            throw new IllegalArgumentException("lakebase: " + BROKER_URL + " must not contain user info: "
+            throw new LakebaseException.Options("lakebase: " + BROKER_URL + " must not contain user info: "
                     + "the broker secret belongs in " + BROKER_SECRET + "; " + REBUILD);
         }
         String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
@@ -268,7 +268,7 @@ final class LakebaseOptions {
         }
         host = host.toLowerCase(Locale.ROOT);
         if (scheme.equals("http") && !isLoopback(host)) {
-            throw new IllegalArgumentException("lakebase: " + BROKER_URL + "='" + raw + "' is plain http to a "
+            throw new LakebaseException.Options("lakebase: " + BROKER_URL + "='" + raw + "' is plain http to a "
                     + "non-loopback host: off loopback the broker must use https with " + BROKER_FINGERPRINT
                     + " (TLS with a pinned certificate) so tokens never cross the network in clear; " + REBUILD);
         }
@@ -279,10 +279,10 @@ final class LakebaseOptions {
         return scheme + "://" + host + (uri.getPort() >= 0 ? ":" + uri.getPort() : "") + path;
     }
 
-    private static IllegalArgumentException badBrokerUrl(String raw, String why) {
+    private static LakebaseException.Options badBrokerUrl(String raw, String why) {
         // An unparsable URL may still carry user:password@ (not checked yet): mask it before echoing.
         String shown = raw.replaceFirst("//[^/@]*@", "//***@");
-        return new IllegalArgumentException("lakebase: " + BROKER_URL + "='" + shown + "' is not a valid broker URL: "
+        return new LakebaseException.Options("lakebase: " + BROKER_URL + "='" + shown + "' is not a valid broker URL: "
                 + why + " (expected http://127.0.0.1:<port> or https://<driver-host>:<port>); " + REBUILD);
     }
 
@@ -314,13 +314,13 @@ final class LakebaseOptions {
     private byte[] parseFingerprint() {
         String raw = blankToNull(options.get(BROKER_FINGERPRINT));
         if (raw == null) {
-            throw new IllegalArgumentException("lakebase: " + BROKER_URL + "='" + brokerUrl + "' uses https but "
+            throw new LakebaseException.Options("lakebase: " + BROKER_URL + "='" + brokerUrl + "' uses https but "
                     + BROKER_FINGERPRINT + " is missing: the provider pins the broker's certificate by its SHA-256 "
                     + "fingerprint; " + REBUILD);
         }
         String hex = raw.replace(":", "").trim().toLowerCase(Locale.ROOT);
         if (!hex.matches("[0-9a-f]{64}")) {
-            throw new IllegalArgumentException("lakebase: " + BROKER_FINGERPRINT + "='" + raw + "' is not a SHA-256 "
+            throw new LakebaseException.Options("lakebase: " + BROKER_FINGERPRINT + "='" + raw + "' is not a SHA-256 "
                     + "fingerprint (64 hex digits, colons optional); " + REBUILD);
         }
         byte[] out = new byte[32];
@@ -336,15 +336,15 @@ final class LakebaseOptions {
         String which = "set exactly one of " + ENDPOINT + " (Lakebase Autoscaling, projects/<project>/branches/"
                 + "<branch>/endpoints/<endpoint>) or " + INSTANCE + " (Lakebase Provisioned)";
         if (endpoint != null && instance != null) {
-            throw new IllegalArgumentException("lakebase: " + which + "; both are set (" + ENDPOINT + "='" + endpoint
+            throw new LakebaseException.Options("lakebase: " + which + "; both are set (" + ENDPOINT + "='" + endpoint
                     + "', " + INSTANCE + "='" + instance + "')");
         }
         if (endpoint == null && instance == null) {
-            throw new IllegalArgumentException("lakebase: " + which + "; neither is set");
+            throw new LakebaseException.Options("lakebase: " + which + "; neither is set");
         }
         if (endpoint != null) {
             if (!ENDPOINT_NAME.matcher(endpoint).matches()) {
-                throw new IllegalArgumentException("lakebase: " + ENDPOINT + "='" + endpoint + "' is not an endpoint "
+                throw new LakebaseException.Options("lakebase: " + ENDPOINT + "='" + endpoint + "' is not an endpoint "
                         + "name: expected projects/<project>/branches/<branch>/endpoints/<endpoint> "
                         + "(for a Lakebase Provisioned instance use " + INSTANCE + ")");
             }
@@ -366,14 +366,14 @@ final class LakebaseOptions {
         } catch (NumberFormatException e) {
             // fall through to the message below
         }
-        throw new IllegalArgumentException("lakebase: " + COLD_START_TIMEOUT_MS + "='" + raw + "' must be a whole "
+        throw new LakebaseException.Options("lakebase: " + COLD_START_TIMEOUT_MS + "='" + raw + "' must be a whole "
                 + "number of milliseconds >= 0 (0 turns off retries while a scaled-to-zero endpoint starts)");
     }
 
     private String required(String key, String fix) {
         String value = blankToNull(options.get(key));
         if (value == null) {
-            throw new IllegalArgumentException("lakebase: option " + key + " is missing: " + fix);
+            throw new LakebaseException.Options("lakebase: option " + key + " is missing: " + fix);
         }
         return value;
     }

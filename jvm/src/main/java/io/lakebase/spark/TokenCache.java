@@ -128,13 +128,13 @@ final class TokenCache {
             return flight.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new SQLException("lakebase: interrupted while waiting for a token from the broker", "08001", e);
+            throw new LakebaseException.Sql("lakebase: interrupted while waiting for a token from the broker", "08001", e);
         } catch (ExecutionException e) {
             Throwable cause = e.getCause();
             if (cause instanceof SQLException) {
                 SQLException s = (SQLException) cause;
                 // Waiters get their own exception (with this thread's stack) around the leader's.
-                throw leader ? s : new SQLException(s.getMessage(), s.getSQLState(), s.getErrorCode(), s);
+                throw leader ? s : new LakebaseException.Sql(s.getMessage(), s.getSQLState(), s.getErrorCode(), s);
             }
             if (cause instanceof RuntimeException) {
                 throw (RuntimeException) cause;
@@ -142,7 +142,7 @@ final class TokenCache {
             if (cause instanceof Error) {
                 throw (Error) cause;
             }
-            throw new SQLException("lakebase: token fetch failed", "08001", cause);
+            throw new LakebaseException.Sql("lakebase: token fetch failed", "08001", cause);
         }
     }
 }

@@ -1,0 +1,77 @@
+package io.lakebase.spark;
+
+import java.sql.SQLException;
+import org.apache.spark.SparkThrowable;
+
+/**
+ * The provider's errors. They implement {@link SparkThrowable} because Spark 4 rethrows a SparkThrowable from a
+ * connection attempt unchanged, while it wraps any other exception into a generic "Couldn't connect to the
+ * database" that hides the message saying what to fix. Spark 3.5 shows either kind as is.
+ *
+ * <p>{@code getCondition} is abstract in Spark 4 and {@code getErrorClass} in 3.5; both are implemented so one jar
+ * loads on both. Messages never hold a token or the broker secret.
+ */
+final class LakebaseException {
+
+    static final String CONDITION = "LAKEBASE_CONNECTION";
+
+    private LakebaseException() {}
+
+    /** Bad options: Spark surfaces it as an IllegalArgumentException (PySpark: {@code IllegalArgumentException}). */
+    static final class Options extends IllegalArgumentException implements SparkThrowable {
+        private static final long serialVersionUID = 1L;
+
+        Options(String message) {
+            super(message);
+        }
+
+        // No @Override: Spark 3.5's interface has no getCondition, and the jar must compile against either.
+        public String getCondition() {
+            return CONDITION;
+        }
+
+        @Override
+        @SuppressWarnings("deprecation")
+        public String getErrorClass() {
+            return CONDITION;
+        }
+
+        @Override
+        public String getSqlState() {
+            return "22023"; // invalid_parameter_value
+        }
+    }
+
+    /** A failed login or token fetch; keeps the SQLSTATE so callers can still tell auth from network failures. */
+    static final class Sql extends SQLException implements SparkThrowable {
+        private static final long serialVersionUID = 1L;
+
+        Sql(String message, String sqlState) {
+            super(message, sqlState);
+        }
+
+        Sql(String message, String sqlState, Throwable cause) {
+            super(message, sqlState, cause);
+        }
+
+        Sql(String message, String sqlState, int vendorCode, Throwable cause) {
+            super(message, sqlState, vendorCode, cause);
+        }
+
+        // No @Override: Spark 3.5's interface has no getCondition, and the jar must compile against either.
+        public String getCondition() {
+            return CONDITION;
+        }
+
+        @Override
+        @SuppressWarnings("deprecation")
+        public String getErrorClass() {
+            return CONDITION;
+        }
+
+        @Override
+        public String getSqlState() {
+            return getSQLState();
+        }
+    }
+}
