@@ -11,25 +11,24 @@ made at start, whose SHA-256 fingerprint travels in the Spark options and is pin
 from __future__ import annotations
 
 import atexit
-import datetime as dt
 import hmac
 import ipaddress
 import json
 import logging
-import os
 import secrets
 import ssl
 import tempfile
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from .broker import TokenBroker
+from .certificates import self_signed_certificate
 from .credentials import Secret
 from .errors import (
-    BrokerError,
     EndpointNotFoundError,
     InvalidEndpointNameError,
     PermissionDeniedError,
@@ -216,50 +215,15 @@ def _is_loopback(host: str) -> bool:
 
 def _self_signed_context(host: str) -> tuple[ssl.SSLContext, str]:
     """A server TLS context with a fresh self-signed certificate, and its SHA-256 fingerprint."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lakebase-spark broker")])
-    try:
-        san: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
-    except ValueError:
-        san = x509.DNSName(host)
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([san]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    fingerprint = cert.fingerprint(hashes.SHA256()).hex()
+    cert = self_signed_certificate([host], common_name="lakebase-spark broker")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    # ssl loads keys only from files: write them to a private temp dir and remove it at once.
+    # ssl loads keys only from files: write them to a private temp dir, removed at once.
     with tempfile.TemporaryDirectory() as tmp:
-        cert_file, key_file = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
-        with open(cert_file, "wb") as f:
-            f.write(cert.public_bytes(serialization.Encoding.PEM))
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(
-                key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-            )
+        cert_file, key_file = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
+        cert.write(cert_file, key_file)
         context.load_cert_chain(cert_file, key_file)
-    if not isinstance(fingerprint, str) or not fingerprint:
-        raise BrokerError("could not make the broker's TLS certificate")
-    return context, fingerprint
+    return context, cert.fingerprint
 
 
 _shared_lock = threading.Lock()

@@ -20,7 +20,6 @@ import binascii
 import json
 import logging
 import re
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -33,6 +32,7 @@ from .errors import EmulatorNotRunningError
 from .faults import Faults, InjectedError
 from .identity import Directory, Principal, PrincipalKind
 from .resources import Resources, rfc3339
+from .serving import ServerThread
 from .stats import ApiStats
 from .tokens import TokenStore
 
@@ -219,15 +219,14 @@ class WorkspaceApi:
         self.workspace_id = workspace_id
         self.account_id = account_id
         self._port = port
-        self._server: _HttpServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServerThread | None = None
 
     @property
     def port(self) -> int:
         """The TCP port of the API."""
-        if self._server is None:
+        if self._serving is None:
             raise EmulatorNotRunningError("workspace API is not started; call start() first")
-        return int(self._server.server_address[1])
+        return self._serving.port
 
     @property
     def url(self) -> str:
@@ -236,27 +235,16 @@ class WorkspaceApi:
 
     def start(self) -> None:
         """Listen and serve in a background thread."""
-        if self._server is not None:
-            return
-        self._server = _HttpServer(("127.0.0.1", self._port), self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="lakebase-emulator-api",
-            daemon=True,
-        )
-        self._thread.start()
+        if self._serving is None:
+            self._serving = ServerThread(
+                _HttpServer(("127.0.0.1", self._port), self), name="lakebase-emulator-api"
+            )
 
     def stop(self) -> None:
         """Stop serving; idempotent."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.stop()
 
     # -- routing --------------------------------------------------------------------------------------
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 import socket
 import socketserver
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
 from .errors import BerDecodeError, EmulatorNotRunningError
+from .serving import ServerThread
 
 __all__ = [
     "AUTH_METHOD_NOT_SUPPORTED",
@@ -303,15 +303,14 @@ class LdapServer:
         self.dn_prefix = dn_prefix
         self.dn_suffix = dn_suffix
         self._address = (host, port)
-        self._server: _TcpServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServerThread | None = None
 
     @property
     def port(self) -> int:
         """The TCP port the server listens on."""
-        if self._server is None:
+        if self._serving is None:
             raise EmulatorNotRunningError("LDAP server is not started; call start() first")
-        return int(self._server.server_address[1])
+        return self._serving.port
 
     def user_of(self, dn: str) -> str | None:
         """The user name inside a bind DN, or ``None`` if the DN does not have our form."""
@@ -338,24 +337,11 @@ class LdapServer:
 
     def start(self) -> None:
         """Listen and serve in a background thread."""
-        if self._server is not None:
-            return
-        self._server = _TcpServer(self._address, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="lakebase-emulator-ldap",
-            daemon=True,
-        )
-        self._thread.start()
+        if self._serving is None:
+            self._serving = ServerThread(_TcpServer(self._address, self), name="lakebase-emulator-ldap")
 
     def stop(self) -> None:
         """Stop listening; idempotent."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.stop()

@@ -27,9 +27,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from ..certificates import self_signed_certificate
 from .coldstart import StartingUpResponder
 from .errors import EmulatorNotRunningError, PostgresNotFoundError, PostgresStartError
-from .tls import self_signed_localhost
 
 __all__ = ["ADMIN_USER", "BINDIR_ENV", "PostgresServer", "find_bindir"]
 
@@ -391,13 +391,10 @@ class PostgresServer:
             raise PostgresStartError(f"initdb failed (exit {result.returncode}): {output}.{self._hint()}")
 
     def _configure(self) -> None:
-        cert = self_signed_localhost()
+        cert = self_signed_certificate(["localhost", "127.0.0.1"], common_name="localhost")
         cert_path, key_path = self.data_dir / "server.crt", self.data_dir / "server.key"
-        cert_path.write_bytes(cert.cert_pem)
         # Postgres refuses a key readable by others: 0600 and owned by the server user.
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as key_file:
-            key_file.write(cert.key_pem)
+        cert.write(cert_path, key_path)
         self._chown(cert_path, key_path)
         settings = dict(_SETTINGS, unix_socket_directories=str(self.socket_dir))
         with (self.data_dir / "postgresql.conf").open("a") as conf:
