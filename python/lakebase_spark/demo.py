@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"seeded public.orders with {args.rows:,} rows")
 
         builder = SparkSession.builder.master(args.master).appName("lakebase-spark demo")
+        builder = builder.config("spark.sql.shuffle.partitions", "4")  # a small job: no 200 tiny writes
         spark = lakebase_spark.configure(
             builder.config("spark.ui.showConsoleProgress", "false")
         ).getOrCreate()
@@ -101,8 +102,8 @@ def _seed_orders(emu: LakebaseEmulator, rows: int) -> None:
             "amount numeric(12,2) NOT NULL, ordered_at timestamptz NOT NULL)"
         )
         conn.execute(
-            "INSERT INTO public.orders SELECT g, 'customer-' || lpad((g * 7919 % 50)::text, 2, '0'), "
-            "round((g % 1000) * 1.37 + 5, 2), timestamptz '2026-01-01' + g * interval '1 minute' "
+            "INSERT INTO public.orders SELECT g, 'customer-' || lpad((g * 7919 %% 50)::text, 2, '0'), "
+            "round((g %% 1000) * 1.37 + 5, 2), timestamptz '2026-01-01' + g * interval '1 minute' "
             "FROM generate_series(1, %s) g",
             (rows,),
         )
