@@ -75,6 +75,7 @@ def spark(spark_logs: Path) -> Iterator[SparkSession]:
         SparkSession.builder.master("local[2]")
         .appName("lakebase-spark tests")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.sql.session.timeZone", "UTC")
         .config(

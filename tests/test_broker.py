@@ -158,7 +158,7 @@ def test_a_wrong_pat_is_a_permission_error(emulator) -> None:
     from databricks.sdk import WorkspaceClient
 
     bad = WorkspaceClient(host=emulator.host, token="dapi-not-a-real-token")
-    with pytest.raises(PermissionDeniedError, match="authentication"):
+    with pytest.raises(PermissionDeniedError, match="renew the workspace credentials the SDK uses"):
         _ = TokenBroker(bad).principal
 
 
@@ -190,3 +190,95 @@ def test_secrets_never_print(clocked_broker) -> None:
         assert token not in text
     with pytest.raises(TypeError, match="pickled"):
         pickle.dumps(cred.token)
+
+
+class ManualScheduler:
+    """Records scheduled background refreshes so the test runs them, instead of waiting for them."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[float, Callable[[], None]]] = []
+        self.cancelled = 0
+
+    def fire(self) -> None:
+        """The first timer fires."""
+        _, callback = self.pending.pop(0)
+        callback()
+
+    def __call__(self, delay: float, callback: Callable[[], None]) -> Callable[[], None]:
+        entry = (delay, callback)
+        self.pending.append(entry)
+
+        def cancel() -> None:
+            if entry in self.pending:
+                self.pending.remove(entry)
+                self.cancelled += 1
+
+        return cancel
+
+
+def test_background_refresh_mints_before_anyone_asks(emulator) -> None:
+    import time
+
+    clock, scheduler = FakeClock(time.time()), ManualScheduler()
+    broker = TokenBroker(
+        emulator.workspace_client("pat"), background_refresh=True, clock=clock, scheduler=scheduler
+    )
+    first = broker.credential(endpoint=ENDPOINT)
+    [(delay, _)] = scheduler.pending
+    assert delay == pytest.approx(first.refresh_at - clock.now, abs=0.01)
+
+    clock.now = first.refresh_at  # the timer fires: the next token is minted in the background
+    scheduler.fire()
+    assert broker.stats.mints == 2
+    second = broker.credential(endpoint=ENDPOINT)  # served from the cache: nobody waited on a mint
+    assert second.token != first.token
+    assert broker.stats.cache_hits == 1
+    assert len(scheduler.pending) == 1  # the following refresh is already scheduled
+
+    emulator.faults.fail_mints(1, status=403)  # a failed background refresh keeps the current token
+    clock.now = second.refresh_at
+    scheduler.fire()
+    assert broker.stats.refresh_failures == 1
+    assert broker.stats.mints == 2
+    assert scheduler.pending == []  # the next request after refresh_at mints (and schedules) again
+    third = broker.credential(endpoint=ENDPOINT)
+    assert third.token != second.token
+    assert len(scheduler.pending) == 1
+    broker.close()
+    assert scheduler.cancelled == 1
+    assert broker.stats.seconds_left == pytest.approx(third.expires_at - clock.now, abs=1)
+
+
+def test_transient_429_and_503_bursts_are_retried_within_the_budget(emulator) -> None:
+    broker = TokenBroker(emulator.workspace_client("pat"))
+    _ = broker.principal
+    calls = emulator.stats.calls_to("POST /api/2.0/postgres/credentials")
+    emulator.faults.fail_mints(2, status=429)
+    emulator.faults.fail_mints(2, status=503)
+    cred = broker.credential(endpoint=ENDPOINT)
+    assert cred.token.reveal()
+    assert broker.stats.mints == 1
+    assert broker.stats.mint_failures == 0
+    assert emulator.stats.calls_to("POST /api/2.0/postgres/credentials") - calls == 5
+
+
+def test_a_permanent_403_fails_fast_with_the_fix(emulator) -> None:
+    import time
+
+    broker = TokenBroker(emulator.workspace_client("pat"))
+    _ = broker.principal
+    emulator.faults.fail_mints(
+        1,
+        status=403,
+        message="Service principal 1234 does not have the workspace-access entitlement.",
+    )
+    started = time.monotonic()
+    with pytest.raises(PermissionDeniedError, match='enable the "Workspace access" entitlement'):
+        broker.credential(endpoint=ENDPOINT)
+    assert time.monotonic() - started < 5  # not retried
+    assert emulator.faults.pending_mint_failures == 0
+
+
+def test_the_retry_budget_is_the_sdks(emulator) -> None:
+    broker = TokenBroker(emulator.workspace_client("pat", retry_timeout_seconds=42))
+    assert broker.retry_budget == 42

@@ -16,7 +16,7 @@ from .conftest import DATABASE, ENDPOINT
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
 
 
-def test_read_and_write_with_executors_in_their_own_jvms(emulator, admin) -> None:
+def test_read_and_write_with_executors_in_their_own_jvms(emulator, admin, tmp_path) -> None:
     admin.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(emulator.user_name)))
     admin.execute("DROP TABLE IF EXISTS public.cluster_src, public.cluster_dst")
     admin.execute(
@@ -26,7 +26,7 @@ def test_read_and_write_with_executors_in_their_own_jvms(emulator, admin) -> Non
     env = dict(os.environ, LAKEBASE_TEST_PAT=emulator.pat, PYSPARK_PYTHON=sys.executable)
     job = Path(__file__).parent / "jobs" / "cluster_job.py"
     done = subprocess.run(
-        [sys.executable, str(job), emulator.host, ENDPOINT, DATABASE],
+        [sys.executable, str(job), emulator.host, ENDPOINT, DATABASE, str(tmp_path)],
         env=env,
         capture_output=True,
         text=True,
@@ -47,3 +47,14 @@ def test_read_and_write_with_executors_in_their_own_jvms(emulator, admin) -> Non
     ).fetchone()
     assert copied == (10000, sum(range(10000)))
     assert emulator.pat not in done.stdout + done.stderr
+    # The Spark UI (REST API and HTML) and the event log show the job but no token or broker secret.
+    token, secret = result["secrets"]
+    assert result["ui_sql_shows_jdbc"]
+    assert all(size > 100 for size in result["ui_pages"].values()), result["ui_pages"]
+    assert result["ui_leaks"] == []
+    event_log = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
+    assert "SparkListenerSQLExecutionStart" in event_log
+    assert "lakebase.broker.url" in event_log  # the options are there, so the search below means something
+    assert token not in event_log
+    assert secret not in event_log
+    assert token not in done.stderr

@@ -26,7 +26,7 @@ from .errors import (
 )
 from .options import LakebaseOptions, lakebase_options
 from .service import BrokerService, shared_broker_service, stop_shared_broker_services
-from .session import configure, jar_path, postgres_driver_jar
+from .session import configure, jar_path, postgres_driver_jar, provider_stats
 
 __all__ = [
     "BrokerError",
@@ -47,6 +47,7 @@ __all__ = [
     "jar_path",
     "lakebase_options",
     "postgres_driver_jar",
+    "provider_stats",
     "shared_broker_service",
     "stop_shared_broker_services",
 ]

@@ -1,4 +1,10 @@
-"""Calls into databricks-sdk, with its errors turned into ones that say what to fix."""
+"""Calls into databricks-sdk, with its errors turned into ones that say what to fix.
+
+Transient failures (429 with ``Retry-After``, 503, connection resets and timeouts) are retried by the
+SDK itself, with jittered backoff, for up to the client's ``retry_timeout_seconds``: that is the
+broker's retry budget, and the JVM's wait for the broker is sized from it. What reaches this module
+is either permanent (401, 403, 404, 400) or a budget that ran out.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,36 @@ from databricks.sdk.errors import base as _sdk_base
 from .errors import CredentialError, EndpointNotFoundError, PermissionDeniedError
 
 T = TypeVar("T")
+
+#: Known causes of a refused credential request, by words in the workspace's message, and the fix.
+#: From the Lakebase troubleshooting guide's table; matched case-insensitively.
+PERMISSION_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("entitlement", "workspace access", "workspace-access"),
+        'enable the "Workspace access" entitlement for this principal (workspace settings > Identity and '
+        "access > the user or service principal > Entitlements)",
+    ),
+    (
+        ("can_use", "can use", "permission on the database", "permission on the instance"),
+        "grant the principal CAN USE (or CAN MANAGE) on the Lakebase project or instance",
+    ),
+    (
+        ("invalid access token", "token is expired", "invalid token", "credentials"),
+        "renew the workspace credentials the SDK uses (DATABRICKS_TOKEN, the OAuth client secret or "
+        "`databricks auth login`)",
+    ),
+)
+
+
+def permission_hint(message: str) -> str:
+    lowered = message.lower()
+    for words, fix in PERMISSION_HINTS:
+        if any(word in lowered for word in words):
+            return fix
+    return (
+        "check the Databricks authentication (host, token or service principal) and that the principal "
+        "may use this Lakebase project or instance"
+    )
 
 
 def call_api(call: Callable[[], T], *, what: str, target: str | None = None) -> T:
@@ -25,9 +61,14 @@ def call_api(call: Callable[[], T], *, what: str, target: str | None = None) -> 
         ) from e
     except (sdk_errors.Unauthenticated, sdk_errors.PermissionDenied) as e:
         raise PermissionDeniedError(
-            f"could not {what}: the workspace refused the caller ({e}). Check the Databricks "
-            "authentication (host, token or service principal) and that the principal may use "
-            f"{target or 'this workspace'}."
+            f"could not {what}: the workspace refused the caller ({e}); to fix: {permission_hint(str(e))}."
         ) from e
     except _sdk_base.DatabricksError as e:
         raise CredentialError(f"could not {what}: {e}") from e
+    except TimeoutError as e:
+        # The SDK raises TimeoutError once its retries of a transient failure used up the budget.
+        raise CredentialError(
+            f"could not {what}: the workspace kept failing transiently (rate limits, unavailability or "
+            f"network errors) for the whole retry budget ({e}); retry later, or raise the client's "
+            "retry_timeout_seconds"
+        ) from e

@@ -37,6 +37,8 @@ DEFAULT_REFRESH_MARGIN = 600.0
 #: ... but never more than this share of the token's lifetime, so short-lived tokens (tests,
 #: custom TTLs) are still used for most of their life instead of being re-minted on every call.
 MAX_MARGIN_SHARE = 0.25
+#: databricks-sdk's default retry_timeout_seconds.
+DEFAULT_SDK_RETRY_TIMEOUT = 300.0
 
 
 @dataclass
@@ -48,6 +50,23 @@ class BrokerStats:
     mint_failures: int = 0
     #: Mints caused by a JVM reporting that the database refused the cached token.
     refused_tokens: int = 0
+    #: Background refreshes that failed (the current token stays in use until it is due).
+    refresh_failures: int = 0
+    #: Seconds of life left on the newest token at the last mint or lookup (``None`` before any).
+    seconds_left: float | None = None
+
+
+#: Runs ``callback`` after ``delay`` seconds unless cancelled; returns the cancel function. Injectable so
+#: background refresh is tested by calling the callback, not by waiting.
+Scheduler = Callable[[float, Callable[[], None]], Callable[[], None]]
+
+
+def timer_scheduler(delay: float, callback: Callable[[], None]) -> Callable[[], None]:
+    timer = threading.Timer(max(delay, 0.0), callback)
+    timer.name = "lakebase-token-refresh"
+    timer.daemon = True
+    timer.start()
+    return timer.cancel
 
 
 class TokenBroker:
@@ -62,8 +81,16 @@ class TokenBroker:
         Seconds before the server's ``expire_time`` at which a new token is minted, capped at a
         quarter of the token's lifetime. Tokens are checked only at login, so a token handed out
         just before this point still has ``refresh_margin`` seconds to open connections with.
-    clock:
-        Seconds since the epoch; injectable so expiry is tested without sleeping.
+    background_refresh:
+        Mint the next token when the current one reaches its refresh time, in the background, so no
+        connection waits on a mint. Off by default: a token is then minted on the first request
+        after the refresh time (one caller waits; the others are served by that mint).
+    clock, scheduler:
+        Seconds since the epoch, and what runs background refreshes; injectable so expiry and
+        refresh are tested without sleeping.
+
+    The retry budget for transient API failures is the client's ``retry_timeout_seconds``: the
+    SDK retries 429 (honouring ``Retry-After``), 503 and connection errors with jitter until then.
     """
 
     def __init__(
@@ -71,7 +98,9 @@ class TokenBroker:
         workspace: WorkspaceClient | None = None,
         *,
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
+        background_refresh: bool = False,
         clock: Callable[[], float] = time.time,
+        scheduler: Scheduler = timer_scheduler,
     ) -> None:
         if refresh_margin < 0:
             raise ValueError(f"refresh_margin must be >= 0 seconds, got {refresh_margin!r}")
@@ -82,8 +111,12 @@ class TokenBroker:
         install_sdk_log_redaction()
         self.workspace = workspace
         self.refresh_margin = refresh_margin
+        self.background_refresh = background_refresh
         self.stats = BrokerStats()
         self._clock = clock
+        self._scheduler = scheduler
+        self._cancel_refresh: dict[tuple[str, str, Api], Callable[[], None]] = {}
+        self._closed = False
         self._principal: str | None = None
         # _lock guards the two dicts; each key's own lock is held for the whole mint, which is
         # what makes concurrent callers wait for one mint instead of starting their own.
@@ -97,6 +130,20 @@ class TokenBroker:
     def now(self) -> float:
         """The broker's clock, which credentials' times are on."""
         return self._clock()
+
+    @property
+    def retry_budget(self) -> float:
+        """Seconds the SDK keeps retrying a transient failure (``retry_timeout_seconds``)."""
+        configured = getattr(self.workspace.config, "retry_timeout_seconds", None)
+        return float(configured) if configured else DEFAULT_SDK_RETRY_TIMEOUT
+
+    def close(self) -> None:
+        """Cancel scheduled background refreshes; cached tokens stay usable until they expire."""
+        with self._lock:
+            self._closed = True
+            cancels, self._cancel_refresh = list(self._cancel_refresh.values()), {}
+        for cancel in cancels:
+            cancel()
 
     @property
     def host(self) -> str:
@@ -145,23 +192,24 @@ class TokenBroker:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:
             cached = self._cache.get(key)
+            now = self._clock()
             if (
                 cached is not None
                 and not force
-                and self._clock() < cached.refresh_at
+                and now < cached.refresh_at
                 and (refused is None or refused != cached.digest())
             ):
                 self.stats.cache_hits += 1
+                self.stats.seconds_left = cached.expires_at - now
                 return cached
             try:
                 fresh = self._mint(api, target)
             except Exception:
                 self.stats.mint_failures += 1
                 raise
-            self.stats.mints += 1
+            self._store(key, fresh, api, target)
             if refused is not None:
                 self.stats.refused_tokens += 1
-            self._cache[key] = fresh
         log.info(
             "minted a Lakebase database credential for %s (valid %.0f s, refresh in %.0f s%s)",
             fresh.principal,
@@ -170,6 +218,39 @@ class TokenBroker:
             ", replacing a refused token" if refused is not None else "",
         )
         return fresh
+
+    def _store(self, key: tuple[str, str, Api], fresh: Credential, api: Api, target: str) -> None:
+        """Cache a new credential (key lock held) and schedule its background successor."""
+        self.stats.mints += 1
+        self.stats.seconds_left = fresh.expires_at - fresh.minted_at
+        self._cache[key] = fresh
+        if not self.background_refresh:
+            return
+        with self._lock:
+            if self._closed:
+                return
+            previous = self._cancel_refresh.pop(key, None)
+            self._cancel_refresh[key] = self._scheduler(
+                fresh.refresh_at - self._clock(), lambda: self._refresh_in_background(key, api, target)
+            )
+        if previous is not None:
+            previous()
+
+    def _refresh_in_background(self, key: tuple[str, str, Api], api: Api, target: str) -> None:
+        with self._lock:
+            key_lock = self._key_locks[key]
+        with key_lock:
+            if self._closed:
+                return
+            try:
+                fresh = self._mint(api, target)
+            except Exception as e:
+                # The current token is still valid for refresh_margin: the next request retries.
+                self.stats.refresh_failures += 1
+                log.warning("background refresh of the Lakebase database credential failed: %s", e)
+                return
+            self._store(key, fresh, api, target)
+        log.info("refreshed the Lakebase database credential for %s in the background", fresh.principal)
 
     def _mint(self, api: Api, target: str) -> Credential:
         now = self._clock()

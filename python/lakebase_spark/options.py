@@ -21,6 +21,7 @@ DEFAULT_DATABASE = "databricks_postgres"
 BROKER_URL = "lakebase.broker.url"
 BROKER_SECRET = "lakebase.broker.secret"  # noqa: S105 - a key name; "secret" makes Spark redact it
 BROKER_FINGERPRINT = "lakebase.broker.fingerprint"
+BROKER_TIMEOUT_MS = "lakebase.broker.timeout.ms"
 ENDPOINT = "lakebase.endpoint"
 INSTANCE = "lakebase.instance"
 
@@ -88,10 +89,15 @@ def lakebase_options(
         BROKER_SECRET: service.secret.reveal(),
         BROKER_FINGERPRINT: service.fingerprint,
         **target,
+        # The SDK retries a failing mint for retry_budget seconds: the JVM waits that long, and more.
+        BROKER_TIMEOUT_MS: int((service.broker.retry_budget + 30) * 1000),
         "fetchsize": fetchsize,
         "batchsize": batchsize,
         "reWriteBatchedInserts": True,
         "ApplicationName": application_name,
+        # pgjdbc waits forever for a connection by default; keepalives notice dead peers in long reads.
+        "connectTimeout": 10,
+        "tcpKeepAlive": True,
     }
     options.update(extra)
     return LakebaseOptions({k: _spark_value(v) for k, v in options.items() if v is not None})

@@ -19,6 +19,7 @@ import secrets
 import ssl
 import tempfile
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT = 10.0
 IDLE_TIMEOUT = 60.0
+#: Counters the JVM provider reports with each token request (see ProviderStats.java).
+JVM_COUNTERS = ("logins", "broker_fetches", "auth_retries", "cold_start_retries")
+MAX_JVM_REPORTS = 10_000  # bounds memory if something sends made-up JVM ids
 
 
 class BrokerService:
@@ -75,6 +79,9 @@ class BrokerService:
         self.fingerprint: str | None = None
         #: Token requests answered with a token (what executors' JVM caches did not absorb).
         self.tokens_served = 0
+        # The provider counters each JVM sent with its last token request, by random JVM id.
+        self._jvm_reports: dict[str, dict[str, int]] = {}
+        self._stats_lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -112,7 +119,36 @@ class BrokerService:
         if server is not None:
             server.shutdown()
             server.server_close()
+            self.broker.close()
             log.info("Lakebase token broker on %s stopped", self.url)
+
+    def stats(self) -> dict[str, float | int | None]:
+        """The broker's counters plus the JVM providers' (as of each JVM's last token request).
+
+        ``mints``, ``cache_hits``, ``mint_failures``, ``refresh_failures``, ``refused_tokens``,
+        ``seconds_left`` (on the newest token), ``tokens_served``, ``jvms`` (that asked), and the
+        providers' sums: ``logins``, ``broker_fetches``, ``auth_retries``, ``cold_start_retries``.
+        """
+        out: dict[str, float | int | None] = dict(vars(self.broker.stats))
+        with self._stats_lock:
+            out["tokens_served"] = self.tokens_served
+            out["jvms"] = len(self._jvm_reports)
+            for name in JVM_COUNTERS:
+                out[name] = sum(report.get(name, 0) for report in self._jvm_reports.values())
+        return out
+
+    def record(self, query: dict[str, list[str]], served: bool) -> None:
+        """Count a served token and keep the JVM's counters from the request's query."""
+        jvm = query.get("jvm", [None])[0]
+        with self._stats_lock:
+            if served:
+                self.tokens_served += 1
+            if jvm and (jvm in self._jvm_reports or len(self._jvm_reports) < MAX_JVM_REPORTS):
+                self._jvm_reports[jvm] = {
+                    name: int(value[0])
+                    for name in JVM_COUNTERS
+                    if (value := query.get(name)) and value[0].isdigit()
+                }
 
     def __enter__(self) -> BrokerService:
         return self.start()
@@ -178,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
             log.warning("Lakebase token broker could not serve a credential: %s", e)
             self._reply(HTTPStatus.BAD_GATEWAY, {"error": str(e)})
             return
-        service.tokens_served += 1
+        service.record(query, served=True)
         now = service.broker.now()  # the clock the credential's times are on
         self._reply(
             HTTPStatus.OK,
@@ -256,6 +292,7 @@ def shared_broker_service(
             _shared[key] = service
             if len(_shared) == 1:
                 atexit.register(stop_shared_broker_services)
+            _stop_with_spark(service)
         return service
 
 
@@ -266,6 +303,26 @@ def stop_shared_broker_services() -> None:
         _shared.clear()
     for service in services:
         service.stop()
+
+
+def _stop_with_spark(service: BrokerService, poll_seconds: float = 1.0) -> None:
+    """Stop ``service`` when the active SparkContext stops (PySpark has no stop hook to register)."""
+    try:
+        from pyspark import SparkContext
+    except ImportError:
+        return
+    context = SparkContext._active_spark_context
+    if context is None:
+        return
+
+    def watch() -> None:
+        while service.running:
+            if SparkContext._active_spark_context is not context:
+                service.stop()
+                return
+            time.sleep(poll_seconds)
+
+    threading.Thread(target=watch, name="lakebase-broker-watch", daemon=True).start()
 
 
 def default_bind_host() -> str:

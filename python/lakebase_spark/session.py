@@ -11,7 +11,7 @@ from .errors import JarNotFoundError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["configure", "jar_path", "postgres_driver_jar"]
+__all__ = ["configure", "jar_path", "postgres_driver_jar", "provider_stats"]
 
 JAR_NAME = "lakebase-spark-provider.jar"
 #: Names a local Postgres JDBC driver jar to use instead of downloading one.
@@ -71,3 +71,16 @@ def configure(builder: B, *, driver_jar: str | None = None) -> B:
     if driver is None:
         append("spark.jars.packages", POSTGRES_DRIVER_PACKAGE, ",")
     return builder
+
+
+def provider_stats(spark: SparkSession) -> dict[str, int]:
+    """The driver JVM's provider counters: logins, broker_fetches, auth_retries, cold_start_retries.
+
+    Executors report theirs to the broker: see ``BrokerService.stats()``. In ``local[*]`` mode the
+    driver's JVM is also the executors', so this counts every connection.
+    """
+    jvm = spark.sparkContext._jvm
+    if jvm is None:
+        raise RuntimeError("the Spark session has stopped: no JVM to read provider counters from")
+    snapshot = jvm.io.lakebase.spark.ProviderStats.snapshot()
+    return {str(k): int(v) for k, v in snapshot.items()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import urllib.request
 
 from databricks.sdk import WorkspaceClient
 from pyspark.sql import SparkSession
@@ -17,12 +18,16 @@ import lakebase_spark
 
 
 def main() -> None:
-    host, endpoint, database = sys.argv[1:4]
+    host, endpoint, database, event_dir = sys.argv[1:5]
     workspace = WorkspaceClient(host=host, token=os.environ["LAKEBASE_TEST_PAT"])
     builder = (
         SparkSession.builder.master("local-cluster[2,1,1024]")
         .appName("lakebase-spark cluster test")
-        .config("spark.ui.enabled", "false")
+        .config("spark.ui.port", "0")  # any free port: the UI's pages are searched for secrets below
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.eventLog.enabled", "true")
+        .config("spark.eventLog.dir", f"file://{event_dir}")
+        .config("spark.eventLog.compress", "false")  # searched as text by the test
         .config("spark.executor.memory", "768m")
     )
     spark = lakebase_spark.configure(builder).getOrCreate()
@@ -45,6 +50,11 @@ def main() -> None:
             "overwrite"
         ).save()
         executors = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1  # minus the driver
+        secrets = [
+            service.broker.credential(endpoint=endpoint).token.reveal(),
+            opts["lakebase.broker.secret"],
+        ]
+        pages = ui_pages(spark)
         print(
             json.dumps(
                 {
@@ -53,11 +63,33 @@ def main() -> None:
                     "sum": total,
                     "tokens_served": service.tokens_served,
                     "mints": service.broker.stats.mints,
+                    "ui_pages": {path: len(text) for path, text in pages.items()},
+                    "ui_sql_shows_jdbc": "jdbc" in pages["sql"].lower(),
+                    "ui_leaks": [path for path, text in pages.items() if any(s in text for s in secrets)],
+                    "secrets": secrets,  # for the test to search the event log, written at stop()
                 }
             )
         )
     finally:
         spark.stop()
+
+
+def ui_pages(spark: SparkSession) -> dict[str, str]:
+    """The Spark UI's environment and SQL pages, as its REST API and HTML serve them."""
+    sc = spark.sparkContext
+    api = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}"
+    paths = {
+        "environment": f"{api}/environment",
+        "sql": f"{api}/sql?details=true&planDescription=true",
+        "jobs": f"{api}/jobs",
+        "environment.html": f"{sc.uiWebUrl}/environment/",
+        "sql.html": f"{sc.uiWebUrl}/SQL/",
+    }
+    out = {}
+    for name, url in paths.items():
+        with urllib.request.urlopen(url, timeout=30) as response:
+            out[name] = response.read().decode("utf-8", "replace")
+    return out
 
 
 if __name__ == "__main__":

@@ -75,7 +75,9 @@ final class BrokerClient {
      * caused it to mint, so N executors seeing one revoked token cause one mint, not N.
      */
     BrokerToken fetch(LakebaseTarget target, CachedToken refused) throws SQLException {
-        String query = target.brokerQuery() + (refused == null ? "" : "&refused=" + digest(refused.value()));
+        ProviderStats.BROKER_FETCHES.incrementAndGet();
+        String query = target.brokerQuery() + (refused == null ? "" : "&refused=" + digest(refused.value())) + "&"
+                + ProviderStats.brokerQuery();
         Socket socket = connect();
         HttpGet.Response answer;
         try {

@@ -60,6 +60,7 @@ final class ColdStartRetry {
                     throw attempts == 1 ? e : exhausted(e, attempts, hosts);
                 }
                 long sleepMs = Math.min(delayMs, remainingMs);
+                ProviderStats.COLD_START_RETRIES.incrementAndGet();
                 Log.fine("login to %s failed with SQLSTATE %s (attempt %d); retrying in %d ms in case the endpoint "
                         + "is starting", hosts, e.getSQLState(), attempts, sleepMs);
                 try {

@@ -69,7 +69,8 @@ public final class LakebaseConnectionProvider extends JdbcConnectionProvider {
     Connection connect(Driver driver, LakebaseOptions options) throws SQLException {
         Properties base = options.driverProperties(driver);
         TokenKey key = options.tokenKey();
-        BrokerClient broker = new BrokerClient(options.brokerUrl, options.brokerSecret(), options.brokerFingerprint);
+        BrokerClient broker = new BrokerClient(options.brokerUrl, options.brokerSecret(), options.brokerFingerprint,
+                BrokerClient.CONNECT_TIMEOUT_MS, options.brokerTimeoutMs);
         TokenCache.Fetcher fetcher = () -> broker.fetch(options.target);
         ColdStartRetry retry = new ColdStartRetry(options.coldStartTimeoutMs);
 
@@ -85,6 +86,7 @@ public final class LakebaseConnectionProvider extends JdbcConnectionProvider {
             }
             Log.fine("%s rejected the cached token for %s (SQLSTATE %s); retrying once with a new token",
                     options.hosts(), key, e.getSQLState());
+            ProviderStats.AUTH_RETRIES.incrementAndGet();
             cache.invalidate(key, lookup.token);
             CachedToken refused = lookup.token;
             TokenCache.Lookup renewed = cache.get(key, () -> broker.fetch(options.target, refused));
@@ -107,6 +109,7 @@ public final class LakebaseConnectionProvider extends JdbcConnectionProvider {
                 throw new LakebaseException.Sql("lakebase: the Postgres driver did not accept the url for " + options.hosts()
                         + "; it must start with " + PgUrl.PREFIX, "08001");
             }
+            ProviderStats.LOGINS.incrementAndGet();
             return c;
         }, options.hosts());
     }

@@ -32,6 +32,7 @@ final class LakebaseOptions {
     static final String ENDPOINT = "lakebase.endpoint";
     static final String INSTANCE = "lakebase.instance";
     static final String COLD_START_TIMEOUT_MS = "lakebase.coldstart.timeout.ms";
+    static final String BROKER_TIMEOUT_MS = "lakebase.broker.timeout.ms";
     static final String CONNECTION_PROVIDER = "connectionprovider";
     static final String URL = "url";
     static final String USER = "user";
@@ -75,6 +76,8 @@ final class LakebaseOptions {
     final String user;
     final String url;
     final long coldStartTimeoutMs;
+    /** How long to wait for the broker's answer: the helpers size it from the SDK's retry budget. */
+    final int brokerTimeoutMs;
     private final PgUrl pgUrl;
     private final Map<String, String> options;
 
@@ -101,7 +104,10 @@ final class LakebaseOptions {
         }
         this.brokerFingerprint = brokerUrl.startsWith("https:") ? parseFingerprint() : null;
         this.target = parseTarget();
-        this.coldStartTimeoutMs = parseColdStartTimeout();
+        this.coldStartTimeoutMs = parseMillis(COLD_START_TIMEOUT_MS, DEFAULT_COLD_START_TIMEOUT_MS, 0,
+                "0 turns off retries while a scaled-to-zero endpoint starts");
+        this.brokerTimeoutMs = (int) Math.min(Integer.MAX_VALUE, parseMillis(BROKER_TIMEOUT_MS,
+                BrokerClient.READ_TIMEOUT_MS, 1000, "how long to wait for the broker to mint a token"));
     }
 
     /** Copies Spark's option map into a Java map with lower-case keys (the only place that touches Scala). */
@@ -353,21 +359,21 @@ final class LakebaseOptions {
         return new LakebaseTarget(LakebaseTarget.Kind.INSTANCE, instance);
     }
 
-    private long parseColdStartTimeout() {
-        String raw = blankToNull(options.get(COLD_START_TIMEOUT_MS));
+    private long parseMillis(String key, long fallback, long min, String meaning) {
+        String raw = blankToNull(options.get(key));
         if (raw == null) {
-            return DEFAULT_COLD_START_TIMEOUT_MS;
+            return fallback;
         }
         try {
             long ms = Long.parseLong(raw);
-            if (ms >= 0) {
+            if (ms >= min) {
                 return ms;
             }
         } catch (NumberFormatException e) {
             // fall through to the message below
         }
-        throw new LakebaseException.Options("lakebase: " + COLD_START_TIMEOUT_MS + "='" + raw + "' must be a whole "
-                + "number of milliseconds >= 0 (0 turns off retries while a scaled-to-zero endpoint starts)");
+        throw new LakebaseException.Options("lakebase: " + key + "='" + raw + "' must be a whole number of "
+                + "milliseconds >= " + min + " (" + meaning + ")");
     }
 
     private String required(String key, String fix) {

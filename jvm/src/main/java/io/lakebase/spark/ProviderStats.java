@@ -1,0 +1,42 @@
+package io.lakebase.spark;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * This JVM's provider counters. Python reads the driver's through py4j ({@link #snapshot()}); executors report
+ * theirs to the broker with each token request, so the driver sees them as of each JVM's last broker call.
+ */
+public final class ProviderStats {
+
+    /** Names this JVM in reports to the broker; random, so it reveals nothing about the host. */
+    static final String JVM_ID = UUID.randomUUID().toString();
+
+    static final AtomicLong LOGINS = new AtomicLong();
+    static final AtomicLong BROKER_FETCHES = new AtomicLong();
+    static final AtomicLong AUTH_RETRIES = new AtomicLong();
+    static final AtomicLong COLD_START_RETRIES = new AtomicLong();
+
+    private ProviderStats() {}
+
+    /** Counters since this JVM loaded the provider: logins, broker_fetches, auth_retries, cold_start_retries. */
+    public static Map<String, Long> snapshot() {
+        Map<String, Long> out = new LinkedHashMap<>();
+        out.put("logins", LOGINS.get());
+        out.put("broker_fetches", BROKER_FETCHES.get());
+        out.put("auth_retries", AUTH_RETRIES.get());
+        out.put("cold_start_retries", COLD_START_RETRIES.get());
+        return out;
+    }
+
+    /** The report appended to broker requests (counters only; no host, user or token). */
+    static String brokerQuery() {
+        StringBuilder query = new StringBuilder("jvm=").append(JVM_ID);
+        for (Map.Entry<String, Long> e : snapshot().entrySet()) {
+            query.append('&').append(e.getKey()).append('=').append(e.getValue());
+        }
+        return query.toString();
+    }
+}
