@@ -99,6 +99,8 @@ def test_a_job_three_times_longer_than_the_token_ttl(spark, emulator, workspace,
     assert logins >= 32  # one login per partition (plus the schema query)
     assert 2 <= stats["mints"] <= report["mint_bound"]
     assert stats["mints"] < logins / 3  # bounded by time, not by connections
+    # Concurrent task threads share one broker fetch per refresh window (the JVM cache is single-flight).
+    assert stats["tokens_served"] <= stats["mints"] + 1
     assert report["auth_retries"] == 0  # no login ever used an expired token
 
 

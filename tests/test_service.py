@@ -108,6 +108,8 @@ def test_logs_never_hold_the_token_or_secret(broker_service: BrokerService, capt
     )
     assert status == 200
     assert "minted a Lakebase database credential" in captured_logs.text
+    # databricks-sdk logged the credential response at DEBUG, with its token redacted.
+    assert '"token": "**REDACTED**"' in captured_logs.text
     assert str(body["token"]) not in captured_logs.text
     assert broker_service.secret.reveal() not in captured_logs.text
     assert broker_service.secret.reveal() not in repr(broker_service)
