@@ -1,0 +1,739 @@
+"""A range shard map: half-open key ranges ``[low, high)`` mapped to shards (Lakebase databases).
+
+Data-dependent routing in the style of Azure's Elastic Database client (``RangeShardMap``), with what it
+lacks: every key type checked and ordered exactly as Postgres orders it, gaps reported, ranges pruned and
+clipped to a requested key range, and a map that is a plain JSON document (or YAML) under version control.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime
+import importlib
+import itertools
+import json
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, cast, get_args
+
+from ..endpoints import validate_endpoint_name, validate_instance_name
+from ..options import DEFAULT_DATABASE
+from .errors import (
+    InvalidRangeError,
+    InvalidShardMapError,
+    KeyNotMappedError,
+    MappingNotFoundError,
+    MappingOfflineError,
+    MissingDependencyError,
+    RangeOverlapError,
+    UnknownShardError,
+)
+from .keys import Key, KeyType, check_key_type, coerce_key, key_from_json, key_to_json
+
+__all__ = ["ClippedRange", "MappingStatus", "RangeMapping", "RangeShardMap", "Shard"]
+
+MappingStatus = Literal["online", "offline"]
+STATUSES: tuple[MappingStatus, ...] = get_args(MappingStatus)
+
+#: Version of the JSON document :meth:`RangeShardMap.to_dict` writes; newer documents are refused.
+FORMAT = 1
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+# Ids of mappings a hand-written document leaves out are derived from the range, so loading the same
+# file twice gives the same ids (which shards' local maps are checked against).
+_ID_NAMESPACE = uuid.UUID("6f0c6a2e-3c55-4f55-9d51-2b1f7a0c4e11")
+
+
+def _check_name(what: str, name: object) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidShardMapError(
+            f"invalid {what} {name!r}: use 1 to 63 letters, digits, '_' or '-' (e.g. 'orders-eu-1')"
+        )
+    return name
+
+
+def _lt(a: Key, b: Key) -> bool:
+    # Keys of one map share one Python type (coerce_key), so the comparison is well defined.
+    return bool(cast(Any, a) < b)
+
+
+def show_key(key: Key | None) -> str:
+    """A key as messages print it: ISO dates and times, quoted text, ``unbounded`` for ``None``."""
+    if key is None:
+        return "unbounded"
+    if isinstance(key, str):
+        return repr(key)
+    if isinstance(key, datetime.datetime):
+        return key.isoformat(sep=" ")
+    if isinstance(key, datetime.date):
+        return key.isoformat()
+    return str(key)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A shard's home: a database of a Lakebase endpoint (Autoscaling) or instance (Provisioned)."""
+
+    #: Unique in the map: 1 to 63 of ``[A-Za-z0-9_-]``.
+    name: str
+    database: str = DEFAULT_DATABASE
+    #: A Lakebase Autoscaling endpoint, ``projects/<p>/branches/<b>/endpoints/<e>`` ...
+    endpoint: str | None = None
+    #: ... or a Lakebase Provisioned instance name: exactly one of the two.
+    instance: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("shard name", self.name)
+        db = self.database
+        if not isinstance(db, str) or not db or "\x00" in db or len(db.encode("utf-8")) > 63:
+            raise InvalidShardMapError(
+                f"shard {self.name!r}: invalid database name {db!r}: give a Postgres database name of "
+                "1 to 63 bytes, e.g. 'databricks_postgres'"
+            )
+        if (self.endpoint is None) == (self.instance is None):
+            raise InvalidShardMapError(
+                f"shard {self.name!r} needs exactly one of "
+                "endpoint='projects/<p>/branches/<b>/endpoints/<e>' (Lakebase Autoscaling) "
+                "or instance='<name>' (Lakebase Provisioned)"
+            )
+        if self.endpoint is not None:
+            validate_endpoint_name(self.endpoint)
+        else:
+            validate_instance_name(cast(str, self.instance))
+
+    @property
+    def location(self) -> tuple[str, str, str]:
+        """What identifies the database itself: two shards of one map may not share it."""
+        if self.endpoint is not None:
+            return ("endpoint", self.endpoint, self.database)
+        return ("instance", cast(str, self.instance), self.database)
+
+    def to_dict(self) -> dict[str, str]:
+        target = {"endpoint": self.endpoint} if self.endpoint is not None else {"instance": self.instance}
+        return {"name": self.name, "database": self.database, **cast(dict[str, str], target)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Shard:
+        _check_fields("shard", d, required={"name"}, optional={"database", "endpoint", "instance"})
+        return cls(**dict(d))
+
+
+@dataclass(frozen=True)
+class RangeMapping:
+    """The keys ``low <= key < high`` (``high=None``: no upper bound) live on ``shard``."""
+
+    #: Stable id (a UUID string unless given): shards' local maps and the reader's validation name it.
+    id: str
+    low: Key
+    high: Key | None
+    shard: str
+    #: ``offline`` while a range is moved or repaired: routing refuses it, the caller decides for reads.
+    status: MappingStatus = "online"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not _ID.fullmatch(self.id):
+            raise InvalidShardMapError(
+                f"invalid mapping id {self.id!r}: use 1 to 128 letters, digits, '_', '.', ':' or '-' "
+                "(or leave it out to get a UUID)"
+            )
+        _check_name("shard name", self.shard)
+        if self.status not in STATUSES:
+            raise InvalidShardMapError(
+                f"mapping {self.id!r}: invalid status {self.status!r}: use 'online' or 'offline'"
+            )
+        if self.low is None:
+            raise InvalidRangeError(
+                f"mapping {self.id!r}: low cannot be None; start the first range at the key type's "
+                "smallest value instead"
+            )
+
+    def contains(self, key: Key) -> bool:
+        """Whether the coerced ``key`` (see :func:`coerce_key`) is in ``[low, high)``."""
+        return not _lt(key, self.low) and (self.high is None or _lt(key, self.high))
+
+    def describe(self) -> str:
+        """``[low, high) on shard 's' (id ...)``, as messages name a range."""
+        return f"[{show_key(self.low)}, {show_key(self.high)}) on shard {self.shard!r} (id {self.id})"
+
+
+@dataclass(frozen=True)
+class ClippedRange:
+    """A mapping cut to a requested key range: read ``low <= key < high`` from ``mapping.shard``."""
+
+    mapping: RangeMapping
+    #: ``max(mapping.low, requested low)``.
+    low: Key
+    #: ``min(mapping.high, requested high)``; ``None`` only if both are unbounded.
+    high: Key | None
+
+    @property
+    def shard(self) -> str:
+        return self.mapping.shard
+
+
+@dataclass(frozen=True)
+class _State:
+    """One consistent version of a map; replaced whole by every mutation, never changed in place."""
+
+    version: int
+    shards: Mapping[str, Shard]
+    mappings: tuple[RangeMapping, ...]  # sorted by low
+    lows: tuple[Key, ...]  # mappings' lows, for bisect
+
+
+class RangeShardMap:
+    """Ranges of one key mapped to shards; validated on every change, thread-safe, JSON round-trippable.
+
+    Parameters
+    ----------
+    name:
+        The map's name (1 to 63 of ``[A-Za-z0-9_-]``): its key in the stored global and local maps.
+    key_type:
+        The Postgres type of the key column, one of :data:`KEY_TYPES`. Keys given to any method are
+        coerced to it (:func:`coerce_key`), e.g. ``"2026-01-01"`` for a ``date`` map.
+    shards, mappings:
+        The initial shards and ranges. Everything is checked: unknown shards, overlapping or empty
+        ranges, duplicate ids, names and locations.
+    version:
+        Bumped by one by every mutation that changes the map; stored maps use it for optimistic
+        concurrency (:func:`save_global`'s ``expected_version``).
+
+    Ranges are half-open, ``[low, high)``; ``high=None`` is unbounded above. Keys below the first range,
+    between ranges and above a bounded last range are gaps (:meth:`gaps`): looking them up raises
+    :class:`KeyNotMappedError`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        key_type: KeyType,
+        *,
+        shards: Iterable[Shard] = (),
+        mappings: Iterable[RangeMapping] = (),
+        version: int = 1,
+    ) -> None:
+        self._name = _check_name("shard map name", name)
+        self._key_type = check_key_type(key_type)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise InvalidShardMapError(f"shard map {name!r}: version must be an int >= 1, got {version!r}")
+        # Mutations build a new _State and swap it in under _lock; readers take self._state once and
+        # so always see one consistent version without locking.
+        self._lock = threading.RLock()
+        self._state = self._build(version, shards, mappings)
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def key_type(self) -> KeyType:
+        return self._key_type
+
+    @property
+    def version(self) -> int:
+        return self._state.version
+
+    @property
+    def shards(self) -> Mapping[str, Shard]:
+        """The shards by name (read-only)."""
+        return self._state.shards
+
+    @property
+    def mappings(self) -> Sequence[RangeMapping]:
+        """The ranges, sorted by ``low``."""
+        return self._state.mappings
+
+    def __repr__(self) -> str:
+        state = self._state
+        return (
+            f"RangeShardMap(name={self._name!r}, key_type={self._key_type!r}, version={state.version}, "
+            f"shards={len(state.shards)}, mappings={len(state.mappings)})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RangeShardMap):
+            return NotImplemented
+        mine, theirs = self._state, other._state
+        return (
+            (self._name, self._key_type, mine.version) == (other._name, other._key_type, theirs.version)
+            and dict(mine.shards) == dict(theirs.shards)
+            and mine.mappings == theirs.mappings
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable (e.g. into Spark closures) although it holds a lock: rebuilt, and re-validated, on load.
+        state = self._state
+        return (
+            _restore,
+            (self._name, self._key_type, state.version, tuple(state.shards.values()), state.mappings),
+        )
+
+    def copy(self) -> RangeShardMap:
+        """An independent map with the same content (cheap: states are immutable and shared)."""
+        clone = RangeShardMap.__new__(RangeShardMap)
+        clone._name, clone._key_type = self._name, self._key_type
+        clone._lock = threading.RLock()
+        clone._state = self._state
+        return clone
+
+    def coerce(self, key: object) -> Key:
+        """``key`` as this map's key type (:func:`coerce_key`)."""
+        return coerce_key(self._key_type, key)
+
+    def mapping(self, mapping_id: str) -> RangeMapping:
+        """The mapping with id ``mapping_id``; :class:`MappingNotFoundError` if there is none."""
+        return self._find(self._state, mapping_id)
+
+    def mapping_for_key(self, key: object) -> RangeMapping:
+        """The mapping whose range contains ``key``, online or offline (the caller decides)."""
+        k = self.coerce(key)
+        state = self._state
+        i = bisect.bisect_right(cast(Sequence[Any], state.lows), k) - 1
+        if i >= 0 and state.mappings[i].contains(k):
+            return state.mappings[i]
+        below = state.mappings[i] if i >= 0 else None
+        above = state.mappings[i + 1] if i + 1 < len(state.mappings) else None
+        if below is None and above is None:
+            where = "the map has no ranges yet"
+        else:
+            near = [
+                f"{side} {m.describe()}"
+                for side, m in (("below:", below), ("above:", above))
+                if m is not None
+            ]
+            where = "the nearest ranges are " + "; ".join(near)
+        raise KeyNotMappedError(
+            f"key {show_key(k)} is in no range of shard map {self._name!r} ({self._key_type}): {where}. "
+            "Add a range that covers it with add_range(low, high, shard)"
+        )
+
+    def shard_for_key(self, key: object) -> Shard:
+        """The shard holding ``key``; :class:`MappingOfflineError` if its range is offline."""
+        mapping = self.mapping_for_key(key)
+        if mapping.status != "online":
+            raise MappingOfflineError(
+                f"key {show_key(self.coerce(key))} of shard map {self._name!r} is in range "
+                f"{mapping.describe()}, which is offline; wait for the move or repair to finish, "
+                f"or set_status({mapping.id!r}, 'online')"
+            )
+        return self._state.shards[mapping.shard]
+
+    def intersecting(self, low: object | None = None, high: object | None = None) -> list[ClippedRange]:
+        """The mappings that share keys with ``[low, high)``, clipped to it, sorted by ``low``.
+
+        ``None`` leaves that side unbounded. Offline mappings are included (check ``mapping.status``).
+        An empty request (``low >= high``) intersects nothing.
+        """
+        lo = None if low is None else self.coerce(low)
+        hi = None if high is None else self.coerce(high)
+        if lo is not None and hi is not None and not _lt(lo, hi):
+            return []
+        state = self._state
+        start = 0 if lo is None else max(bisect.bisect_right(cast(Sequence[Any], state.lows), lo) - 1, 0)
+        found = []
+        for m in state.mappings[start:]:
+            if hi is not None and not _lt(m.low, hi):
+                break
+            if lo is not None and m.high is not None and not _lt(lo, m.high):
+                continue
+            clip_low = m.low if lo is None or _lt(lo, m.low) else lo
+            if m.high is None:
+                clip_high = hi
+            elif hi is None:
+                clip_high = m.high
+            else:
+                clip_high = m.high if _lt(m.high, hi) else hi
+            found.append(ClippedRange(m, clip_low, clip_high))
+        return found
+
+    def gaps(self) -> list[tuple[Key | None, Key | None]]:
+        """Key ranges no mapping covers, as ``(low, high)`` with ``None`` for unbounded, sorted."""
+        mappings = self._state.mappings
+        if not mappings:
+            return [(None, None)]
+        found: list[tuple[Key | None, Key | None]] = [(None, mappings[0].low)]
+        for before, after in itertools.pairwise(mappings):
+            assert before.high is not None  # only the last range can be unbounded (no overlaps)
+            if _lt(before.high, after.low):
+                found.append((before.high, after.low))
+        if mappings[-1].high is not None:
+            found.append((mappings[-1].high, None))
+        return found
+
+    # -- changing -----------------------------------------------------------------------------------
+
+    def add_shard(self, shard: Shard) -> Shard:
+        """Register a shard (its name and its database must be new to the map)."""
+        if not isinstance(shard, Shard):
+            raise InvalidShardMapError(f"add_shard expects a Shard, got {type(shard).__name__}")
+        with self._lock:
+            state = self._state
+            self._commit(state, [*state.shards.values(), shard], state.mappings)
+        return shard
+
+    def remove_shard(self, name: str) -> Shard:
+        """Unregister a shard that holds no range."""
+        with self._lock:
+            state = self._state
+            shard = self._shard(state, name)
+            held = [m for m in state.mappings if m.shard == name]
+            if held:
+                raise InvalidShardMapError(
+                    f"shard {name!r} still holds {len(held)} range(s) of shard map {self._name!r}, e.g. "
+                    f"{held[0].describe()}; remove them or move_range() them to another shard first"
+                )
+            self._commit(state, [s for s in state.shards.values() if s.name != name], state.mappings)
+        return shard
+
+    def add_range(
+        self,
+        low: object,
+        high: object | None,
+        shard: str,
+        *,
+        status: MappingStatus = "online",
+        id: str | None = None,
+    ) -> RangeMapping:
+        """Map ``[low, high)`` to ``shard`` (``high=None``: unbounded above); the range must be free."""
+        mapping = RangeMapping(
+            id if id is not None else str(uuid.uuid4()),
+            self.coerce(low),
+            None if high is None else self.coerce(high),
+            shard,
+            status,
+        )
+        with self._lock:
+            state = self._state
+            self._shard(state, shard)
+            self._commit(state, state.shards.values(), (*state.mappings, mapping))
+        return mapping
+
+    def remove_range(self, mapping_id: str) -> RangeMapping:
+        """Unmap a range: its keys become a gap."""
+        with self._lock:
+            state = self._state
+            mapping = self._find(state, mapping_id)
+            self._commit(state, state.shards.values(), [m for m in state.mappings if m.id != mapping_id])
+        return mapping
+
+    def set_status(self, mapping_id: str, status: MappingStatus) -> RangeMapping:
+        """Take a range offline (e.g. while moving it) or bring it back online; same status: no change."""
+        with self._lock:
+            old = self._find(self._state, mapping_id)
+            return self._replace(old, replace(old, status=status))
+
+    def move_range(self, mapping_id: str, shard: str) -> RangeMapping:
+        """Point a range at another shard (after its rows were copied there); the id stays."""
+        with self._lock:
+            old = self._find(self._state, mapping_id)
+            self._shard(self._state, shard)
+            return self._replace(old, replace(old, shard=shard))
+
+    def _replace(self, old: RangeMapping, new: RangeMapping) -> RangeMapping:
+        """Swap one mapping for a changed copy (lock held); an unchanged one changes nothing."""
+        if new != old:
+            state = self._state
+            self._commit(state, state.shards.values(), [new if m is old else m for m in state.mappings])
+        return new
+
+    def split(self, mapping_id: str, at: object) -> tuple[RangeMapping, RangeMapping]:
+        """Cut a range into ``[low, at)`` and ``[at, high)``: both keep shard and status, with new ids."""
+        point = self.coerce(at)
+        with self._lock:
+            state = self._state
+            old = self._find(state, mapping_id)
+            if not (_lt(old.low, point) and (old.high is None or _lt(point, old.high))):
+                raise InvalidRangeError(
+                    f"cannot split {old.describe()} at {show_key(point)}: the split point must lie strictly "
+                    "inside the range"
+                )
+            left = RangeMapping(str(uuid.uuid4()), old.low, point, old.shard, old.status)
+            right = RangeMapping(str(uuid.uuid4()), point, old.high, old.shard, old.status)
+            rest = [m for m in state.mappings if m.id != mapping_id]
+            self._commit(state, state.shards.values(), [*rest, left, right])
+        return left, right
+
+    def merge(self, left_id: str, right_id: str) -> RangeMapping:
+        """Join adjacent ranges (``left.high == right.low``) of one shard and status, under a new id."""
+        with self._lock:
+            state = self._state
+            left, right = self._find(state, left_id), self._find(state, right_id)
+            self._check_mergeable(left, right)
+            merged = RangeMapping(str(uuid.uuid4()), left.low, right.high, left.shard, left.status)
+            rest = [m for m in state.mappings if m.id not in (left_id, right_id)]
+            self._commit(state, state.shards.values(), [*rest, merged])
+        return merged
+
+    def merge_adjacent(self) -> int:
+        """Merge every run of adjacent ranges on one shard with one status; returns the number of merges."""
+        with self._lock:
+            state = self._state
+            merged: list[RangeMapping] = []
+            merges = 0
+            for m in state.mappings:
+                last = merged[-1] if merged else None
+                if (
+                    last is not None
+                    and last.high is not None
+                    and last.high == m.low
+                    and (last.shard, last.status) == (m.shard, m.status)
+                ):
+                    merged[-1] = RangeMapping(str(uuid.uuid4()), last.low, m.high, m.shard, m.status)
+                    merges += 1
+                else:
+                    merged.append(m)
+            if merges:
+                self._commit(state, state.shards.values(), merged)
+        return merges
+
+    def _check_mergeable(self, left: RangeMapping, right: RangeMapping) -> None:
+        if left.high is None or left.high != right.low:
+            hint = (
+                "; they are in the wrong order: pass the lower range first"
+                if right.high is not None and right.high == left.low
+                else ""
+            )
+            raise InvalidRangeError(
+                f"cannot merge {left.describe()} with {right.describe()}: they are not adjacent "
+                f"(the first's high must equal the second's low){hint}"
+            )
+        if (left.shard, left.status) != (right.shard, right.status):
+            raise InvalidRangeError(
+                f"cannot merge {left.describe()} ({left.status}) with {right.describe()} ({right.status}): "
+                "both must be on the same shard with the same status; move_range() or set_status() first"
+            )
+
+    # -- validation ---------------------------------------------------------------------------------
+
+    def _commit(self, state: _State, shards: Iterable[Shard], mappings: Iterable[RangeMapping]) -> None:
+        """Validate the new content fully, then swap it in (lock held): a failure changes nothing."""
+        self._state = self._build(state.version + 1, shards, mappings)
+
+    def _build(self, version: int, shards: Iterable[Shard], mappings: Iterable[RangeMapping]) -> _State:
+        by_name: dict[str, Shard] = {}
+        by_location: dict[tuple[str, str, str], str] = {}
+        for shard in shards:
+            if not isinstance(shard, Shard):
+                raise InvalidShardMapError(f"shard map {self._name!r}: expected Shard, got {shard!r}")
+            if shard.name in by_name:
+                raise InvalidShardMapError(
+                    f"shard map {self._name!r} already has a shard named {shard.name!r}; pick another name"
+                )
+            other = by_location.get(shard.location)
+            if other is not None:
+                raise InvalidShardMapError(
+                    f"shards {other!r} and {shard.name!r} of shard map {self._name!r} are the same database "
+                    f"({shard.location[0]} {shard.location[1]!r}, database {shard.database!r}); "
+                    "a database can hold one shard of a map: use one shard with several ranges"
+                )
+            by_name[shard.name] = shard
+            by_location[shard.location] = shard.name
+        checked: list[RangeMapping] = []
+        ids: set[str] = set()
+        for m in mappings:
+            if not isinstance(m, RangeMapping):
+                raise InvalidShardMapError(f"shard map {self._name!r}: expected RangeMapping, got {m!r}")
+            m = replace(m, low=self.coerce(m.low), high=None if m.high is None else self.coerce(m.high))
+            if m.high is not None and not _lt(m.low, m.high):
+                raise InvalidRangeError(
+                    f"range [{show_key(m.low)}, {show_key(m.high)}) (id {m.id}) of shard map {self._name!r} "
+                    "is empty: low must be below high (high is exclusive; None means unbounded)"
+                )
+            if m.shard not in by_name:
+                raise self._unknown_shard(m.shard, by_name)
+            if m.id in ids:
+                raise InvalidShardMapError(
+                    f"shard map {self._name!r} has two mappings with id {m.id!r}; ids must be unique"
+                )
+            ids.add(m.id)
+            checked.append(m)
+        checked.sort(key=lambda m: cast(Any, m.low))
+        for before, after in itertools.pairwise(checked):
+            if before.high is None or _lt(after.low, before.high):
+                raise RangeOverlapError(
+                    f"range {after.describe()} overlaps {before.describe()} in shard map {self._name!r}; "
+                    "ranges are half-open [low, high): remove, split or shrink the existing range first"
+                )
+        return _State(
+            version=version,
+            shards=MappingProxyType(by_name),
+            mappings=tuple(checked),
+            lows=tuple(m.low for m in checked),
+        )
+
+    def _shard(self, state: _State, name: str) -> Shard:
+        shard = state.shards.get(name)
+        if shard is None:
+            raise self._unknown_shard(name, state.shards)
+        return shard
+
+    def _unknown_shard(self, name: str, shards: Mapping[str, Shard]) -> UnknownShardError:
+        known = ", ".join(repr(s) for s in sorted(shards)) or "none"
+        return UnknownShardError(
+            f"shard map {self._name!r} has no shard {name!r} (shards: {known}); "
+            "add it with add_shard(Shard(...))"
+        )
+
+    def _find(self, state: _State, mapping_id: str) -> RangeMapping:
+        for m in state.mappings:
+            if m.id == mapping_id:
+                return m
+        raise MappingNotFoundError(
+            f"shard map {self._name!r} has no mapping with id {mapping_id!r}; "
+            "list them with .mappings (ids change on split and merge)"
+        )
+
+    # -- documents ----------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The map as a JSON-ready document (keys in their lossless JSON form, :func:`key_to_json`)."""
+        state = self._state
+        kt = self._key_type
+        return {
+            "format": FORMAT,
+            "name": self._name,
+            "key_type": kt,
+            "version": state.version,
+            "shards": [state.shards[n].to_dict() for n in sorted(state.shards)],
+            "mappings": [
+                {
+                    "id": m.id,
+                    "low": key_to_json(kt, m.low),
+                    "high": None if m.high is None else key_to_json(kt, m.high),
+                    "shard": m.shard,
+                    "status": m.status,
+                }
+                for m in state.mappings
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RangeShardMap:
+        """The map a :meth:`to_dict` document (or a hand-written one) describes.
+
+        Hand-written documents may leave out ``format``, ``version`` (1), a shard's ``database``,
+        a mapping's ``high`` (unbounded), ``status`` (online) and ``id``: a missing id is derived from
+        the map name and the range, so loading one file twice gives the same ids.
+        """
+        if not isinstance(d, Mapping):
+            raise InvalidShardMapError(f"a shard map document must be a mapping, got {type(d).__name__}")
+        _check_fields(
+            "shard map",
+            d,
+            required={"name", "key_type"},
+            optional={"format", "version", "shards", "mappings"},
+        )
+        fmt = d.get("format", FORMAT)
+        if fmt != FORMAT:
+            raise InvalidShardMapError(
+                f"shard map document format {fmt!r} is not supported (this lakebase-spark reads format "
+                f"{FORMAT}); upgrade lakebase-spark"
+            )
+        name = _check_name("shard map name", d["name"])
+        kt = check_key_type(d["key_type"])
+        shards = [Shard.from_dict(_as_mapping("shard", s)) for s in _as_list("shards", d.get("shards", []))]
+        mappings = []
+        for raw in _as_list("mappings", d.get("mappings", [])):
+            m = _as_mapping("mapping", raw)
+            _check_fields("mapping", m, required={"low", "shard"}, optional={"id", "high", "status"})
+            low = key_from_json(kt, m["low"])
+            high = None if m.get("high") is None else key_from_json(kt, m["high"])
+            mapping_id = m.get("id")
+            if mapping_id is None:
+                high_json = None if high is None else key_to_json(kt, high)
+                seed = json.dumps([name, m["shard"], key_to_json(kt, low), high_json])
+                mapping_id = str(uuid.uuid5(_ID_NAMESPACE, seed))
+            mappings.append(RangeMapping(mapping_id, low, high, m["shard"], m.get("status", "online")))
+        return cls(name, kt, shards=shards, mappings=mappings, version=d.get("version", 1))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> RangeShardMap:
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InvalidShardMapError(f"shard map JSON is malformed: {e}") from e
+        return cls.from_dict(document)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> RangeShardMap:
+        """Read a map from a ``.json`` file, or ``.yaml``/``.yml`` (needs PyYAML)."""
+        file = Path(path)
+        suffix = file.suffix.lower()
+        if suffix == ".json":
+            return cls.from_json(file.read_text(encoding="utf-8"))
+        if suffix in (".yaml", ".yml"):
+            try:
+                # Imported by name: PyYAML is optional and its type stubs may be missing.
+                yaml = importlib.import_module("yaml")
+            except ImportError as e:
+                raise MissingDependencyError(
+                    f"reading the YAML shard map {str(file)!r} needs PyYAML: pip install pyyaml "
+                    "(or save the map as .json)"
+                ) from e
+            try:
+                document = yaml.safe_load(file.read_text(encoding="utf-8"))
+            except yaml.YAMLError as e:
+                raise InvalidShardMapError(f"shard map YAML {str(file)!r} is malformed: {e}") from e
+            return cls.from_dict(document)
+        raise InvalidShardMapError(
+            f"cannot tell the format of shard map file {str(file)!r}: name it *.json, *.yaml or *.yml"
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the map as JSON (also valid YAML), atomically: readers see the old or the new file."""
+        file = Path(path)
+        # Not mkstemp: its 0600 mode would end up on the map file; "x" creates with the umask's mode.
+        tmp = file.with_name(f".{file.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with tmp.open("x", encoding="utf-8") as out:
+                out.write(self.to_json() + "\n")
+            os.replace(tmp, file)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def _restore(
+    name: str, key_type: KeyType, version: int, shards: tuple[Shard, ...], mappings: tuple[RangeMapping, ...]
+) -> RangeShardMap:
+    return RangeShardMap(name, key_type, shards=shards, mappings=mappings, version=version)
+
+
+def _check_fields(what: str, d: Mapping[str, Any], *, required: set[str], optional: set[str]) -> None:
+    missing = sorted(required - d.keys())
+    unknown = sorted(set(d.keys()) - required - optional)
+    if missing or unknown:
+        problems = []
+        if missing:
+            problems.append(f"missing {', '.join(missing)}")
+        if unknown:
+            problems.append(f"unknown {', '.join(map(str, unknown))}")
+        raise InvalidShardMapError(
+            f"{what} entry {dict(d)!r}: {'; '.join(problems)} "
+            f"(fields: {', '.join(sorted(required | optional))})"
+        )
+
+
+def _as_list(what: str, value: object) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidShardMapError(f"shard map field {what!r} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _as_mapping(what: str, value: object) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidShardMapError(f"each {what} must be a mapping of fields, got {value!r}")
+    return value

@@ -1,0 +1,358 @@
+"""Sharded reads and writes over three shard databases behind the emulator, with skewed keys."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+import psycopg
+import pytest
+from chispa import assert_df_equality
+from psycopg import sql
+from pyspark.sql import functions as F
+
+from lakebase_spark.sharding import (
+    MappingValidationError,
+    RangeShardMap,
+    Shard,
+    ShardedReadError,
+    UnroutableRowsError,
+    plan_sharded_read,
+    read_sharded,
+    save_local,
+    write_sharded,
+)
+
+from .conftest import ENDPOINT
+
+pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+
+SHARDS = ("shard_a", "shard_b", "shard_c")
+#: Keys i*i for i in 1..N: dense at the bottom, sparse at the top (density ~ 1/sqrt(key)).
+N = 40_000
+NEGATIVE = (-5, -1_000_000)
+BOUNDS = (-(10**12), 10**6, 10**9)  # shard_a [-1e12, 1e6), shard_b [1e6, 1e9), shard_c [1e9, inf)
+STALE = range(1_001, 1_101)  # keys (squared) of shard_b's range that shard_a still holds after a "move"
+
+
+@dataclass
+class Fleet:
+    shard_map: RangeShardMap
+    keys: list[int]
+
+    def owner(self, key: int) -> str:
+        return self.shard_map.shard_for_key(key).name
+
+
+def connect(emulator, database: str) -> psycopg.Connection:
+    conn = psycopg.connect(emulator.admin_conninfo(database), autocommit=True)
+    conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(emulator.user_name)))
+    return conn
+
+
+@pytest.fixture(scope="module")
+def fleet(emulator) -> Fleet:
+    shard_map = RangeShardMap("orders_by_id", "bigint")
+    for name in SHARDS:
+        emulator.create_database(name)
+        shard_map.add_shard(Shard(name, database=name, endpoint=ENDPOINT))
+    shard_map.add_range(BOUNDS[0], BOUNDS[1], "shard_a")
+    shard_map.add_range(BOUNDS[1], BOUNDS[2], "shard_b")
+    shard_map.add_range(BOUNDS[2], None, "shard_c")
+    keys = sorted({i * i for i in range(1, N + 1)} | set(NEGATIVE) | {999_999, 10**9, 10**15})
+    for name in SHARDS:
+        with connect(emulator, name) as conn:
+            conn.execute("DROP TABLE IF EXISTS public.orders, public.orders_all")
+            conn.execute(
+                "CREATE TABLE public.orders (id bigint, customer text, amount numeric(12,2), note text)"
+            )
+            mine = [k for k in keys if shard_map.shard_for_key(k).name == name]
+            if name == "shard_a":
+                mine += [i * i for i in STALE]  # left behind by a move to shard_b: must never be read
+            with conn.cursor().copy("COPY public.orders (id, customer, amount, note) FROM STDIN") as copy:
+                for k in mine:
+                    copy.write_row((k, f"c{k % 97}", Decimal(k % 100_000) / 100, f"row {k}"))
+                if name == "shard_a":
+                    copy.write_row((None, "nobody", Decimal(0), "NULL key"))
+            conn.execute("ANALYZE public.orders")
+    with connect(emulator, "shard_c") as conn:  # the same rows in one table, for Spark's own striding
+        conn.execute(
+            "CREATE TABLE public.orders_all (id bigint, customer text, amount numeric(12,2), note text)"
+        )
+        with conn.cursor().copy("COPY public.orders_all FROM STDIN") as copy:
+            for k in keys:
+                copy.write_row((k, f"c{k % 97}", Decimal(k % 100_000) / 100, f"row {k}"))
+        conn.execute("ANALYZE public.orders_all")
+    return Fleet(shard_map, keys)
+
+
+def expected_rows(spark, keys: list[int]):
+    rows = [(k, f"c{k % 97}", Decimal(k % 100_000) / 100, f"row {k}") for k in keys]
+    return spark.createDataFrame(rows, "id long, customer string, amount decimal(12,2), note string")
+
+
+def partition_sizes(df) -> list[int]:
+    counts = df.groupBy(F.spark_partition_id().alias("p")).count().collect()
+    sizes = {row["p"]: row["count"] for row in counts}
+    return [sizes.get(p, 0) for p in range(df.rdd.getNumPartitions())]
+
+
+def test_sharded_read_equals_the_source_rows_once_each(spark, fleet, broker_service) -> None:
+    df = read_sharded(
+        spark,
+        fleet.shard_map,
+        table="public.orders",
+        key="id",
+        partitions=8,
+        shard_column="shard",
+        broker=broker_service,
+    )
+    assert_df_equality(
+        df.drop("shard"),
+        expected_rows(spark, fleet.keys),
+        ignore_row_order=True,
+        ignore_nullable=True,
+        ignore_metadata=True,
+    )
+    # Every row came from the shard that owns its key; the stale copies on shard_a were not read.
+    owners = {row["id"]: row["shard"] for row in df.select("id", "shard").collect()}
+    assert all(owners[k] == fleet.owner(k) for k in fleet.keys)
+    assert all(owners[i * i] == "shard_b" for i in STALE)
+
+
+def test_a_key_range_touches_only_the_shards_it_needs(spark, fleet, broker_service) -> None:
+    plan = plan_sharded_read(
+        fleet.shard_map,
+        table="public.orders",
+        key="id",
+        key_range=(2_000_000, 5_000_000),
+        partitions=4,
+        broker=broker_service,
+    )
+    assert plan.shards_touched == ["shard_b"]
+    assert plan.partitions[0].low == 2_000_000
+    assert plan.partitions[-1].high == 5_000_000
+    df = read_sharded(
+        spark,
+        fleet.shard_map,
+        table="public.orders",
+        key="id",
+        key_range=(2_000_000, 5_000_000),
+        partitions=4,
+        broker=broker_service,
+    )
+    assert sorted(r.id for r in df.select("id").collect()) == [
+        k for k in fleet.keys if 2_000_000 <= k < 5_000_000
+    ]
+
+    spanning = plan_sharded_read(
+        fleet.shard_map,
+        table="public.orders",
+        key="id",
+        key_range=(500_000, 2 * 10**9),
+        broker=broker_service,
+    )
+    assert spanning.shards_touched == ["shard_a", "shard_b", "shard_c"]
+    below = plan_sharded_read(
+        fleet.shard_map, table="public.orders", key="id", key_range=(None, 0), broker=broker_service
+    )
+    assert below.shards_touched == ["shard_a"]
+    assert below.unmapped == [(None, BOUNDS[0])]
+
+
+def test_partitions_are_balanced_where_spark_striding_is_not(spark, fleet, broker_service, opts) -> None:
+    ours = read_sharded(
+        spark, fleet.shard_map, table="public.orders", key="id", partitions=8, broker=broker_service
+    )
+    ours_sizes = partition_sizes(ours)
+    shard_c_opts = dict(opts, url=opts["url"].replace("/lakebase_test?", "/shard_c?"))
+    striding = (
+        spark.read.format("jdbc")
+        .options(**shard_c_opts)
+        .option("dbtable", "public.orders_all")
+        .option("partitionColumn", "id")
+        .option("lowerBound", str(min(fleet.keys)))
+        .option("upperBound", str(max(fleet.keys)))
+        .option("numPartitions", "8")
+        .load()
+    )
+    spark_sizes = partition_sizes(striding)
+    ours_ratio = max(ours_sizes) / (sum(ours_sizes) / len(ours_sizes))
+    spark_ratio = max(spark_sizes) / (sum(spark_sizes) / len(spark_sizes))
+    print(
+        "balance:",
+        json.dumps(
+            {
+                "ours": ours_sizes,
+                "ours_max_over_mean": round(ours_ratio, 2),
+                "spark_striding": spark_sizes,
+                "spark_max_over_mean": round(spark_ratio, 2),
+            }
+        ),
+    )
+    assert sum(ours_sizes) == sum(spark_sizes) == len(fleet.keys)
+    assert len(ours_sizes) == 8
+    assert ours_ratio <= 1.5
+    assert spark_ratio > 3 * ours_ratio
+
+
+def test_boundary_keys(spark, fleet, broker_service) -> None:
+    df = read_sharded(
+        spark, fleet.shard_map, table="public.orders", key="id", shard_column="shard", broker=broker_service
+    )
+    where = {
+        r.id: r.shard
+        for r in df.where(F.col("id").isin(999_999, 10**6, 10**9, 10**15, -5, -1_000_000)).collect()
+    }
+    assert where == {
+        999_999: "shard_a",
+        10**6: "shard_b",
+        10**9: "shard_c",
+        10**15: "shard_c",
+        -5: "shard_a",
+        -1_000_000: "shard_a",
+    }
+    assert df.where(F.col("id").isNull()).count() == 0  # NULL keys map to no range
+    with pytest.raises(ShardedReadError, match=r"1 rows of .* have a NULL 'id'"):
+        plan_sharded_read(
+            fleet.shard_map, table="public.orders", key="id", null_keys="fail", broker=broker_service
+        )
+
+
+@pytest.mark.parametrize("key_type", ["text", "uuid"])
+def test_text_and_uuid_keys(spark, emulator, broker_service, key_type: str) -> None:
+    if key_type == "text":
+        keys = [
+            "",
+            "A",
+            "Z",
+            "a",
+            "it's",
+            "m",
+            "z",
+            "zz",
+            "Ä",
+            "ß",
+            "東京",
+            "🚀",
+            "O'Brien; DROP TABLE x; --",
+        ]
+        bounds = ["", "m", "Ä"]
+    else:
+        keys = sorted(str(uuid.UUID(int=i * (2**124) + 7)) for i in range(16))
+        bounds = [str(uuid.UUID(int=0)), str(uuid.UUID(int=5 * 2**124)), str(uuid.UUID(int=11 * 2**124))]
+    shard_map = RangeShardMap(f"{key_type}_map", key_type)
+    for name in SHARDS:
+        shard_map.add_shard(Shard(name, database=name, endpoint=ENDPOINT))
+    shard_map.add_range(bounds[0], bounds[1], "shard_a")
+    shard_map.add_range(bounds[1], bounds[2], "shard_b")
+    shard_map.add_range(bounds[2], None, "shard_c")
+    for name in SHARDS:
+        with connect(emulator, name) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS public.keyed_{key_type}")
+            conn.execute(f"CREATE TABLE public.keyed_{key_type} (k {key_type}, v int)")
+            for i, k in enumerate(keys):  # every shard holds every key: only the owner's may be read
+                conn.execute(f"INSERT INTO public.keyed_{key_type} VALUES (%s, %s)", (k, i))
+    df = read_sharded(
+        spark,
+        shard_map,
+        table=f"public.keyed_{key_type}",
+        key="k",
+        shard_column="shard",
+        partitions=6,
+        broker=broker_service,
+    )
+    got = {(r.k, r.shard) for r in df.collect()}
+    assert got == {(k, shard_map.shard_for_key(k).name) for k in keys}
+    assert len(got) == len(keys)
+
+
+def test_validation_against_local_maps(spark, emulator, fleet, broker_service) -> None:
+    shard_map = RangeShardMap.from_dict(fleet.shard_map.to_dict())
+    for name in SHARDS:
+        with connect(emulator, name) as conn:
+            save_local(conn, shard_map, name)
+    plan = plan_sharded_read(shard_map, table="public.orders", key="id", validate=True, broker=broker_service)
+    assert plan.skipped == []
+
+    moved = shard_map.mappings[1]  # shard_b's range, as if moved away without updating the global map
+    with connect(emulator, "shard_b") as conn:
+        conn.execute("DELETE FROM public.lakebase_shard_map_local WHERE mapping_id = %s", (moved.id,))
+    with pytest.raises(MappingValidationError, match="does not hold range"):
+        plan_sharded_read(shard_map, table="public.orders", key="id", validate=True, broker=broker_service)
+    df = read_sharded(
+        spark,
+        shard_map,
+        table="public.orders",
+        key="id",
+        validate=True,
+        on_invalid="skip",
+        broker=broker_service,
+    )
+    assert df.where((F.col("id") >= BOUNDS[1]) & (F.col("id") < BOUNDS[2])).count() == 0
+    assert df.count() == len([k for k in fleet.keys if not BOUNDS[1] <= k < BOUNDS[2]])
+
+    shard_map.set_status(shard_map.mappings[2].id, "offline")
+    with pytest.raises(MappingValidationError, match="is offline"):
+        plan_sharded_read(shard_map, table="public.orders", key="id", broker=broker_service)
+    skipped = plan_sharded_read(
+        shard_map, table="public.orders", key="id", on_invalid="skip", broker=broker_service
+    )
+    assert {s.mapping.shard for s in skipped.skipped} == {"shard_c"}
+    assert skipped.shards_touched == ["shard_a", "shard_b"]  # not validated: shard_b's own map is not read
+    with connect(emulator, "shard_b") as conn:
+        save_local(conn, fleet.shard_map, "shard_b")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"key": "nope"}, "has no column 'nope'"),
+        ({"key": 'id" = 1 OR "id'}, "has no column"),
+        ({"table": "orders; DROP TABLE public.orders_all; --"}, "has no table"),
+        ({"table": "public.orders; DROP TABLE public.orders_all; --"}, "table must be 'schema.table'"),
+        ({"table": "a.b.c"}, "table must be 'schema.table'"),
+        ({"key": "customer"}, "is text, but the shard map's keys are bigint"),
+    ],
+)
+def test_bad_input_is_explained_and_changes_nothing(emulator, fleet, broker_service, kwargs, match) -> None:
+    args = {"table": "public.orders", "key": "id", **kwargs}
+    with pytest.raises(ShardedReadError, match=match):
+        plan_sharded_read(fleet.shard_map, broker=broker_service, **args)
+    with connect(emulator, "shard_c") as conn:
+        assert conn.execute("SELECT count(*) FROM public.orders_all").fetchone()[0] == len(fleet.keys)
+
+
+def test_sharded_write_routes_every_row(spark, emulator, fleet, broker_service) -> None:
+    for name in SHARDS:
+        with connect(emulator, name) as conn:
+            conn.execute("DROP TABLE IF EXISTS public.routed")
+    keys = [-7, 0, 999_999, 10**6, 10**6 + 1, 10**9 - 1, 10**9, 10**15]
+    df = spark.createDataFrame([(k, f"v{k}") for k in keys], "id long, v string")
+    result = write_sharded(df, fleet.shard_map, table="public.routed", key="id", broker=broker_service)
+    assert result.rows == {"shard_a": 3, "shard_b": 3, "shard_c": 2}
+    for name in SHARDS:
+        with connect(emulator, name) as conn:
+            stored = sorted(r[0] for r in conn.execute("SELECT id FROM public.routed"))
+        assert stored == sorted(k for k in keys if fleet.owner(k) == name)
+
+
+def test_sharded_write_rejects_unmapped_keys_and_writes_nothing(
+    spark, emulator, fleet, broker_service
+) -> None:
+    for name in SHARDS:
+        with connect(emulator, name) as conn:
+            conn.execute("DROP TABLE IF EXISTS public.rejected")
+    gappy = RangeShardMap.from_dict(fleet.shard_map.to_dict())
+    gappy.remove_range(gappy.mappings[1].id)  # no shard owns [1e6, 1e9) any more
+    rows = [(1, "ok"), (2_000_000, "gap"), (3_000_000, "gap"), (None, "null"), (10**10, "ok")]
+    df = spark.createDataFrame(rows, "id long, v string")
+    with pytest.raises(UnroutableRowsError, match=r"3 rows have a 'id' .* e\.g\. \[") as info:
+        write_sharded(df, gappy, table="public.rejected", key="id", broker=broker_service)
+    assert "2000000" in str(info.value)
+    for name in SHARDS:
+        with connect(emulator, name) as conn:
+            exists = conn.execute("SELECT to_regclass('public.rejected')").fetchone()[0]
+        assert exists is None  # nothing written anywhere
