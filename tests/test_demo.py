@@ -25,5 +25,8 @@ def test_demo_reads_and_writes_through_the_provider() -> None:
     assert "read 5,000 orders in 4 partitions" in out
     assert "wrote public.customer_totals: 50 customers" in out
     assert "credentials: 1 minted" in out
+    assert "sharded write: {'shard_apac': 1501, 'shard_eu': 999, 'shard_us': 2500}" in out
+    assert "sharded read: 5,000 rows from 3 shards in 6 partitions" in out
+    assert "touches only ['shard_us']" in out
     assert "lbtok_" not in out + done.stderr  # no database token printed anywhere
     assert "'lakebase.broker.secret': '***'" in out

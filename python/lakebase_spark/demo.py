@@ -15,6 +15,9 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
+    from pyspark.sql import DataFrame, SparkSession
+
     from lakebase_spark.testing import LakebaseEmulator
 
 ENDPOINT = "projects/demo/branches/main/endpoints/primary"
@@ -78,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             for row in back.orderBy(F.desc("revenue")).limit(3).collect():
                 say(f"  {row.customer:<12} {row.orders:>7,} orders  {row.revenue:>16,.2f}")
 
+            _sharded(spark, emu, workspace, orders, args.rows)
+
             service = lakebase_spark.shared_broker_service(workspace)
             say(
                 f"credentials: {service.broker.stats.mints} minted, {service.tokens_served} served to JVMs, "
@@ -88,6 +93,40 @@ def main(argv: list[str] | None = None) -> int:
             lakebase_spark.stop_shared_broker_services()
     say("done")
     return 0
+
+
+def _sharded(
+    spark: SparkSession, emu: LakebaseEmulator, workspace: WorkspaceClient, orders: DataFrame, rows: int
+) -> None:
+    """Spread the orders over three shard databases by id range, then read them back as one."""
+    from pyspark.sql import functions as F
+
+    from lakebase_spark import shared_broker_service
+    from lakebase_spark.sharding import RangeShardMap, Shard, plan_sharded_read, read_sharded, write_sharded
+
+    shard_map = RangeShardMap("orders_by_id", "bigint")
+    for name in ("shard_eu", "shard_us", "shard_apac"):
+        emu.create_database(name)
+        shard_map.add_shard(Shard(name, database=name, endpoint=ENDPOINT))
+    shard_map.add_range(1, rows // 5, "shard_eu")
+    shard_map.add_range(rows // 5, rows * 7 // 10, "shard_us")
+    shard_map.add_range(rows * 7 // 10, None, "shard_apac")
+    broker = shared_broker_service(workspace)
+
+    written = write_sharded(
+        orders, shard_map, table="public.orders", key="id", mode="overwrite", broker=broker
+    )
+    say(f"sharded write: {written.rows}")
+    sharded = read_sharded(
+        spark, shard_map, table="public.orders", key="id", partitions=6, shard_column="shard", broker=broker
+    )
+    sizes = sorted(row["count"] for row in sharded.groupBy(F.spark_partition_id()).count().collect())
+    say(f"sharded read: {sharded.count():,} rows from 3 shards in {len(sizes)} partitions of {sizes} rows")
+    window = (rows // 4, rows // 2)
+    plan = plan_sharded_read(
+        shard_map, table="public.orders", key="id", key_range=window, partitions=2, broker=broker
+    )
+    say(f"key range [{window[0]:,}, {window[1]:,}) touches only {plan.shards_touched}")
 
 
 def _seed_orders(emu: LakebaseEmulator, rows: int) -> None:
