@@ -356,3 +356,31 @@ def test_sharded_write_rejects_unmapped_keys_and_writes_nothing(
         with connect(emulator, name) as conn:
             exists = conn.execute("SELECT to_regclass('public.rejected')").fetchone()[0]
         assert exists is None  # nothing written anywhere
+
+
+def test_a_stale_cached_map_is_reloaded_when_validation_fails(emulator, fleet, broker_service) -> None:
+    from lakebase_spark.sharding import ShardMapCache, save_global
+
+    current = RangeShardMap.from_dict(fleet.shard_map.to_dict())
+    for name in SHARDS:
+        with connect(emulator, name) as conn:
+            save_local(conn, current, name)
+    with connect(emulator, "shard_a") as conn:
+        conn.execute("DROP TABLE IF EXISTS public.lakebase_shard_map")
+        save_global(conn, current)
+    cache = ShardMapCache(lambda: connect(emulator, "shard_a"), current.name)
+    assert cache.get().version == current.version  # cached now
+
+    # Elsewhere, shard_b's range is split in two (new mapping ids) and both maps are updated.
+    current.split(current.mappings[1].id, 10**8)
+    with connect(emulator, "shard_b") as conn:
+        save_local(conn, current, "shard_b")
+    with connect(emulator, "shard_a") as conn:
+        save_global(conn, current)
+
+    plan = plan_sharded_read(cache, table="public.orders", key="id", validate=True, broker=broker_service)
+    assert cache.loads == 2  # the stale map failed validation, was reloaded, and the plan used the new one
+    assert {p.mapping_id for p in plan.partitions} >= {current.mappings[1].id, current.mappings[2].id}
+    assert plan.skipped == []
+    with connect(emulator, "shard_b") as conn:
+        save_local(conn, fleet.shard_map, "shard_b")

@@ -226,37 +226,15 @@ def plan_sharded_read(
     cache = shard_map if isinstance(shard_map, ShardMapCache) else None
     current = cache.get() if cache is not None else shard_map
     assert isinstance(current, RangeShardMap)
+    args = (schema_table, key, key_range, partitions, validate, on_invalid, null_keys, shard_column, service)
     try:
-        return _plan(
-            current,
-            schema_table,
-            key,
-            key_range,
-            partitions,
-            validate,
-            on_invalid,
-            null_keys,
-            shard_column,
-            service,
-        )
+        return _plan(current, *args)
     except MappingValidationError:
         if cache is None:
             raise
         # The map may have changed since it was cached (a range moved): reload once and try again.
         log.info("shard map %r failed validation; reloading it and planning again", current.name)
-        refreshed = cache.refresh()
-        return _plan(
-            refreshed,
-            schema_table,
-            key,
-            key_range,
-            partitions,
-            validate,
-            on_invalid,
-            null_keys,
-            shard_column,
-            service,
-        )
+        return _plan(cache.refresh(), *args)
 
 
 def _plan(
