@@ -222,7 +222,7 @@ def test_boundary_keys(spark, fleet, broker_service) -> None:
 
 
 @pytest.mark.parametrize("key_type", ["text", "uuid"])
-def test_text_and_uuid_keys(spark, emulator, broker_service, key_type: str) -> None:
+def test_text_and_uuid_keys(spark, emulator, fleet, broker_service, key_type: str) -> None:
     if key_type == "text":
         keys = [
             "",
@@ -267,6 +267,9 @@ def test_text_and_uuid_keys(spark, emulator, broker_service, key_type: str) -> N
     got = {(r.k, r.shard) for r in df.collect()}
     assert got == {(k, shard_map.shard_for_key(k).name) for k in keys}
     assert len(got) == len(keys)
+    # These small tables were never analyzed: the split points came from a sample of the keys.
+    plan = plan_sharded_read(shard_map, table=f"public.keyed_{key_type}", key="k", broker=broker_service)
+    assert set(plan.estimate_sources.values()) == {"sample"}
 
 
 def test_validation_against_local_maps(spark, emulator, fleet, broker_service) -> None:
@@ -384,3 +387,14 @@ def test_a_stale_cached_map_is_reloaded_when_validation_fails(emulator, fleet, b
     assert plan.skipped == []
     with connect(emulator, "shard_b") as conn:
         save_local(conn, fleet.shard_map, "shard_b")
+
+
+def test_shards_with_different_schemas_are_refused(spark, emulator, fleet, broker_service) -> None:
+    for name in SHARDS:
+        with connect(emulator, name) as conn:
+            conn.execute("DROP TABLE IF EXISTS public.drifted")
+            amount = "text" if name == "shard_b" else "numeric(12,2)"
+            conn.execute(f"CREATE TABLE public.drifted (id bigint, amount {amount})")
+            conn.execute("INSERT INTO public.drifted VALUES (1, '1'), (2000000, '2'), (2000000000, '3')")
+    with pytest.raises(ShardedReadError, match=r"'shard_a' and 'shard_b' hold different schemas .*amount"):
+        read_sharded(spark, fleet.shard_map, table="public.drifted", key="id", broker=broker_service)
