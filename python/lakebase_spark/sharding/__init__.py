@@ -26,10 +26,12 @@ from .errors import (
     MissingDependencyError,
     RangeOverlapError,
     ShardConnectionError,
+    ShardedReadError,
     ShardMapError,
     ShardMapNotFoundError,
     ShardMapVersionConflictError,
     UnknownShardError,
+    UnroutableRowsError,
 )
 from .keys import (
     KEY_TYPES,
@@ -45,7 +47,6 @@ from .keys import (
 )
 from .reader import (
     PartitionRange,
-    ShardedReadError,
     ShardedReadPlan,
     SkippedRange,
     plan_sharded_read,
@@ -64,7 +65,7 @@ from .store import (
     update_global,
     validate_local,
 )
-from .writer import ShardedWriteResult, UnroutableRowsError, write_sharded
+from .writer import ShardedWriteResult, write_sharded
 
 __all__ = [
     "GLOBAL_TABLE",

@@ -18,7 +18,9 @@ __all__ = [
     "ShardMapError",
     "ShardMapNotFoundError",
     "ShardMapVersionConflictError",
+    "ShardedReadError",
     "UnknownShardError",
+    "UnroutableRowsError",
 ]
 
 
@@ -76,3 +78,11 @@ class ShardMapVersionConflictError(ShardMapError, RuntimeError):
 
 class MissingDependencyError(ShardMapError, ImportError):
     """An optional package the call needs (psycopg, PyYAML) is not installed."""
+
+
+class ShardedReadError(ShardMapError, ValueError):
+    """A sharded read cannot be planned as asked (table, key column, types, schemas)."""
+
+
+class UnroutableRowsError(ShardMapError, ValueError):
+    """Some rows of a sharded write map to no online shard; nothing was written."""

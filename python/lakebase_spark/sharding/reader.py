@@ -21,7 +21,7 @@ from psycopg import sql
 from ..options import lakebase_options
 from ..service import BrokerService, shared_broker_service
 from .balance import Distribution, allocate, cut_points
-from .errors import MappingValidationError, ShardMapError
+from .errors import MappingValidationError, ShardedReadError
 from .keys import Key, KeyType, coerce_key, quote_identifier, range_predicate, sql_literal
 from .routing import connect_shard
 from .shard_map import ClippedRange, RangeMapping, RangeShardMap, Shard
@@ -53,10 +53,6 @@ COLUMN_TYPES: dict[KeyType, tuple[str, ...]] = {
 }
 #: Keys to sample per range when a table has no statistics (Postgres' own ANALYZE reads 30,000 rows).
 SAMPLE_ROWS = 20_000
-
-
-class ShardedReadError(ShardMapError, ValueError):
-    """A sharded read cannot be planned as asked (table, key column, types, schemas)."""
 
 
 @dataclass(frozen=True)

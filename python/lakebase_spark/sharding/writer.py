@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..service import BrokerService, shared_broker_service
-from .errors import ShardMapError
+from .errors import ShardMapError, UnroutableRowsError
 from .keys import Key
 from .reader import parse_table, quote_table, shard_options
 from .shard_map import RangeMapping, RangeShardMap
@@ -24,16 +24,12 @@ if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["ShardedWriteResult", "UnroutableRowsError", "write_sharded"]
+__all__ = ["ShardedWriteResult", "write_sharded"]
 
 log = logging.getLogger(__name__)
 
 #: How many offending keys an error shows.
 EXAMPLES = 5
-
-
-class UnroutableRowsError(ShardMapError, ValueError):
-    """Some rows map to no online shard; nothing was written."""
 
 
 @dataclass(frozen=True)
