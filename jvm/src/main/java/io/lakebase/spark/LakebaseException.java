@@ -17,23 +17,26 @@ final class LakebaseException {
 
     private LakebaseException() {}
 
-    /** Bad options: Spark surfaces it as an IllegalArgumentException (PySpark: {@code IllegalArgumentException}). */
-    static final class Options extends IllegalArgumentException implements SparkThrowable {
-        private static final long serialVersionUID = 1L;
-
-        Options(String message) {
-            super(message);
-        }
-
+    /** The error condition both kinds report, under the name each Spark version asks for. */
+    interface Condition extends SparkThrowable {
         // No @Override: Spark 3.5's interface has no getCondition, and the jar must compile against either.
-        public String getCondition() {
+        default String getCondition() {
             return CONDITION;
         }
 
         @Override
         @SuppressWarnings("deprecation")
-        public String getErrorClass() {
+        default String getErrorClass() {
             return CONDITION;
+        }
+    }
+
+    /** Bad options: Spark surfaces it as an IllegalArgumentException (PySpark: {@code IllegalArgumentException}). */
+    static final class Options extends IllegalArgumentException implements Condition {
+        private static final long serialVersionUID = 1L;
+
+        Options(String message) {
+            super(message);
         }
 
         @Override
@@ -43,7 +46,7 @@ final class LakebaseException {
     }
 
     /** A failed login or token fetch; keeps the SQLSTATE so callers can still tell auth from network failures. */
-    static final class Sql extends SQLException implements SparkThrowable {
+    static final class Sql extends SQLException implements Condition {
         private static final long serialVersionUID = 1L;
 
         Sql(String message, String sqlState) {
@@ -56,17 +59,6 @@ final class LakebaseException {
 
         Sql(String message, String sqlState, int vendorCode, Throwable cause) {
             super(message, sqlState, vendorCode, cause);
-        }
-
-        // No @Override: Spark 3.5's interface has no getCondition, and the jar must compile against either.
-        public String getCondition() {
-            return CONDITION;
-        }
-
-        @Override
-        @SuppressWarnings("deprecation")
-        public String getErrorClass() {
-            return CONDITION;
         }
 
         @Override
