@@ -1,0 +1,20 @@
+"""The six cases, in the order they run and appear in results.md: ``(key, run)`` pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..context import Context
+from ..results import CaseResult
+from . import balance, connections, credentials, read, scaling, write
+
+__all__ = ["CASES"]
+
+CASES: list[tuple[str, Callable[[Context], CaseResult]]] = [
+    ("credentials", credentials.run),
+    ("connections", connections.run),
+    ("read", read.run),
+    ("balance", balance.run),
+    ("write", write.run),
+    ("scaling", scaling.run),
+]

@@ -1,0 +1,99 @@
+"""Measuring on a noisy machine: warm up, interleave the sides, repeat, report medians and spreads."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Stat", "interleave", "peak_rss_kib", "ratios", "stat", "timed"]
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Repeated measurements of one quantity: the median is the figure, min and max its spread."""
+
+    values: tuple[float, ...]
+    unit: str
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    @property
+    def low(self) -> float:
+        return min(self.values)
+
+    @property
+    def high(self) -> float:
+        return max(self.values)
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median: how much the repeats disagree."""
+        return (self.high - self.low) / self.median if self.median else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "median": self.median,
+            "min": self.low,
+            "max": self.high,
+            "spread": round(self.spread, 4),
+            "n": len(self.values),
+            "unit": self.unit,
+            "values": list(self.values),
+        }
+
+
+def stat(values: Sequence[float], unit: str) -> Stat:
+    if not values:
+        raise ValueError(f"no measurements of {unit!r} to summarise")
+    return Stat(tuple(float(v) for v in values), unit)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Seconds ``fn`` takes (monotonic clock)."""
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def interleave(
+    sides: Mapping[str, Callable[[], float]], *, repeats: int, warmup: int = 1
+) -> dict[str, list[float]]:
+    """Run every side once per round and collect what each returns (usually seconds).
+
+    ``warmup`` rounds run first and are dropped (JIT, caches, first connections). Then ``repeats``
+    rounds, in alternating order (A B C, C B A, A B C, ...), so a drift of the machine during the
+    run (another process, thermal throttling, a growing cache) hits every side alike and the per-round
+    ratios (see :func:`ratios`) compare measurements taken seconds apart.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    names = list(sides)
+    for _ in range(warmup):
+        for name in names:
+            sides[name]()
+    out: dict[str, list[float]] = {name: [] for name in names}
+    for round_no in range(repeats):
+        for name in names if round_no % 2 == 0 else reversed(names):
+            out[name].append(sides[name]())
+    return out
+
+
+def ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[float]:
+    """Per-round ratios of two sides measured in the same rounds."""
+    if len(numerators) != len(denominators):
+        raise ValueError("both sides must have the same number of rounds")
+    return [a / b for a, b in zip(numerators, denominators, strict=True)]
+
+
+def peak_rss_kib(pid: int) -> int:
+    """Peak resident set size (``VmHWM``) of a process, in KiB, from ``/proc/<pid>/status``."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/{pid}/status has no VmHWM line (not Linux?)")
