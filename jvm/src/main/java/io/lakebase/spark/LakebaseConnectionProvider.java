@@ -63,8 +63,8 @@ public final class LakebaseConnectionProvider extends JdbcConnectionProvider {
     }
 
     /**
-     * Logs in with the cached token; if the database rejects a cached token (SQLSTATE 28P01/28000), drops exactly
-     * that token and tries once more with a new one from the broker.
+     * Logs in with the cached token; if the database rejects it (SQLSTATE 28P01/28000), drops exactly that token and
+     * tries once more with a new one from the broker.
      */
     Connection connect(Driver driver, LakebaseOptions options) throws SQLException {
         Properties base = options.driverProperties(driver);
@@ -81,9 +81,8 @@ public final class LakebaseConnectionProvider extends JdbcConnectionProvider {
             if (!isAuthFailure(e)) {
                 throw e;
             }
-            if (!lookup.fromCache) {
-                throw authFailed(e, options);
-            }
+            // Retried even for a token fetched just now: it can be revoked between the fetch and the login. The
+            // broker mints again only if the refused token is still its current one, so this costs one mint.
             Log.fine("%s rejected the cached token for %s (SQLSTATE %s); retrying once with a new token",
                     options.hosts(), key, e.getSQLState());
             ProviderStats.AUTH_RETRIES.incrementAndGet();
