@@ -18,7 +18,9 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 JAR_NAME = "lakebase-spark-provider.jar"
-JAVAC_FLAGS = ["--release", "8", "-Xlint:all", "-Werror", "-encoding", "UTF-8"]
+# -Xlint:-classfile: Spark 4's class files carry @Deprecated(since=...), which Java 8's annotation lacks;
+# javac warns about the missing method when reading them under --release 8. Nothing in our code.
+JAVAC_FLAGS = ["--release", "8", "-Xlint:all", "-Xlint:-classfile", "-Werror", "-encoding", "UTF-8"]
 
 
 def spark_jars_dir() -> Path:
@@ -41,12 +43,19 @@ def spark_jars_dir() -> Path:
     )
 
 
-#: The only jars the provider links against: JdbcConnectionProvider and DriverWrapper (spark-sql),
-#: SparkThrowable (spark-common-utils), Map/Option/Tuple2 (scala-library) and Jackson. The whole
+#: The only jars the provider links against: JdbcConnectionProvider and DriverWrapper (spark-sql), the
+#: DataSource V2 write API and InternalRow (spark-catalyst), Spark's data types (spark-sql-api),
+#: UTF8String (spark-unsafe, which needs kryo), TaskContext (spark-core), SparkThrowable (spark-common-utils),
+#: Map/Option/Tuple2 (scala-library) and Jackson. The whole
 #: jars/ folder would also bring derby's manifest Class-Path entries, which javac reports as [path]
 #: warnings (fatal under -Werror).
 LINK_JARS = (
     "spark-sql_*.jar",
+    "spark-catalyst_*.jar",
+    "spark-sql-api_*.jar",
+    "spark-unsafe_*.jar",
+    "spark-core_*.jar",
+    "kryo-shaded-*.jar",
     "spark-common-utils_*.jar",
     "scala-library-*.jar",
     "jackson-databind-*.jar",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(only or ()) - {key for key, _ in CASES}
     if unknown:
         raise SystemExit(f"unknown case(s) {sorted(unknown)}; choose from {[key for key, _ in CASES]}")
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     results = []
     with BenchEnv.running() as env:
         say(f"emulator up: Postgres on {env.emulator.postgres_host}; generating {cfg.rows:,} rows")
@@ -65,9 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             if only is not None and key not in only:
                 continue
             say(f"case {number}/{len(CASES)}: {key}")
-            case_started = time.perf_counter()
+            case_started, load_before = time.perf_counter(), os.getloadavg()[0]
             result = run(ctx)
             result.seconds = time.perf_counter() - case_started
+            result.load = (round(load_before, 2), round(os.getloadavg()[0], 2))
             results.append(result)
             head = result.headline
             say(f"  {head.label}: {head.ratio.median:.3g} ({head.ratio_meaning}); {result.seconds:.0f} s")
@@ -76,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)]),
         "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "runtime_s": round(time.perf_counter() - started, 1),
+        "load_avg_1min_before": round(load_before, 2),
         **about,
         "size": {
             "rows": cfg.rows,

@@ -95,7 +95,10 @@ def render_markdown(payload: dict[str, Any], cases: list[CaseResult]) -> str:
         f"{payload['settings']['repeats']} measured rounds; the ratio is the median of the per-round "
         "ratios, with their min-max. Figures are `median (min-max)`.",
         "",
-        f"**Machine**: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB memory, {m['os']}.",
+        f"**Machine**: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB memory, {m['os']}. "
+        f"1-minute load average before the run: {payload['load_avg_1min_before']:g}; each case reports "
+        "its own. The benchmark itself keeps about 2-3 runnable (Spark's tasks and the Postgres "
+        "backends); more means something else shared the cores.",
         "",
         "**Versions**: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) + ".",
         "",
@@ -132,7 +135,11 @@ def render_markdown(payload: dict[str, Any], cases: list[CaseResult]) -> str:
             out += ["", "![read time and JVM memory against rows and partitions](scaling.png)"]
         if case.notes:
             out += [""] + [f"- {note}" for note in case.notes]
-        out += ["", f"*Case run time: {case.seconds:.0f} s.*"]
+        out += [
+            "",
+            f"*Case run time: {case.seconds:.0f} s; 1-minute load average {case.load[0]:g} at its start, "
+            f"{case.load[1]:g} at its end.*",
+        ]
     return "\n".join(out) + "\n"
 
 

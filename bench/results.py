@@ -98,6 +98,8 @@ class CaseResult:
     #: Raw figures for plots (case 6), kept in results.json.
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    #: The machine's 1-minute load average when the case started and ended: context for its noise.
+    load: tuple[float, float] = (0.0, 0.0)
 
     @property
     def headline(self) -> Comparison:
@@ -122,4 +124,5 @@ class CaseResult:
             "notes": self.notes,
             "data": self.data,
             "seconds": round(self.seconds, 1),
+            "load_avg_1min": list(self.load),
         }

@@ -17,16 +17,21 @@ from .credentials import Credential, Secret
 from .errors import (
     BrokerError,
     CredentialError,
+    DatabaseConnectionError,
     EndpointNotFoundError,
     InvalidEndpointNameError,
     JarNotFoundError,
     LakebaseSparkError,
+    MissingDependencyError,
     PermissionDeniedError,
     TLSRequiredError,
+    WriteError,
+    WriteInputError,
 )
 from .options import LakebaseOptions, lakebase_options
 from .service import BrokerService, shared_broker_service, stop_shared_broker_services
 from .session import configure, jar_path, postgres_driver_jar, provider_stats
+from .writing import WriteResult, foreach_batch, write
 
 __all__ = [
     "BrokerError",
@@ -34,22 +39,29 @@ __all__ = [
     "BrokerStats",
     "Credential",
     "CredentialError",
+    "DatabaseConnectionError",
     "EndpointNotFoundError",
     "InvalidEndpointNameError",
     "JarNotFoundError",
     "LakebaseOptions",
     "LakebaseSparkError",
+    "MissingDependencyError",
     "PermissionDeniedError",
     "Secret",
     "TLSRequiredError",
     "TokenBroker",
+    "WriteError",
+    "WriteInputError",
+    "WriteResult",
     "configure",
+    "foreach_batch",
     "jar_path",
     "lakebase_options",
     "postgres_driver_jar",
     "provider_stats",
     "shared_broker_service",
     "stop_shared_broker_services",
+    "write",
 ]
 
 __version__ = "0.1.0"

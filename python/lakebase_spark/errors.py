@@ -5,12 +5,16 @@ from __future__ import annotations
 __all__ = [
     "BrokerError",
     "CredentialError",
+    "DatabaseConnectionError",
     "EndpointNotFoundError",
     "InvalidEndpointNameError",
     "JarNotFoundError",
     "LakebaseSparkError",
+    "MissingDependencyError",
     "PermissionDeniedError",
     "TLSRequiredError",
+    "WriteError",
+    "WriteInputError",
 ]
 
 
@@ -44,3 +48,19 @@ class BrokerError(LakebaseSparkError, RuntimeError):
 
 class JarNotFoundError(LakebaseSparkError, FileNotFoundError):
     """A jar the Spark session needs (the provider or a Postgres JDBC driver) is missing."""
+
+
+class MissingDependencyError(LakebaseSparkError, ImportError):
+    """An optional package the call needs (psycopg, PyYAML) is not installed."""
+
+
+class DatabaseConnectionError(LakebaseSparkError, ConnectionError):
+    """A Lakebase database refused or failed a connection from Python (the message never holds the token)."""
+
+
+class WriteInputError(LakebaseSparkError, ValueError):
+    """A write was refused before any row was sent: table name, columns, types, keys or mode."""
+
+
+class WriteError(LakebaseSparkError, RuntimeError):
+    """A write failed after it started; the message says what the target holds and how to finish it."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import LakebaseSparkError
+from ..errors import DatabaseConnectionError, LakebaseSparkError
+from ..errors import MissingDependencyError as _MissingDependencyError
 
 __all__ = [
     "InvalidRangeError",
@@ -64,7 +65,7 @@ class MappingValidationError(ShardMapError, RuntimeError):
     """A shard's local map does not hold the mapping the global map routes to it, or holds it offline."""
 
 
-class ShardConnectionError(ShardMapError, ConnectionError):
+class ShardConnectionError(ShardMapError, DatabaseConnectionError):
     """A shard's database refused or failed the connection (the message never holds the token)."""
 
 
@@ -76,7 +77,7 @@ class ShardMapVersionConflictError(ShardMapError, RuntimeError):
     """The stored shard map changed since it was read (optimistic concurrency)."""
 
 
-class MissingDependencyError(ShardMapError, ImportError):
+class MissingDependencyError(ShardMapError, _MissingDependencyError):
     """An optional package the call needs (psycopg, PyYAML) is not installed."""
 
 

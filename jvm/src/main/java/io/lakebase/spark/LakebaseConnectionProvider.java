@@ -56,6 +56,27 @@ public final class LakebaseConnectionProvider extends JdbcConnectionProvider {
         }
     }
 
+    /**
+     * A connection for the COPY writer, made exactly as Spark's JDBC data source would make it through this provider
+     * (same token cache, TLS rule, auth and cold-start retries), with pgjdbc loaded from the task's class path.
+     */
+    static Connection open(LakebaseOptions options) throws SQLException {
+        return new LakebaseConnectionProvider().connect(postgresDriver(), options);
+    }
+
+    private static Driver postgresDriver() throws SQLException {
+        ClassLoader loader = Thread.currentThread().getContextClassLoader();
+        try {
+            Class<?> type = Class.forName(LakebaseOptions.POSTGRES_DRIVER, true,
+                    loader != null ? loader : LakebaseConnectionProvider.class.getClassLoader());
+            return (Driver) type.getDeclaredConstructor().newInstance();
+        } catch (ReflectiveOperationException | LinkageError e) {
+            throw new LakebaseException.Sql("lakebase: the Postgres JDBC driver (" + LakebaseOptions.POSTGRES_DRIVER
+                    + ") is not on this JVM's class path (" + e + "): start Spark with lakebase_spark.configure(...) or "
+                    + "pass the driver jar with --jars", "08001", e);
+        }
+    }
+
     /** Does not touch the JVM's security context (no Kerberos), so Spark needs no global lock around it. */
     @Override
     public boolean modifiesSecurityContext(Driver driver, Map<String, String> options) {

@@ -1,0 +1,120 @@
+package io.lakebase.spark;
+
+import java.io.Serializable;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/**
+ * The COPY writer's own options ({@code lakebase.write.*}), set by {@code lakebase_spark.write}. Table and column
+ * names arrive already quoted by the Python side; they are checked to be nothing but quoted identifiers, so no
+ * option can smuggle SQL into the statements built from them.
+ */
+final class WriteOptions implements Serializable {
+
+    private static final long serialVersionUID = 1L;
+
+    static final String TABLE = "lakebase.write.table";
+    static final String COLUMNS = "lakebase.write.columns";
+    static final String WRITE_ID = "lakebase.write.id";
+    static final String COMMITS = "lakebase.write.commits";
+    static final String FAULT = "lakebase.write.fault";
+    static final String FAULT_PARTITIONS = "lakebase.write.fault.partitions";
+
+    /** Test-only fault injection points (documented in the README); off unless {@link #FAULT} is set. */
+    enum Fault {
+        /** The task throws right after its transaction committed: Spark retries a partition that is done. */
+        FAIL_AFTER_COMMIT("fail-after-commit"),
+        /** The executor JVM halts right after the commit: Spark loses the executor and reruns its tasks. */
+        HALT_AFTER_COMMIT("halt-after-commit"),
+        /** The task throws before it commits: nothing of the partition is visible, Spark retries it. */
+        FAIL_BEFORE_COMMIT("fail-before-commit");
+
+        final String name;
+
+        Fault(String name) {
+            this.name = name;
+        }
+    }
+
+    private static final String IDENT = "\"(?:[^\"\\x00]|\"\")+\"";
+    private static final Pattern QUALIFIED = Pattern.compile(IDENT + "(?:\\." + IDENT + ")?");
+    private static final Pattern COLUMN_LIST = Pattern.compile(IDENT + "(?:," + IDENT + ")*");
+
+    final String table;
+    final String columns;
+    final String writeId;
+    final String commits;
+    final Fault fault;
+    final Set<Integer> faultPartitions;
+
+    private WriteOptions(Map<String, String> options) {
+        this.table = quoted(options, TABLE, QUALIFIED);
+        this.columns = quoted(options, COLUMNS, COLUMN_LIST);
+        this.commits = quoted(options, COMMITS, QUALIFIED);
+        String id = options.get(WRITE_ID);
+        if (id == null || id.isEmpty() || id.length() > 512) {
+            throw new LakebaseException.Options("lakebase: option " + WRITE_ID + " must be a write id of 1 to 512 "
+                    + "characters; write with lakebase_spark.write(...)");
+        }
+        this.writeId = id;
+        this.fault = parseFault(options.get(FAULT));
+        this.faultPartitions = parsePartitions(options.get(FAULT_PARTITIONS));
+    }
+
+    /** Parses the writer keys of a lower-cased option map. */
+    static WriteOptions parse(Map<String, String> options) {
+        return new WriteOptions(options);
+    }
+
+    /** The COPY statement: text format, the columns in the DataFrame's order. */
+    String copySql() {
+        return "COPY " + table + " (" + columns + ") FROM STDIN";
+    }
+
+    boolean faultAt(Fault point, int partition, int attempt) {
+        return fault == point && attempt == 0 && (faultPartitions.isEmpty() || faultPartitions.contains(partition));
+    }
+
+    private static String quoted(Map<String, String> options, String key, Pattern pattern) {
+        String value = options.get(key);
+        if (value == null || !pattern.matcher(value).matches()) {
+            throw new LakebaseException.Options("lakebase: option " + key + " must hold quoted identifiers as "
+                    + "lakebase_spark.write(...) sets them; write with that function rather than setting it by hand");
+        }
+        return value;
+    }
+
+    private static Fault parseFault(String raw) {
+        if (raw == null || raw.trim().isEmpty()) {
+            return null;
+        }
+        for (Fault f : Fault.values()) {
+            if (f.name.equals(raw.trim().toLowerCase(Locale.ROOT))) {
+                return f;
+            }
+        }
+        throw new LakebaseException.Options("lakebase: " + FAULT + "='" + raw + "' is not a fault point; use one of "
+                + "fail-after-commit, halt-after-commit, fail-before-commit (tests only)");
+    }
+
+    private static Set<Integer> parsePartitions(String raw) {
+        if (raw == null || raw.trim().isEmpty()) {
+            return Collections.emptySet();
+        }
+        Set<Integer> out = new HashSet<>();
+        try {
+            for (String part : Arrays.asList(raw.split(","))) {
+                out.add(Integer.parseInt(part.trim()));
+            }
+        } catch (NumberFormatException e) {
+            throw new LakebaseException.Options("lakebase: " + FAULT_PARTITIONS + "='" + raw + "' must be partition "
+                    + "numbers separated by commas");
+        }
+        return out;
+    }
+}

@@ -1,0 +1,115 @@
+"""psycopg connections to a Lakebase database with a broker token, for the package's own driver-side SQL.
+
+The writer's table checks and final commits, the sharding planner and routing all log in the way the
+JVM provider does: TLS always, the current principal as the role, a token from the same broker (so
+Python and Spark share one token cache), and one retry with a new token when the database refuses a
+cached one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .endpoints import resolve_endpoint, resolve_instance
+from .errors import DatabaseConnectionError, MissingDependencyError, TLSRequiredError
+from .service import BrokerService, shared_broker_service
+
+if TYPE_CHECKING:
+    import psycopg
+    from databricks.sdk import WorkspaceClient
+
+__all__ = ["connect", "require_psycopg"]
+
+log = logging.getLogger(__name__)
+
+APPLICATION_NAME = "lakebase-spark"
+# Lakebase refuses logins without TLS; these libpq modes never fall back to plain text.
+TLS_MODES = ("require", "verify-ca", "verify-full")
+
+
+def require_psycopg(purpose: str) -> Any:
+    """The psycopg module, or a clear error naming what needs it and how to install it."""
+    try:
+        import psycopg
+    except ImportError as e:
+        raise MissingDependencyError(
+            f"{purpose} needs psycopg 3: pip install 'psycopg[binary]' (or lakebase-spark[testing])"
+        ) from e
+    return psycopg
+
+
+def connect(
+    *,
+    endpoint: str | None = None,
+    instance: str | None = None,
+    database: str,
+    broker: BrokerService | None = None,
+    workspace_client: WorkspaceClient | None = None,
+    port: int | None = None,
+    label: str | None = None,
+    **kwargs: Any,
+) -> psycopg.Connection[Any]:
+    """A psycopg connection to ``database`` on an endpoint (or instance), with a token from the broker.
+
+    ``broker`` (or else the process's shared broker for ``workspace_client``) resolves the host and
+    supplies the token. ``port`` overrides the resolved port; ``label`` names the database in errors
+    (e.g. a shard's name); ``kwargs`` go to :func:`psycopg.connect` (e.g. ``autocommit=True``) and
+    override the defaults ``sslmode="require"``, ``application_name`` and ``connect_timeout=10``.
+    """
+    psycopg = require_psycopg("connecting to Lakebase from Python")
+    if (endpoint is None) == (instance is None):
+        raise ValueError("give exactly one of endpoint=... or instance=...")
+    if "password" in kwargs:
+        raise ValueError("lakebase-spark logs in with a token from the broker; do not pass password=")
+    sslmode = kwargs.get("sslmode", "require")
+    if sslmode not in TLS_MODES:
+        raise TLSRequiredError(
+            f"sslmode={sslmode!r} would allow a connection without TLS, which Lakebase refuses: "
+            f"use one of {', '.join(TLS_MODES)}"
+        )
+    tokens = (broker if broker is not None else shared_broker_service(workspace_client)).broker
+    if endpoint is not None:
+        address = resolve_endpoint(tokens.workspace, endpoint, port=port)
+    else:
+        assert instance is not None
+        address = resolve_instance(tokens.workspace, instance, port=port)
+    user = kwargs.pop("user", None) or tokens.principal
+    params: dict[str, Any] = {
+        "sslmode": "require",
+        "application_name": APPLICATION_NAME,
+        "connect_timeout": 10,
+        **kwargs,
+        "host": address.host,
+        "port": address.port,
+        "dbname": database,
+        "user": user,
+    }
+    name = f"{label} " if label else ""
+    where = f"{name}({address.host}:{address.port}, database {database!r}) as {user!r}"
+    refused: str | None = None
+    failure: str | None = None
+    for attempt in (1, 2):
+        credential = tokens.credential(endpoint=endpoint, instance=instance, refused=refused)
+        log.debug("connecting to %s (attempt %d)", where, attempt)
+        auth = False
+        try:
+            return _connect(psycopg, credential.token.reveal(), params)
+        except psycopg.OperationalError as e:
+            # Only the message leaves this block: the exception's pgconn holds the password.
+            failure, auth = str(e), _is_auth_failure(e)
+        if not auth or attempt == 2:
+            break
+        refused = credential.digest()
+        log.info("login to %s was refused with a cached token; retrying with a new one", where)
+    raise DatabaseConnectionError(f"could not connect to {where}: {failure}")
+
+
+def _connect(module: Any, password: str, params: dict[str, Any]) -> psycopg.Connection[Any]:
+    conn: psycopg.Connection[Any] = module.connect(password=password, **params)
+    return conn
+
+
+def _is_auth_failure(e: Exception) -> bool:
+    # libpq reports refused logins without a SQLSTATE; servers say "password/LDAP authentication failed".
+    return getattr(e, "sqlstate", None) in ("28P01", "28000") or "authentication failed" in str(e)

@@ -1,0 +1,91 @@
+"""Structured Streaming into Lakebase: a ``foreachBatch`` sink that is exactly once per micro-batch.
+
+Each micro-batch is one :func:`~lakebase_spark.writing.writer.write` whose write id is the query's id
+(stable across restarts from the same checkpoint) and the batch id. A batch that Spark replays after a
+restart finds its write finished in the commit log and does nothing; one that died midway finishes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from ..errors import WriteInputError
+from ..options import DEFAULT_DATABASE
+from .writer import Mode, write
+
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
+    from pyspark.sql import DataFrame
+
+    from ..service import BrokerService
+
+__all__ = ["foreach_batch"]
+
+#: The local property Spark's stream execution sets on the thread that runs foreachBatch.
+QUERY_ID_PROPERTY = "sql.streaming.queryId"
+
+
+def foreach_batch(
+    table: str | tuple[str, str],
+    *,
+    mode: Mode = "append",
+    endpoint: str | None = None,
+    instance: str | None = None,
+    database: str = DEFAULT_DATABASE,
+    key: str | Sequence[str] | None = None,
+    order_by: str | None = None,
+    query_id: str | None = None,
+    atomic: bool = False,
+    broker: BrokerService | None = None,
+    workspace_client: WorkspaceClient | None = None,
+    options: dict[str, str] | None = None,
+) -> Callable[[DataFrame, int], None]:
+    """A function for ``writeStream.foreachBatch(...)`` writing each micro-batch exactly once.
+
+    ``mode`` is ``append`` or ``upsert`` (with ``key`` and optionally ``order_by``). ``query_id``
+    defaults to the running query's id, which Spark keeps in the checkpoint; give a stable name of your
+    own if the same checkpoint may be replaced.
+
+    Example::
+
+        query = (spark.readStream.format("rate").load()
+                 .writeStream.foreachBatch(foreach_batch("public.events", endpoint=ENDPOINT))
+                 .option("checkpointLocation", "/tmp/ck").start())
+    """
+    if mode not in ("append", "upsert"):
+        raise WriteInputError(f"a streaming sink writes with mode 'append' or 'upsert', not {mode!r}")
+
+    def write_batch(batch: DataFrame, batch_id: int) -> None:
+        stream = query_id or _query_id(batch)
+        write(
+            batch,
+            table,
+            mode=mode,
+            endpoint=endpoint,
+            instance=instance,
+            database=database,
+            key=key,
+            order_by=order_by,
+            write_id=f"stream/{stream}/{batch_id}",
+            atomic=atomic,
+            broker=broker,
+            workspace_client=workspace_client,
+            options=options,
+        )
+
+    return write_batch
+
+
+def _query_id(batch: DataFrame) -> str:
+    found = None
+    try:
+        found = batch.sparkSession.sparkContext.getLocalProperty(QUERY_ID_PROPERTY)
+    except Exception:  # Spark Connect sessions have no SparkContext
+        found = None
+    if not found:
+        raise WriteInputError(
+            "cannot tell which streaming query this batch belongs to (no SparkContext, or not called by "
+            "foreachBatch): pass foreach_batch(..., query_id='<a stable name for this stream>')"
+        )
+    return str(found)
