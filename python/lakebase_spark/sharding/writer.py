@@ -2,7 +2,8 @@
 
 Every row is checked before anything is written: a row whose key is NULL, falls in no mapping, or
 falls in an offline mapping makes the whole write fail with the count and a few example keys. Then
-each shard gets one Spark JDBC write (through the ``lakebase`` provider) of exactly its rows.
+each shard gets one COPY write (:func:`lakebase_spark.write`) of exactly its rows, with the same
+guarantees as any other write: exactly once per shard, atomic overwrite, reruns by write id.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..service import BrokerService, shared_broker_service
+from ..writing.writer import Mode, write
 from .errors import ShardMapError, UnroutableRowsError
 from .keys import Key
-from .reader import parse_table, quote_table, shard_options
+from .reader import parse_table
 from .shard_map import RangeMapping, RangeShardMap
 from .store import ShardMapCache
 
@@ -37,6 +39,8 @@ class ShardedWriteResult:
     """Rows written per shard."""
 
     rows: dict[str, int]
+    #: The write id of each shard's write (``<write_id>/<shard>``): rerun with the same ``write_id``.
+    write_ids: dict[str, str]
 
 
 def write_sharded(
@@ -45,16 +49,20 @@ def write_sharded(
     *,
     table: str | tuple[str, str],
     key: str,
-    mode: str = "append",
+    mode: Mode = "append",
+    upsert_key: str | list[str] | None = None,
+    write_id: str | None = None,
     options: dict[str, str] | None = None,
     broker: BrokerService | None = None,
     workspace_client: WorkspaceClient | None = None,
 ) -> ShardedWriteResult:
     """Write each row of ``df`` to ``table`` on the shard that owns its ``key``.
 
-    ``mode`` is Spark's save mode, applied per shard (``overwrite`` replaces each written shard's
-    table). ``options`` are extra Spark JDBC options (e.g. ``{"truncate": "true"}``). Raises
-    :class:`UnroutableRowsError` before writing anything if any row has no online shard.
+    ``mode`` is applied per shard as in :func:`lakebase_spark.write` (``overwrite`` atomically replaces
+    each written shard's table; ``upsert`` needs ``upsert_key``). ``write_id`` names the write for
+    exactly-once reruns (each shard's part is ``<write_id>/<shard>``). ``options`` go to the writer's
+    data source. Raises :class:`UnroutableRowsError` before writing anything if any row has no online
+    shard.
     """
     from pyspark.sql import functions as F
 
@@ -76,19 +84,32 @@ def write_sharded(
                 "ranges for them, bring their mappings online, or filter them out"
             )
         service = broker.start() if broker is not None else shared_broker_service(workspace_client)
+        base_id = write_id or uuid.uuid4().hex
         written: dict[str, int] = {}
+        ids: dict[str, str] = {}
         for shard_name in sorted({m.shard for m in online}):
             mappings = [m for m in online if m.shard == shard_name]
             condition = functools.reduce(lambda a, b: a | b, (_in_range(key, m) for m in mappings))
             part = routed.where(condition)
-            count = part.count()
-            if count == 0 and mode == "append":
+            if mode in ("append", "upsert") and part.isEmpty():
                 continue
-            opts = {**shard_options(current.shards[shard_name], service), **(options or {})}
-            part.write.format("jdbc").options(**opts).option("dbtable", quote_table(target)).mode(mode).save()
-            written[shard_name] = count
-            log.info("sharded write: %d rows to shard %s", count, shard_name)
-        return ShardedWriteResult(written)
+            shard = current.shards[shard_name]
+            ids[shard_name] = f"{base_id}/{shard_name}"
+            result = write(
+                part,
+                target,
+                mode=mode,
+                key=upsert_key,
+                endpoint=shard.endpoint,
+                instance=shard.instance,
+                database=shard.database,
+                write_id=ids[shard_name],
+                broker=service,
+                options=options,
+            )
+            written[shard_name] = result.rows
+            log.info("sharded write: %d rows to shard %s", result.rows, shard_name)
+        return ShardedWriteResult(written, ids)
     finally:
         routed.unpersist()
 

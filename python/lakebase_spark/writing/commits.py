@@ -2,9 +2,10 @@
 
 Each partition of a write inserts its marker ``(target, write_id, part)`` in the same transaction as
 its rows (see CopyDataWriter.java); the primary key makes a second commit of the same partition fail,
-so it rolls back. When the whole write is done, the driver replaces the partition markers with one
-row ``part = -1`` (in the same transaction as the final apply for staged writes), which turns any
-rerun with the same write id into a no-op, like Delta's ``txnAppId``/``txnVersion``.
+so it rolls back. When the whole write is done, the driver adds one row ``part = -1`` (in the same
+transaction as the final apply for staged writes), which turns any rerun with the same write id into
+a no-op, like Delta's ``txnAppId``/``txnVersion``. The partition markers stay: a run of the same
+write id still in flight (speculation, a second driver) must keep colliding with them.
 """
 
 from __future__ import annotations
@@ -92,13 +93,6 @@ class CommitLog:
                 )
         except psycopg.errors.UniqueViolation:
             return False
-        # The done row alone keeps reruns idempotent: the partition markers are no longer needed.
-        conn.execute(
-            sql.SQL("DELETE FROM {} WHERE target = %s AND write_id = %s AND part >= 0").format(
-                self.table.sql()
-            ),
-            (target.quoted(), write_id),
-        )
         return True
 
 

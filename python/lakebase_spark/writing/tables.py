@@ -78,6 +78,8 @@ def _split(text: str) -> list[str]:
         m = _PART.match(text, position)
         assert m is not None  # the pattern matches the empty string
         quoted, bare = m.group(1), m.group(2)
+        if quoted is None and text.startswith('"', position):
+            raise WriteInputError(f"table name {text!r} does not parse: a double quote is not closed")
         if quoted is not None:
             part = quoted.replace('""', '"')
         else:
