@@ -160,6 +160,13 @@ class BenchEnv:
         with psycopg.connect(self.emulator.admin_conninfo(DATABASE), autocommit=True) as conn:
             conn.execute("CHECKPOINT")
 
+    def psycopg_conninfo(self, database: str = DATABASE) -> str:
+        """The user's login over TLS, without a password (give the token separately)."""
+        host, port = self.emulator.postgres_host.rsplit(":", 1)
+        return make_conninfo(
+            host=host, port=port, dbname=database, user=self.emulator.user_name, sslmode="require"
+        )
+
     def psql(self, *commands: str, database: str = DATABASE) -> float:
         """Run ``psql -c <command>`` once per command, all at once, as the user over TLS with the
         token as PGPASSWORD; return the wall time until the last one finishes."""
@@ -168,10 +175,7 @@ class BenchEnv:
             raise FileNotFoundError(
                 "psql is not on PATH: install the PostgreSQL client (Debian: postgresql-client)"
             )
-        host, port = self.emulator.postgres_host.rsplit(":", 1)
-        conninfo = make_conninfo(
-            host=host, port=port, dbname=database, user=self.emulator.user_name, sslmode="require"
-        )
+        conninfo = self.psycopg_conninfo(database)
         env = dict(os.environ, PGPASSWORD=self.token())
         started = time.perf_counter()
         running = [

@@ -81,7 +81,7 @@ def test_a_restarted_stream_writes_every_row_once(spark, opts, db, broker_servic
     # ...and the sink wrote it once: one finished write per batch id in the commit log.
     done = db.execute(
         "SELECT write_id FROM public.lakebase_spark_commits WHERE part = -1 AND write_id LIKE 'stream/%'"
-        " AND target = '\"public\".\"s_events\"'"
+        ' AND target = \'"public"."s_events"\''
     ).fetchall()
     assert sorted(int(w.rsplit("/", 1)[1]) for (w,) in done) == sorted(set(calls))
 
@@ -92,7 +92,12 @@ def test_a_streaming_upsert_keeps_the_latest_row_per_key(spark, db, broker_servi
     source, checkpoint = tmp_path / "in", tmp_path / "checkpoint"
     source.mkdir()
     sink = foreach_batch(
-        "public.s_latest", mode="upsert", key="id", endpoint=ENDPOINT, database=DATABASE, broker=broker_service
+        "public.s_latest",
+        mode="upsert",
+        key="id",
+        endpoint=ENDPOINT,
+        database=DATABASE,
+        broker=broker_service,
     )
     add_file(source, 0, first_id=0)  # ids 0..99
     add_file(source, 1, first_id=50)  # ids 50..149: 50 updates, 50 new

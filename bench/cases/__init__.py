@@ -1,4 +1,4 @@
-"""The six cases, in the order they run and appear in results.md: ``(key, run)`` pairs."""
+"""The seven cases, in the order they run and appear in results.md: ``(key, run)`` pairs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from ..context import Context
 from ..results import CaseResult
-from . import balance, connections, credentials, read, scaling, write
+from . import balance, connections, credentials, read, scaling, upsert, write
 
 __all__ = ["CASES"]
 
@@ -16,5 +16,6 @@ CASES: list[tuple[str, Callable[[Context], CaseResult]]] = [
     ("read", read.run),
     ("balance", balance.run),
     ("write", write.run),
+    ("upsert", upsert.run),
     ("scaling", scaling.run),
 ]

@@ -51,7 +51,7 @@ final class CopyDataWriter implements DataWriter<InternalRow> {
         try {
             opened = LakebaseConnectionProvider.open(options);
             opened.setAutoCommit(false);
-            this.skip = alreadyCommitted(opened);
+            this.skip = write.commits != null && alreadyCommitted(opened);
             if (!skip) {
                 this.stream = CopyStream.open(opened, write.copySql());
             }
@@ -130,24 +130,7 @@ final class CopyDataWriter implements DataWriter<InternalRow> {
                 throw new WriteFailure("lakebase: injected fault " + WriteOptions.Fault.FAIL_BEFORE_COMMIT.name
                         + " in partition " + partition, null, null);
             }
-            try (PreparedStatement st = connection.prepareStatement("INSERT INTO " + write.commits
-                    + " (target, write_id, part, parts, rows, attempt) VALUES (?, ?, ?, ?, ?, ?)")) {
-                st.setString(1, write.table);
-                st.setString(2, write.writeId);
-                st.setInt(3, partition);
-                st.setInt(4, numPartitions);
-                st.setLong(5, copied);
-                st.setInt(6, attempt);
-                st.executeUpdate();
-                connection.commit();
-            } catch (SQLException e) {
-                if (!"23505".equals(e.getSQLState())) {
-                    throw e;
-                }
-                // Another attempt of this partition committed first (speculation, or a retry racing a slow commit).
-                duplicate = true;
-                rollbackQuietly();
-            }
+            duplicate = commitWithMarker(copied);
         } catch (SQLException e) {
             throw failure("committing", e);
         }
@@ -159,6 +142,33 @@ final class CopyDataWriter implements DataWriter<InternalRow> {
             Runtime.getRuntime().halt(137); // an executor lost after its commit, as with an OOM kill
         }
         return new Committed(partition, duplicate ? 0 : copied, duplicate);
+    }
+
+    /** Commits the COPY with this partition's marker; true when another attempt had committed it first. */
+    private boolean commitWithMarker(long copied) throws SQLException {
+        if (write.commits == null) {
+            connection.commit(); // no commit log: at-least-once, the benchmark's baseline
+            return false;
+        }
+        try (PreparedStatement st = connection.prepareStatement("INSERT INTO " + write.commits
+                + " (target, write_id, part, parts, rows, attempt) VALUES (?, ?, ?, ?, ?, ?)")) {
+            st.setString(1, write.table);
+            st.setString(2, write.writeId);
+            st.setInt(3, partition);
+            st.setInt(4, numPartitions);
+            st.setLong(5, copied);
+            st.setInt(6, attempt);
+            st.executeUpdate();
+            connection.commit();
+            return false;
+        } catch (SQLException e) {
+            if (!"23505".equals(e.getSQLState())) {
+                throw e;
+            }
+            // Another attempt of this partition committed first (speculation, or a retry racing a slow commit).
+            rollbackQuietly();
+            return true;
+        }
     }
 
     @Override

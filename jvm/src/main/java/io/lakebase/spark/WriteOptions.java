@@ -48,6 +48,7 @@ final class WriteOptions implements Serializable {
     final String table;
     final String columns;
     final String writeId;
+    /** The commit log, or null: plain at-least-once COPY (only the benchmark writes without one). */
     final String commits;
     final Fault fault;
     final Set<Integer> faultPartitions;
@@ -55,7 +56,7 @@ final class WriteOptions implements Serializable {
     private WriteOptions(Map<String, String> options) {
         this.table = quoted(options, TABLE, QUALIFIED);
         this.columns = quoted(options, COLUMNS, COLUMN_LIST);
-        this.commits = quoted(options, COMMITS, QUALIFIED);
+        this.commits = options.containsKey(COMMITS) ? quoted(options, COMMITS, QUALIFIED) : null;
         String id = options.get(WRITE_ID);
         if (id == null || id.isEmpty() || id.length() > 512) {
             throw new LakebaseException.Options("lakebase: option " + WRITE_ID + " must be a write id of 1 to 512 "
