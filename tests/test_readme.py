@@ -40,3 +40,61 @@ def test_sharding_example(spark, emulator, monkeypatch) -> None:
     assert shards == {"shard_eu": 999, "shard_us": 4_000, "shard_apac": 3_000}
     assert sorted(r.id for r in scope["some"].collect()) == list(range(1_500, 2_500))
     assert scope["owner"] == "shard_us"
+
+
+def readme_scope(spark, emulator, monkeypatch) -> dict:
+    emulator.create_database("shop")
+    monkeypatch.setenv("DATABRICKS_HOST", emulator.host)
+    monkeypatch.setenv("DATABRICKS_TOKEN", emulator.pat)
+    monkeypatch.setattr(lakebase_spark.service, "_default_workspace", None)
+    return {"spark": spark, "ENDPOINT": ENDPOINT}
+
+
+def shop(emulator):
+    import psycopg
+
+    return psycopg.connect(emulator.admin_conninfo("shop"), autocommit=True)
+
+
+def test_writes_example(spark, emulator, monkeypatch) -> None:
+    emulator.create_database("shop")
+    with shop(emulator) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.orders, public.orders_daily, public.lakebase_spark_commits")
+    scope = readme_scope(spark, emulator, monkeypatch)
+    try:
+        exec(compile(example("writes-example"), "README.md", "exec"), scope)
+    finally:
+        lakebase_spark.stop_shared_broker_services()
+    assert scope["result"].rows == 1000
+    assert scope["daily"].rows == 100_000
+    with shop(emulator) as conn:
+        assert (
+            conn.execute("SELECT count(*), count(DISTINCT id) FROM public.orders").fetchone()
+            == (100_000,) * 2
+        )
+        assert conn.execute("SELECT amount FROM public.orders WHERE id = 10").fetchone()[0] == 30  # upserted
+        assert conn.execute("SELECT count(*) FROM public.orders_daily").fetchone() == (100_000,)
+
+
+def test_streaming_example(spark, emulator, monkeypatch, tmp_path) -> None:
+    import time
+
+    emulator.create_database("shop")
+    with shop(emulator) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.events")
+    scope = readme_scope(spark, emulator, monkeypatch)
+    scope["CHECKPOINT"] = str(tmp_path / "checkpoint")
+    code = compile(example("streaming-example"), "README.md", "exec")
+    try:
+        for _ in range(2):  # run, stop, and start again from the same checkpoint
+            exec(code, scope)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and len(scope["query"].recentProgress) < 3:
+                time.sleep(0.5)
+            scope["query"].stop()
+            assert scope["query"].exception() is None
+    finally:
+        lakebase_spark.stop_shared_broker_services()
+    with shop(emulator) as conn:
+        rows, distinct = conn.execute("SELECT count(*), count(DISTINCT value) FROM public.events").fetchone()
+    assert rows == distinct > 0

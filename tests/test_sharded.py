@@ -339,12 +339,31 @@ def test_sharded_write_routes_every_row(spark, emulator, fleet, broker_service) 
             conn.execute("DROP TABLE IF EXISTS public.routed")
     keys = [-7, 0, 999_999, 10**6, 10**6 + 1, 10**9 - 1, 10**9, 10**15]
     df = spark.createDataFrame([(k, f"v{k}") for k in keys], "id long, v string")
-    result = write_sharded(df, fleet.shard_map, table="public.routed", key="id", broker=broker_service)
+    result = write_sharded(
+        df, fleet.shard_map, table="public.routed", key="id", broker=broker_service, write_id="routed-1"
+    )
     assert result.rows == {"shard_a": 3, "shard_b": 3, "shard_c": 2}
     for name in SHARDS:
         with connect(emulator, name) as conn:
             stored = sorted(r[0] for r in conn.execute("SELECT id FROM public.routed"))
+            # Written by the COPY writer: each shard's commit log holds its part of the write, finished.
+            done = conn.execute(
+                "SELECT rows FROM public.lakebase_spark_commits WHERE write_id = %s AND part = -1",
+                (f"routed-1/{name}",),
+            ).fetchone()
         assert stored == sorted(k for k in keys if fleet.owner(k) == name)
+        assert done == (result.rows[name],)
+    # Run again with the same write id: every shard's part is already done, nothing is written twice.
+    again = write_sharded(
+        df, fleet.shard_map, table="public.routed", key="id", broker=broker_service, write_id="routed-1"
+    )
+    assert again.rows == result.rows
+    for name in SHARDS:
+        with connect(emulator, name) as conn:
+            assert (
+                conn.execute("SELECT count(*), count(DISTINCT id) FROM public.routed").fetchone()
+                == (result.rows[name],) * 2
+            )
 
 
 def test_sharded_write_rejects_unmapped_keys_and_writes_nothing(

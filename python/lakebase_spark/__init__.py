@@ -13,6 +13,7 @@ Typical use::
 from __future__ import annotations
 
 from .broker import BrokerStats, TokenBroker
+from .connection import connect
 from .credentials import Credential, Secret
 from .errors import (
     BrokerError,
@@ -54,6 +55,7 @@ __all__ = [
     "WriteInputError",
     "WriteResult",
     "configure",
+    "connect",
     "foreach_batch",
     "jar_path",
     "lakebase_options",

@@ -69,9 +69,15 @@ def main(argv: list[str] | None = None) -> int:
             totals = orders.groupBy("customer").agg(
                 F.count("*").alias("orders"), F.sum("amount").alias("revenue")
             )
-            totals.write.format("jdbc").options(**opts).option("dbtable", "public.customer_totals").mode(
-                "overwrite"
-            ).save()
+            # The COPY writer: one COPY per partition, exactly once; overwrite swaps in one transaction.
+            lakebase_spark.write(
+                totals,
+                "public.customer_totals",
+                mode="overwrite",
+                endpoint=ENDPOINT,
+                database=DATABASE,
+                workspace_client=workspace,
+            )
             back = (
                 spark.read.format("jdbc").options(**opts).option("dbtable", "public.customer_totals").load()
             )

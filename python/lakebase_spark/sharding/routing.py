@@ -55,7 +55,9 @@ def connect_shard(
             **kwargs,
         )
     except DatabaseConnectionError as e:
-        raise ShardConnectionError(str(e)) from None
+        failure = str(e)
+    # Raised outside the except block: no exception chain to carry anything but the message.
+    raise ShardConnectionError(failure)
 
 
 def connect_for_key(

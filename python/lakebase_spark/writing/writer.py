@@ -54,9 +54,10 @@ WRITE_TABLE = "lakebase.write.table"
 WRITE_COLUMNS = "lakebase.write.columns"
 WRITE_ID = "lakebase.write.id"
 WRITE_COMMITS = "lakebase.write.commits"
-#: Test-only fault injection: fail-after-commit, halt-after-commit, fail-before-commit (first attempts).
+#: Test-only fault injection (README, "Fault injection"): a point, on the first attempt of some partitions.
 WRITE_FAULT = "lakebase.write.fault"
 WRITE_FAULT_PARTITIONS = "lakebase.write.fault.partitions"
+WRITE_FAULT_POINTS = ("fail-after-commit", "halt-after-commit", "fail-before-commit")
 
 MAX_WRITE_ID = 512
 EXAMPLES = 5

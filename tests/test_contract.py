@@ -1,0 +1,67 @@
+"""The facts Python and the JVM share (option keys, counter names) agree on both sides.
+
+Each side defines them once; this test reads the Java constants from the provider jar itself, in the
+shared Spark session's JVM, and compares them with the Python ones.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lakebase_spark import options as py_options
+from lakebase_spark import service
+from lakebase_spark.writing import writer
+
+pytestmark = [pytest.mark.spark]
+
+#: (Java class, Java constant, Python value)
+SHARED = [
+    ("LakebaseOptions", "BROKER_URL", py_options.BROKER_URL),
+    ("LakebaseOptions", "BROKER_SECRET", py_options.BROKER_SECRET),
+    ("LakebaseOptions", "BROKER_FINGERPRINT", py_options.BROKER_FINGERPRINT),
+    ("LakebaseOptions", "BROKER_TIMEOUT_MS", py_options.BROKER_TIMEOUT_MS),
+    ("LakebaseOptions", "ENDPOINT", py_options.ENDPOINT),
+    ("LakebaseOptions", "INSTANCE", py_options.INSTANCE),
+    ("LakebaseOptions", "PROVIDER_NAME", py_options.PROVIDER_NAME),
+    ("LakebaseOptions", "POSTGRES_DRIVER", py_options.POSTGRES_DRIVER),
+    ("WriteOptions", "TABLE", writer.WRITE_TABLE),
+    ("WriteOptions", "COLUMNS", writer.WRITE_COLUMNS),
+    ("WriteOptions", "WRITE_ID", writer.WRITE_ID),
+    ("WriteOptions", "COMMITS", writer.WRITE_COMMITS),
+    ("WriteOptions", "FAULT", writer.WRITE_FAULT),
+    ("WriteOptions", "FAULT_PARTITIONS", writer.WRITE_FAULT_PARTITIONS),
+]
+
+
+def java_constant(spark, cls: str, name: str) -> str:
+    jvm = spark.sparkContext._jvm
+    field = jvm.java.lang.Class.forName(f"io.lakebase.spark.{cls}").getDeclaredField(name)
+    field.setAccessible(True)
+    return str(field.get(None))
+
+
+@pytest.mark.parametrize(("cls", "name", "python"), SHARED, ids=[f"{c}.{n}" for c, n, _ in SHARED])
+def test_option_keys_agree(spark, cls: str, name: str, python: str) -> None:
+    assert java_constant(spark, cls, name) == python
+
+
+def test_the_copy_source_class_exists(spark) -> None:
+    jvm = spark.sparkContext._jvm
+    assert jvm.java.lang.Class.forName(writer.COPY_SOURCE).getName() == writer.COPY_SOURCE
+
+
+def test_counter_names_agree(spark) -> None:
+    snapshot = spark.sparkContext._jvm.io.lakebase.spark.ProviderStats.snapshot()
+    assert tuple(str(k) for k in snapshot.keySet().toArray()) == service.JVM_COUNTERS
+
+
+def test_fault_points_agree(spark) -> None:
+    jvm = spark.sparkContext._jvm
+    faults = jvm.java.lang.Class.forName("io.lakebase.spark.WriteOptions$Fault").getEnumConstants()
+    names = []
+    for fault in faults:
+        field = fault.getClass().getDeclaredField("name")
+        field.setAccessible(True)
+        names.append(str(field.get(fault)))
+    documented = writer.WRITE_FAULT_POINTS
+    assert tuple(names) == documented
