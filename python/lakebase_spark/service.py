@@ -34,6 +34,7 @@ from .errors import (
     InvalidEndpointNameError,
     PermissionDeniedError,
 )
+from .sessions import active_session, broker_bind_host, is_stopped
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -306,18 +307,17 @@ def stop_shared_broker_services() -> None:
 
 
 def _stop_with_spark(service: BrokerService, poll_seconds: float = 1.0) -> None:
-    """Stop ``service`` when the active SparkContext stops (PySpark has no stop hook to register)."""
-    try:
-        from pyspark import SparkContext
-    except ImportError:
-        return
-    context = SparkContext._active_spark_context
-    if context is None:
+    """Stop ``service`` when the active Spark session stops (PySpark has no stop hook to register).
+
+    A classic session stops with its SparkContext; a Spark Connect session when it is stopped.
+    """
+    spark = active_session()
+    if spark is None:
         return
 
     def watch() -> None:
         while service.running:
-            if SparkContext._active_spark_context is not context:
+            if is_stopped(spark):
                 service.stop()
                 return
             time.sleep(poll_seconds)
@@ -326,15 +326,8 @@ def _stop_with_spark(service: BrokerService, poll_seconds: float = 1.0) -> None:
 
 
 def default_bind_host() -> str:
-    """Loopback when Spark runs on this machine only; otherwise the driver's own address."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        return "127.0.0.1"
-    spark = SparkSession.getActiveSession()
-    if spark is None:
-        return "127.0.0.1"
-    conf = spark.sparkContext.getConf()
-    if str(conf.get("spark.master", "local")).startswith("local"):
-        return "127.0.0.1"
-    return str(conf.get("spark.driver.host", "127.0.0.1"))
+    """Loopback when Spark runs on this machine only; otherwise the driver's own address.
+
+    Raises :class:`BrokerError` for a Spark Connect client whose driver is another machine.
+    """
+    return broker_bind_host(active_session())

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from .errors import JarNotFoundError
+from .errors import JarNotFoundError, LakebaseSparkError
+from .sessions import is_connect
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -55,8 +56,21 @@ def configure(builder: B, *, driver_jar: str | None = None) -> B:
     ``spark.jars`` (shipped to executors) and on the driver's class path, where Spark's
     ``ServiceLoader`` and ``DriverManager`` look. Without a local driver jar, the Maven coordinate
     is added to ``spark.jars.packages`` for Spark to resolve.
+
+    With Spark Connect, the jars belong to the server: a local server
+    (``builder.remote("local[*]")``) is started with them; a remote one (``sc://...``) must have been
+    started with them, so for such a builder this raises, naming the flags to start the server with.
     """
     current = dict(getattr(builder, "_options", {}))  # keep what the user already set
+    remote = str(current.get("spark.remote", ""))
+    if remote and not remote.startswith("local"):
+        named = driver_jar or postgres_driver_jar() or "<postgresql.jar>"
+        raise LakebaseSparkError(
+            f"configure() cannot add jars to the Spark Connect server at {remote}: a server loads its jars "
+            "when it starts. Start it with the provider jar and a Postgres JDBC driver, e.g. "
+            f"start-connect-server.sh --jars {jar_path()},{named} (on Databricks: install both as "
+            "cluster libraries), then build the session without configure()"
+        )
 
     def append(key: str, value: str, sep: str) -> None:
         old = current.get(key)
@@ -79,6 +93,13 @@ def provider_stats(spark: SparkSession) -> dict[str, int]:
     Executors report theirs to the broker: see ``BrokerService.stats()``. In ``local[*]`` mode the
     driver's JVM is also the executors', so this counts every connection.
     """
+    if is_connect(spark):
+        raise LakebaseSparkError(
+            "provider_stats reads the driver JVM's counters through py4j, which a Spark Connect session "
+            "does not have. Use the broker's counters instead: "
+            "lakebase_spark.shared_broker_service().stats() (every JVM, the driver's included, reports "
+            "its counters with its token requests)"
+        )
     jvm = spark.sparkContext._jvm
     if jvm is None:
         raise RuntimeError("the Spark session has stopped: no JVM to read provider counters from")

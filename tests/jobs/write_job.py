@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
+from pathlib import Path
 
 import psycopg
 from databricks.sdk import WorkspaceClient
@@ -25,12 +27,16 @@ from lakebase_spark import write
 
 ROWS = 20_000
 PARTITIONS = 4
+RESTART_ROWS = 3_000_000  # long enough (seconds) for the test to restart Postgres in the middle
 
-#: scenario -> (fault point, partitions it hits, write mode)
+#: scenario -> (fault point, partitions it hits, write mode); "restart" has no fault of the writer's:
+#: the test restarts Postgres while it writes (see LAKEBASE_TEST_SIGNAL).
 SCENARIOS = {
+    "restart": ("", "", "append"),
     "fail-after-commit": ("fail-after-commit", "", "append"),
     "fail-before-commit": ("fail-before-commit", "1,3", "append"),
     "halt-after-commit": ("halt-after-commit", "1", "append"),
+    "halt-mid-copy": ("halt-mid-copy", "2", "append"),
     "upsert-fail-after-commit": ("fail-after-commit", "", "upsert"),
 }
 
@@ -66,7 +72,11 @@ def main() -> None:
                     conn.execute(
                         f"INSERT INTO {table} SELECT g, 'old' FROM generate_series(0, {ROWS // 2 - 1}) g"
                     )
-            df = spark.range(0, ROWS, numPartitions=PARTITIONS).selectExpr("id", "concat('v', id) AS v")
+            rows, partitions = (RESTART_ROWS, 8) if scenario == "restart" else (ROWS, PARTITIONS)
+            df = spark.range(0, rows, numPartitions=partitions).selectExpr("id", "concat('v', id) AS v")
+            started = time.time()
+            if scenario == "restart":
+                Path(os.environ["LAKEBASE_TEST_SIGNAL"]).write_text(str(started))  # the test restarts now
             result = write(
                 df,
                 table,
@@ -81,7 +91,13 @@ def main() -> None:
                 count, distinct, old = conn.execute(
                     f"SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE v = 'old') FROM {table}"
                 ).fetchone()
-            out[scenario] = {"rows": count, "distinct": distinct, "old": old, "reported": result.rows}
+            out[scenario] = {
+                "rows": count,
+                "distinct": distinct,
+                "old": old,
+                "reported": result.rows,
+                "window": [started, time.time()],
+            }
         out["secrets"] = [
             service.broker.credential(endpoint=endpoint).token.reveal(),
             service.secret.reveal(),

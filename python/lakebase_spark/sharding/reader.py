@@ -20,6 +20,7 @@ from psycopg import sql
 
 from ..options import lakebase_options
 from ..service import BrokerService, shared_broker_service
+from ..sessions import default_parallelism
 from .balance import Distribution, allocate, cut_points
 from .errors import MappingValidationError, ShardedReadError
 from .keys import Key, KeyType, coerce_key, quote_identifier, range_predicate, sql_literal
@@ -163,7 +164,7 @@ def read_sharded(
         ``(low, high)``: read keys ``low <= key < high`` only (``None`` = unbounded); shards whose
         ranges do not intersect it are not touched at all.
     partitions:
-        Total Spark partitions (default: ``spark.sparkContext.defaultParallelism``), spread over the
+        Total Spark partitions (default: the session's default parallelism), spread over the
         ranges by estimated rows and cut at quantiles of the key's distribution.
     validate, on_invalid:
         Check each mapping against its shard's local map (present, same bounds, online) before
@@ -181,7 +182,7 @@ def read_sharded(
         table=table,
         key=key,
         key_range=key_range,
-        partitions=partitions or spark.sparkContext.defaultParallelism,
+        partitions=partitions or default_parallelism(spark),
         validate=validate,
         on_invalid=on_invalid,
         null_keys=null_keys,

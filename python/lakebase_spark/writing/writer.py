@@ -57,7 +57,7 @@ WRITE_COMMITS = "lakebase.write.commits"
 #: Test-only fault injection (README, "Fault injection"): a point, on the first attempt of some partitions.
 WRITE_FAULT = "lakebase.write.fault"
 WRITE_FAULT_PARTITIONS = "lakebase.write.fault.partitions"
-WRITE_FAULT_POINTS = ("fail-after-commit", "halt-after-commit", "fail-before-commit")
+WRITE_FAULT_POINTS = ("fail-after-commit", "halt-after-commit", "fail-before-commit", "halt-mid-copy")
 
 MAX_WRITE_ID = 512
 EXAMPLES = 5

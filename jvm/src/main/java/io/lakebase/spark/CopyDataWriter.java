@@ -112,6 +112,9 @@ final class CopyDataWriter implements DataWriter<InternalRow> {
             throw failure("streaming rows", e);
         }
         buffer.reset();
+        if (write.faultAt(WriteOptions.Fault.HALT_MID_COPY, partition, attempt)) {
+            Runtime.getRuntime().halt(137); // an executor lost with a COPY in flight
+        }
     }
 
     @Override

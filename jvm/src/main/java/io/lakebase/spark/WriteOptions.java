@@ -32,7 +32,9 @@ final class WriteOptions implements Serializable {
         /** The executor JVM halts right after the commit: Spark loses the executor and reruns its tasks. */
         HALT_AFTER_COMMIT("halt-after-commit"),
         /** The task throws before it commits: nothing of the partition is visible, Spark retries it. */
-        FAIL_BEFORE_COMMIT("fail-before-commit");
+        FAIL_BEFORE_COMMIT("fail-before-commit"),
+        /** The executor JVM halts with rows streamed but not committed: Postgres rolls the COPY back. */
+        HALT_MID_COPY("halt-mid-copy");
 
         final String name;
 
@@ -100,7 +102,7 @@ final class WriteOptions implements Serializable {
             }
         }
         throw new LakebaseException.Options("lakebase: " + FAULT + "='" + raw + "' is not a fault point; use one of "
-                + "fail-after-commit, halt-after-commit, fail-before-commit (tests only)");
+                + "fail-after-commit, halt-after-commit, fail-before-commit, halt-mid-copy (tests only)");
     }
 
     private static Set<Integer> parsePartitions(String raw) {

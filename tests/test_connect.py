@@ -1,0 +1,131 @@
+"""Spark Connect sessions: the helpers, the COPY writer and the sharded reader without a SparkContext.
+
+Databricks standard access mode, serverless notebooks and Databricks Connect give Python a Spark
+Connect session. Two set-ups run here, each in its own process: a local Connect session
+(``remote("local[2]")``, jars from ``configure()``), and a Connect server started by pyspark's own
+``start-connect-server.sh`` with executors in separate JVMs (``local-cluster``) and ``--jars``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import lakebase_spark
+
+from .conftest import DATABASE, ENDPOINT
+
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.connect]
+
+JOB = Path(__file__).parent / "jobs" / "connect_job.py"
+SHARDS = ("connect_a", "connect_b", "connect_c")
+ROWS = 10_000
+
+def run_job(emulator, remote: str) -> dict:
+    for name in SHARDS:
+        emulator.create_database(name)
+    env = dict(os.environ, LAKEBASE_TEST_PAT=emulator.pat, PYSPARK_PYTHON=sys.executable)
+    done = subprocess.run(
+        [sys.executable, str(JOB), remote, emulator.host, ENDPOINT, DATABASE, *SHARDS],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def check(result: dict) -> None:
+    assert result["connect"] is True
+    assert result["write"] == {"reported": ROWS, "count": ROWS, "sum": sum(range(ROWS))}
+    sharded = result["sharded"]
+    assert sum(sharded["written"].values()) == ROWS
+    assert sharded["read"] == sharded["written"]
+    assert sharded["sum"] == sum(range(ROWS))
+    assert "Spark Connect session" in result["provider_stats"]
+    assert result["stats"]["mints"] == 1
+
+
+def test_a_local_connect_session(emulator) -> None:
+    result = run_job(emulator, "local[2]")
+    check(result)
+    assert result["broker_url"].startswith("http://127.0.0.1:")  # local master: loopback
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def connect_server(tmp_path):
+    """pyspark's start-connect-server.sh: a Connect server whose executors are two separate JVMs."""
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    port = free_port()
+    jars = [lakebase_spark.jar_path(), lakebase_spark.postgres_driver_jar()]
+    env = dict(
+        os.environ,
+        SPARK_HOME=str(home),
+        SPARK_LOG_DIR=str(tmp_path / "logs"),
+        SPARK_PID_DIR=str(tmp_path / "pids"),
+        SPARK_IDENT_STRING=f"lakebase-test-{port}",
+        PYSPARK_PYTHON=sys.executable,
+    )
+    start = [
+        str(home / "sbin" / "start-connect-server.sh"),
+        "--master", "local-cluster[2,1,1024]",
+        "--jars", ",".join(jars),
+        "--driver-class-path", os.pathsep.join(jars),
+        "--conf", f"spark.connect.grpc.binding.port={port}",
+        "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+        "--conf", "spark.ui.enabled=false",
+        "--conf", "spark.executor.memory=768m",
+    ]  # fmt: skip
+    subprocess.run(start, env=env, check=True, capture_output=True, timeout=120)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        else:
+            logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "logs").glob("*"))
+            pytest.fail(f"the Connect server did not listen on {port}: {logs[-3000:]}")
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        subprocess.run(
+            [str(home / "sbin" / "stop-connect-server.sh")],
+            env=env,
+            check=False,
+            capture_output=True,
+            timeout=120,
+        )
+
+
+def test_a_connect_server_with_executors_in_their_own_jvms(emulator, connect_server) -> None:
+    result = run_job(emulator, connect_server)
+    check(result)
+    # Not a local master: the broker listens on the driver's address, over TLS with a pinned certificate.
+    assert result["broker_url"].startswith("https://")
+    assert result["stats"]["jvms"] >= 2  # executor JVMs fetched tokens from it
+
+
+def test_configure_refuses_a_remote_connect_builder() -> None:
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.remote("sc://example.invalid:15002")
+    with pytest.raises(lakebase_spark.LakebaseSparkError, match=r"start-connect-server\.sh --jars"):
+        lakebase_spark.configure(builder)
