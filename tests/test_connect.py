@@ -28,10 +28,11 @@ JOB = Path(__file__).parent / "jobs" / "connect_job.py"
 SHARDS = ("connect_a", "connect_b", "connect_c")
 ROWS = 10_000
 
-def run_job(emulator, remote: str) -> dict:
+
+def run_job(emulator, remote: str, **extra_env: str) -> dict:
     for name in SHARDS:
         emulator.create_database(name)
-    env = dict(os.environ, LAKEBASE_TEST_PAT=emulator.pat, PYSPARK_PYTHON=sys.executable)
+    env = dict(os.environ, LAKEBASE_TEST_PAT=emulator.pat, PYSPARK_PYTHON=sys.executable, **extra_env)
     done = subprocess.run(
         [sys.executable, str(JOB), remote, emulator.host, ENDPOINT, DATABASE, *SHARDS],
         env=env,
@@ -59,6 +60,16 @@ def test_a_local_connect_session(emulator) -> None:
     result = run_job(emulator, "local[2]")
     check(result)
     assert result["broker_url"].startswith("http://127.0.0.1:")  # local master: loopback
+
+
+def test_a_connect_client_whose_driver_is_elsewhere_is_told_what_works(emulator) -> None:
+    # 192.0.2.1 is TEST-NET-1: never an address of this machine.
+    result = run_job(emulator, "local[2]", LAKEBASE_TEST_FOREIGN_DRIVER="192.0.2.1")
+    assert result["connect"] is True
+    message = result["refused"]
+    assert "executors cannot reach a token broker started here" in message
+    assert "192.0.2.1" in message
+    assert "a notebook on the cluster" in message
 
 
 def free_port() -> int:

@@ -29,8 +29,22 @@ def main() -> None:
     builder = SparkSession.builder.remote(remote).appName("lakebase-spark connect test")
     if remote.startswith("local"):
         builder = lakebase_spark.configure(builder.config("spark.ui.enabled", "false"))
+    foreign = os.environ.get("LAKEBASE_TEST_FOREIGN_DRIVER")
+    if foreign:
+        # The driver advertises an address that is not this machine's, as a Databricks Connect client
+        # on a laptop sees its cluster's driver (it still listens on loopback, so the session works).
+        builder = builder.config("spark.driver.host", foreign).config("spark.driver.bindAddress", "127.0.0.1")
     spark = builder.getOrCreate()
     out: dict[str, object] = {"connect": is_connect(spark)}
+    if foreign:
+        try:
+            lakebase_options(endpoint, database=database, workspace_client=workspace)
+            out["refused"] = None
+        except lakebase_spark.BrokerError as e:
+            out["refused"] = str(e)
+        print(json.dumps(out))
+        spark.stop()
+        return
     try:
         opts = lakebase_options(endpoint, database=database, workspace_client=workspace)
         service = lakebase_spark.shared_broker_service(workspace)
