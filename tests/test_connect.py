@@ -54,6 +54,7 @@ def check(result: dict) -> None:
     assert sharded["sum"] == sum(range(ROWS))
     assert "Spark Connect session" in result["provider_stats"]
     assert result["stats"]["mints"] == 1
+    assert result["broker_stopped_with_session"] is True
 
 
 def test_a_local_connect_session(emulator) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 from databricks.sdk import WorkspaceClient
 from pyspark.sql import SparkSession
@@ -102,9 +103,13 @@ def main() -> None:
             "jvms": stats.get("jvms", 0),
             "logins": stats.get("logins", 0),
         }
-        print(json.dumps(out))
     finally:
         spark.stop()
+    deadline = time.monotonic() + 10
+    while service.running and time.monotonic() < deadline:
+        time.sleep(0.2)
+    out["broker_stopped_with_session"] = not service.running
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
