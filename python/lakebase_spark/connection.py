@@ -9,6 +9,8 @@ cached one.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from typing import TYPE_CHECKING, Any
 
 from .endpoints import resolve_endpoint, resolve_instance
@@ -26,6 +28,10 @@ log = logging.getLogger(__name__)
 APPLICATION_NAME = "lakebase-spark"
 # Lakebase refuses logins without TLS; these libpq modes never fall back to plain text.
 TLS_MODES = ("require", "verify-ca", "verify-full")
+#: How long a login waits for a database that is starting (the JVM provider's default as well).
+COLD_START_TIMEOUT = 30.0
+COLD_START_FIRST_DELAY = 0.25
+COLD_START_MAX_DELAY = 4.0
 
 
 def require_psycopg(purpose: str) -> Any:
@@ -48,6 +54,7 @@ def connect(
     workspace_client: WorkspaceClient | None = None,
     port: int | None = None,
     label: str | None = None,
+    cold_start_timeout: float = COLD_START_TIMEOUT,
     **kwargs: Any,
 ) -> psycopg.Connection[Any]:
     """A psycopg connection to ``database`` on an endpoint (or instance), with a token from the broker.
@@ -56,6 +63,10 @@ def connect(
     supplies the token. ``port`` overrides the resolved port; ``label`` names the database in errors
     (e.g. a shard's name); ``kwargs`` go to :func:`psycopg.connect` (e.g. ``autocommit=True``) and
     override the defaults ``sslmode="require"``, ``application_name`` and ``connect_timeout=10``.
+
+    Logins follow the JVM provider's policy: a refused token is replaced once (SQLSTATE 28P01/28000);
+    a database that is starting (scale-to-zero wake-up, a restart: 57P03, connection refused or
+    dropped) is retried with jittered backoff for up to ``cold_start_timeout`` seconds (0: no retry).
     """
     psycopg = require_psycopg("connecting to Lakebase from Python")
     if (endpoint is None) == (instance is None):
@@ -89,25 +100,50 @@ def connect(
     where = f"{name}({address.host}:{address.port}, database {database!r}) as {user!r}"
     refused: str | None = None
     failure: str | None = None
-    for attempt in (1, 2):
+    auth_retried = False
+    deadline = time.monotonic() + max(cold_start_timeout, 0.0)
+    delay = COLD_START_FIRST_DELAY
+    attempt = 0
+    while True:
+        attempt += 1
         credential = tokens.credential(endpoint=endpoint, instance=instance, refused=refused)
         log.debug("connecting to %s (attempt %d)", where, attempt)
-        auth = False
         try:
             return _connect(psycopg, credential.token.reveal(), params)
         except psycopg.OperationalError as e:
             # Only the message leaves this block: the exception's pgconn holds the password.
-            failure, auth = str(e), _is_auth_failure(e)
-        if not auth or attempt == 2:
+            failure, auth, starting = str(e), _is_auth_failure(e), _is_starting(e)
+        if auth and not auth_retried:
+            auth_retried, refused = True, credential.digest()
+            log.info("login to %s was refused with a cached token; retrying with a new one", where)
+            continue
+        wait = delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+        if not starting or time.monotonic() + wait > deadline:
             break
-        refused = credential.digest()
-        log.info("login to %s was refused with a cached token; retrying with a new one", where)
+        log.info("%s is not accepting logins yet (starting up?); retrying in %.2f s", where, wait)
+        time.sleep(wait)
+        delay = min(delay * 2, COLD_START_MAX_DELAY)
     raise DatabaseConnectionError(f"could not connect to {where}: {failure}")
 
 
 def _connect(module: Any, password: str, params: dict[str, Any]) -> psycopg.Connection[Any]:
     conn: psycopg.Connection[Any] = module.connect(password=password, **params)
     return conn
+
+
+def _is_starting(e: Exception) -> bool:
+    """A database that is not up yet, or went away: worth retrying within the cold-start budget."""
+    text = str(e).lower()
+    return getattr(e, "sqlstate", None) in ("57P03", "57P01") or any(
+        sign in text
+        for sign in (
+            "starting up",
+            "connection refused",
+            "server closed the connection unexpectedly",
+            "shutting down",
+            "terminating connection",
+        )
+    )
 
 
 def _is_auth_failure(e: Exception) -> bool:

@@ -62,11 +62,13 @@ def main() -> None:
     out: dict[str, object] = {}
     try:
         for scenario in scenarios:
-            fault, partitions, mode = SCENARIOS[scenario]
+            fault, fault_partitions, mode = SCENARIOS[scenario]
             table = f"public.retry_{scenario.replace('-', '_')}"
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'SET ROLE "{service.broker.principal}"')
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
+                if scenario == "restart":  # the restart should hit the COPYs, not the table's creation
+                    conn.execute(f"CREATE TABLE {table} (id bigint, v text)")
                 if mode == "upsert":
                     conn.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, v text)")
                     conn.execute(
@@ -85,7 +87,7 @@ def main() -> None:
                 endpoint=endpoint,
                 database=database,
                 workspace_client=workspace,
-                options={"lakebase.write.fault": fault, "lakebase.write.fault.partitions": partitions},
+                options={"lakebase.write.fault": fault, "lakebase.write.fault.partitions": fault_partitions},
             )
             with psycopg.connect(admin) as conn:
                 count, distinct, old = conn.execute(

@@ -22,9 +22,9 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from psycopg import sql
 
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["COPY_SOURCE", "WriteResult", "write"]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 Mode = Literal["append", "overwrite", "upsert", "errorifexists", "error", "ignore"]
 MODES = ("append", "overwrite", "upsert", "errorifexists", "error", "ignore")
@@ -139,9 +140,11 @@ def write(
 
     service = broker.start() if broker is not None else shared_broker_service(workspace_client)
     spark_options = dict(lakebase_options(endpoint, instance=instance, database=database, broker=service))
-    target_db = {"endpoint": endpoint, "instance": instance, "database": database, "broker": service}
-    with connect(**target_db, autocommit=True) as conn:  # type: ignore[arg-type]
-        commits = CommitLog.for_target(target)
+    db = _Database(endpoint, instance, database, service)
+    commits = CommitLog.for_target(target)
+    # Checks and set-up on one connection, closed before the Spark job: a job can outlast a connection
+    # (idle timeouts, a database restart), so the finishing step opens its own.
+    with db.connect() as conn:
         info = TableInfo.load(conn, target)
         if info is not None and mode in ("errorifexists", "error"):
             raise WriteInputError(f"table {target} already exists (mode={mode!r}); nothing was written")
@@ -166,11 +169,48 @@ def write(
             pairs = match_columns(df.schema, info)
         rows_df = df.coalesce(num_partitions) if num_partitions else df
         job = _CopyJob(rows_df, pairs, spark_options, options or {}, write_id)
-        if mode in ("append", "errorifexists", "error", "ignore") and not atomic:
-            rows = _append(conn, job, target, commits)
-            return WriteResult(str(target), write_id, mode, rows)
-        rows = _staged(conn, job, target, commits, mode, keys, order_by)
-        return WriteResult(str(target), write_id, mode, rows)
+        staged = mode in ("overwrite", "upsert") or atomic
+        stage = _Stage.create(conn, job, target) if staged else None
+    if stage is None:
+        rows = _append(db, job, target, commits)
+    else:
+        rows = _staged(db, job, target, commits, stage, mode, keys, order_by)
+    return WriteResult(str(target), write_id, mode, rows)
+
+
+class _Database:
+    """Opens connections to the write's database; :meth:`retrying` reruns an idempotent step after a drop."""
+
+    ATTEMPTS = 3
+
+    def __init__(self, endpoint: str | None, instance: str | None, database: str, broker: BrokerService):
+        self.endpoint, self.instance, self.database, self.broker = endpoint, instance, database, broker
+
+    def connect(self) -> psycopg.Connection[Any]:
+        return connect(
+            endpoint=self.endpoint,
+            instance=self.instance,
+            database=self.database,
+            broker=self.broker,
+            autocommit=True,
+        )
+
+    def retrying(self, step: Callable[[psycopg.Connection[Any]], _T]) -> _T:
+        """Run ``step`` on a fresh connection; if the connection drops (a restart), run it again."""
+        from psycopg import OperationalError
+
+        for attempt in range(1, self.ATTEMPTS + 1):
+            try:
+                with self.connect() as conn:
+                    return step(conn)
+            except OperationalError as e:
+                if attempt == self.ATTEMPTS:
+                    raise WriteError(
+                        f"lost the connection to database {self.database!r} {attempt} times while finishing "
+                        f"the write ({e.sqlstate}); run it again with the same write_id to finish it"
+                    ) from None
+                log.info("connection lost while finishing a write (%s); reconnecting", e.sqlstate)
+        raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -202,96 +242,136 @@ class _CopyJob:
         return sql.SQL(", ").join(sql.Identifier(column.name) for _, column in self.pairs)
 
 
-def _append(conn: psycopg.Connection[Any], job: _CopyJob, target: TableName, commits: CommitLog) -> int:
+def _append(db: _Database, job: _CopyJob, target: TableName, commits: CommitLog) -> int:
     try:
         job.run(target, commits)
     except Exception as e:
-        parts, rows = commits.committed(conn, target, job.write_id)
+        parts, rows = db.retrying(lambda conn: commits.committed(conn, target, job.write_id))
         raise WriteError(
             f"append into {target} failed: {_cause(e)}. The target holds the {parts} partition(s) "
             f"({rows} rows) committed so far under write id {job.write_id!r} and nothing of the others; "
             f"rerun with write_id={job.write_id!r} to write only the rest (exactly once), or pass "
             "atomic=True for all-or-nothing appends"
         ) from e
-    _, rows = commits.committed(conn, target, job.write_id)
-    if not commits.finish(conn, target, job.write_id, rows):
-        log.info("another run finished write %s into %s first", job.write_id, target)
+
+    def finish(conn: psycopg.Connection[Any]) -> int:
+        _, rows = commits.committed(conn, target, job.write_id)
+        if not commits.finish(conn, target, job.write_id, rows):
+            log.info("another run finished write %s into %s first", job.write_id, target)
+        return rows
+
+    rows = db.retrying(finish)
     log.info("appended %d rows into %s (write %s)", rows, target, job.write_id)
     return rows
 
 
+@dataclass(frozen=True)
+class _Stage:
+    """The unlogged staging table of one write, and its own commit log."""
+
+    table: TableName
+    commits: CommitLog
+
+    @classmethod
+    def create(cls, conn: psycopg.Connection[Any], job: _CopyJob, target: TableName) -> _Stage:
+        table = stage_name(target, job.write_id)
+        stage = cls(table, CommitLog(table.sibling(table.name + "_commits"), unlogged=True))
+        # Same column types as the target (numeric precision included), so bad values fail in the stage.
+        conn.execute(
+            sql.SQL("CREATE UNLOGGED TABLE IF NOT EXISTS {} AS SELECT {} FROM {} WITH NO DATA").format(
+                table.sql(), job.column_list, target.sql()
+            )
+        )
+        stage.commits.create(conn)
+        return stage
+
+    def drop(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(
+            sql.SQL("DROP TABLE IF EXISTS {}, {}").format(self.table.sql(), self.commits.table.sql())
+        )
+
+
 def _staged(
-    conn: psycopg.Connection[Any],
+    db: _Database,
     job: _CopyJob,
     target: TableName,
     commits: CommitLog,
+    stage: _Stage,
     mode: str,
     keys: list[str],
     order_by: str | None,
 ) -> int:
-    """COPY into an unlogged staging table, then apply it to the target in one transaction."""
+    """COPY into the staging table, then apply it to the target in one transaction."""
     from psycopg import errors as pg_errors
 
-    stage = stage_name(target, job.write_id)
-    stage_commits = CommitLog(stage.sibling(stage.name + "_commits"), unlogged=True)
-    # Same column types as the target (numeric precision included), so bad values fail here, in the stage.
-    conn.execute(
-        sql.SQL("CREATE UNLOGGED TABLE IF NOT EXISTS {} AS SELECT {} FROM {} WITH NO DATA").format(
-            stage.sql(), job.column_list, target.sql()
-        )
-    )
-    stage_commits.create(conn)
     try:
-        job.run(stage, stage_commits)
+        job.run(stage.table, stage.commits)
     except Exception as e:
-        parts, rows = stage_commits.committed(conn, stage, job.write_id)
+        parts, rows = db.retrying(lambda conn: stage.commits.committed(conn, stage.table, job.write_id))
         raise WriteError(
-            f"{mode} into {target} failed: {_cause(e)}. The target is unchanged. Staging table {stage} "
+            f"{mode} into {target} failed: {_cause(e)}. The target is unchanged. Staging table {stage.table} "
             f"holds {parts} partition(s) ({rows} rows) copied so far: rerun with write_id={job.write_id!r} "
-            f"to resume, or drop {stage} and {stage_commits.table}"
+            f"to resume, or drop {stage.table} and {stage.commits.table}"
         ) from e
-    source: sql.Composable = stage.sql()
-    if mode == "upsert":
+
+    def apply(conn: psycopg.Connection[Any]) -> int:
+        done = commits.done(conn, target, job.write_id)
+        if done is not None:  # an earlier attempt committed, and only its answer was lost
+            stage.drop(conn)
+            return done
+        source: sql.Composable = stage.table.sql()
+        if mode == "upsert":
+            try:
+                source = _upsert_source(conn, job, stage.table, target, keys, order_by)
+            except WriteInputError:
+                stage.drop(conn)
+                raise
+        statement = _apply_statement(job, target, source, mode, keys)
         try:
-            source = _upsert_source(conn, job, stage, target, keys, order_by)
-        except WriteInputError:
-            _drop(conn, stage, stage_commits)
-            raise
+            with conn.transaction():
+                if mode == "overwrite":
+                    # DELETE, not TRUNCATE: TRUNCATE is not MVCC-safe (older snapshots would see no rows).
+                    conn.execute(sql.SQL("DELETE FROM {}").format(target.sql()))
+                rows = max(conn.execute(statement).rowcount, 0)
+                if not commits.finish(conn, target, job.write_id, rows):
+                    raise _AlreadyDone
+                stage.drop(conn)
+        except _AlreadyDone:
+            stage.drop(conn)
+            return commits.done(conn, target, job.write_id) or 0
+        except pg_errors.OperationalError:
+            raise  # the connection dropped: retried on a new one
+        except pg_errors.Error as e:
+            raise WriteError(
+                f"{mode} into {target} failed in its final transaction, which was rolled back: the target is "
+                f"unchanged. Postgres said: {e.diag.message_primary} ({e.sqlstate}). Staging table "
+                f"{stage.table} is kept: rerun with write_id={job.write_id!r} to retry the final step"
+            ) from None
+        return rows
+
+    rows = db.retrying(apply)
+    log.info("%s of %d rows into %s (write %s)", mode, rows, target, job.write_id)
+    return rows
+
+
+def _apply_statement(
+    job: _CopyJob, target: TableName, source: sql.Composable, mode: str, keys: list[str]
+) -> sql.Composed:
     statement = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
         target.sql(), job.column_list, job.column_list, source
     )
-    if mode == "upsert":
-        conflict = sql.SQL(", ").join(sql.Identifier(k) for k in _table_keys(job, keys))
-        updates = [
-            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c.name), sql.Identifier(c.name))
-            for name, c in job.pairs
-            if name not in keys
-        ]
-        action: sql.Composable = sql.SQL("DO NOTHING")
-        if updates:
-            action = sql.SQL("DO UPDATE SET {}").format(sql.SQL(", ").join(updates))
-        statement = sql.SQL("{} ON CONFLICT ({}) {}").format(statement, conflict, action)
-    try:
-        with conn.transaction():
-            if mode == "overwrite":
-                # DELETE, not TRUNCATE: TRUNCATE is not MVCC-safe (a snapshot from before it sees no rows).
-                conn.execute(sql.SQL("DELETE FROM {}").format(target.sql()))
-            cursor = conn.execute(statement)
-            rows = max(cursor.rowcount, 0)
-            if not commits.finish(conn, target, job.write_id, rows):
-                raise _AlreadyDone
-            conn.execute(sql.SQL("DROP TABLE {}, {}").format(stage.sql(), stage_commits.table.sql()))
-    except _AlreadyDone:
-        _drop(conn, stage, stage_commits)
-        return commits.done(conn, target, job.write_id) or 0
-    except pg_errors.Error as e:
-        raise WriteError(
-            f"{mode} into {target} failed in its final transaction, which was rolled back: the target is "
-            f"unchanged. Postgres said: {e.diag.message_primary} ({e.sqlstate}). Staging table {stage} "
-            f"is kept: rerun with write_id={job.write_id!r} to retry the final step"
-        ) from None
-    log.info("%s of %d rows into %s (write %s)", mode, rows, target, job.write_id)
-    return rows
+    if mode != "upsert":
+        return statement
+    conflict = sql.SQL(", ").join(sql.Identifier(k) for k in _table_keys(job, keys))
+    updates = [
+        sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c.name), sql.Identifier(c.name))
+        for name, c in job.pairs
+        if name not in keys
+    ]
+    action: sql.Composable = sql.SQL("DO NOTHING")
+    if updates:
+        action = sql.SQL("DO UPDATE SET {}").format(sql.SQL(", ").join(updates))
+    return sql.SQL("{} ON CONFLICT ({}) {}").format(statement, conflict, action)
 
 
 class _AlreadyDone(Exception):
@@ -373,10 +453,6 @@ def _create_table(
         raise WriteError(f"creating table {target} through Spark's JDBC writer left no table behind")
     log.info("created table %s", target)
     return info
-
-
-def _drop(conn: psycopg.Connection[Any], stage: TableName, stage_commits: CommitLog) -> None:
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(stage.sql(), stage_commits.table.sql()))
 
 
 def _key_list(key: str | Sequence[str] | None) -> list[str]:
