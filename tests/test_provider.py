@@ -93,7 +93,7 @@ def read_error(spark, options: dict[str, str], table: str) -> str:
     return str(info.value)
 
 
-@pytest.mark.parametrize("mode", ["disable", "allow", "prefer"])
+@pytest.mark.parametrize("mode", ["disable", "allow", "prefer", "DISABLE", "Prefer"])
 def test_weak_sslmode_is_refused(spark, opts, orders_table, mode: str) -> None:
     weak = dict(opts, url=opts["url"].replace("sslmode=require", f"sslmode={mode}"))
     message = read_error(spark, weak, orders_table)
@@ -156,3 +156,10 @@ def test_token_never_leaks(spark, spark_logs, opts, orders_table, broker_service
     for text in [*plans, out, err, caplog.text, failure, repr(LakebaseOptions(opts)), jvm_log]:
         assert token not in text
         assert secret not in text
+
+
+@pytest.mark.parametrize("mode", ["REQUIRE", "Require"])
+def test_tls_sslmodes_are_accepted_in_any_case(spark, opts, orders_table, mode: str) -> None:
+    """pgjdbc reads sslmode case-insensitively, and so does the provider's TLS check."""
+    tls = dict(opts, sslmode=mode)
+    assert spark.read.format("jdbc").options(**tls).option("dbtable", orders_table).load().count() == 3

@@ -113,3 +113,39 @@ def test_logs_never_hold_the_token_or_secret(broker_service: BrokerService, capt
     assert str(body["token"]) not in captured_logs.text
     assert broker_service.secret.reveal() not in captured_logs.text
     assert broker_service.secret.reveal() not in repr(broker_service)
+
+
+def test_a_herd_of_simultaneous_tls_fetches_all_succeed(workspace) -> None:
+    """What a wide stage does when it starts: every executor JVM asks at the same moment. Loopback only;
+    bounded in count and time. The full 2,000-fetch measurement belongs in bench/."""
+    import threading
+    import time
+
+    herd = 400
+    with BrokerService(TokenBroker(workspace), tls=True) as service:
+        path = f"/v1/token?endpoint={quote(ENDPOINT, safe='')}"
+        auth = f"Bearer {service.secret.reveal()}"
+        assert get(service, path, auth)[0] == 200  # the token is minted once, before the herd
+        start = threading.Barrier(herd)
+        latencies: list[float] = []
+        failures: list[str] = []
+
+        def fetch() -> None:
+            start.wait()
+            began = time.perf_counter()
+            try:
+                status, _ = get(service, path, auth)
+                latencies.append(time.perf_counter() - began)
+                if status != 200:
+                    failures.append(f"HTTP {status}")
+            except OSError as e:
+                failures.append(repr(e))
+
+        threads = [threading.Thread(target=fetch, daemon=True) for _ in range(herd)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert failures == []
+        assert len(latencies) == herd
+        assert service.broker.stats.mints == 1

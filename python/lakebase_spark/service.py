@@ -164,6 +164,10 @@ class BrokerService:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver listens with a backlog of 5: when a stage starts, hundreds of executor JVMs connect
+    # at once, and with 5 a burst of 300 TLS fetches lost 60 to handshake timeouts. The kernel caps this
+    # at net.core.somaxconn (4096 on current Linux).
+    request_queue_size = 1024
     service: BrokerService
     ssl_context: ssl.SSLContext | None = None
 

@@ -6,12 +6,14 @@ import java.security.GeneralSecurityException;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.Locale;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.function.DoubleSupplier;
 import java.util.function.LongSupplier;
 import javax.net.ssl.SSLException;
 
 /**
- * Retries a login, with bounded exponential backoff, while the failure looks like a Lakebase endpoint waking from
+ * Retries a login, with bounded, jittered exponential backoff, while the failure looks like a Lakebase endpoint waking from
  * scale-to-zero (connection refused or reset, "the database system is starting up", the proxy's "couldn't connect
  * to compute node"). Anything else, authentication and TLS setup errors included, fails at once.
  */
@@ -33,15 +35,18 @@ final class ColdStartRetry {
     private final long timeoutMs;
     private final LongSupplier nanoClock;
     private final Sleeper sleeper;
+    /** Uniform in [0, 1): spreads the retries of many JVMs. */
+    private final DoubleSupplier jitter;
 
     ColdStartRetry(long timeoutMs) {
-        this(timeoutMs, System::nanoTime, Thread::sleep);
+        this(timeoutMs, System::nanoTime, Thread::sleep, () -> ThreadLocalRandom.current().nextDouble());
     }
 
-    ColdStartRetry(long timeoutMs, LongSupplier nanoClock, Sleeper sleeper) {
+    ColdStartRetry(long timeoutMs, LongSupplier nanoClock, Sleeper sleeper, DoubleSupplier jitter) {
         this.timeoutMs = timeoutMs;
         this.nanoClock = nanoClock;
         this.sleeper = sleeper;
+        this.jitter = jitter;
     }
 
     /** Runs {@code attempt}, retrying cold-start failures until {@code timeoutMs} has passed. */
@@ -59,7 +64,10 @@ final class ColdStartRetry {
                 if (remainingMs <= 0) {
                     throw attempts == 1 ? e : exhausted(e, attempts, hosts);
                 }
-                long sleepMs = Math.min(delayMs, remainingMs);
+                // Full jitter in [delay/2, delay]: a fleet of executors that failed together must not retry
+                // together (they would meet the waking endpoint in lockstep, again and again).
+                long jittered = delayMs / 2 + (long) (jitter.getAsDouble() * (delayMs - delayMs / 2));
+                long sleepMs = Math.min(Math.max(jittered, 1), remainingMs);
                 ProviderStats.COLD_START_RETRIES.incrementAndGet();
                 Log.fine("login to %s failed with SQLSTATE %s (attempt %d); retrying in %d ms in case the endpoint "
                         + "is starting", hosts, e.getSQLState(), attempts, sleepMs);

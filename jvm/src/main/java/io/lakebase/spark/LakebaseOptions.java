@@ -224,7 +224,8 @@ final class LakebaseOptions {
     }
 
     private static void checkSslmode(String value, String where) {
-        if (value == null || TLS_SSLMODES.contains(value)) {
+        // pgjdbc reads sslmode case-insensitively (REQUIRE is require): so does this check, in both directions.
+        if (value == null || TLS_SSLMODES.contains(value.trim().toLowerCase(Locale.ROOT))) {
             return;
         }
         String reason = WEAK_SSLMODES.contains(value.trim().toLowerCase(Locale.ROOT))
