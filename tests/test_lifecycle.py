@@ -146,6 +146,25 @@ def test_a_permanent_403_reaches_spark_fast_with_the_fix(spark, emulator, worksp
     assert seconds < 10
 
 
+def test_a_403_keeps_its_fix_with_m2m_auth_and_a_long_endpoint_name(spark, emulator, events) -> None:
+    """The SDK's M2M error text ends in a long configuration dump; Spark must still show the whole fix."""
+    endpoint = "projects/analytics-production-eu/branches/main-serving-branch/endpoints/primary-read-write"
+    emulator.create_endpoint(endpoint)
+    with BrokerService(TokenBroker(emulator.workspace_client("m2m"))) as service:
+        opts = lakebase_options(endpoint, database=DATABASE, broker=service)
+        emulator.faults.fail_mints(
+            1, status=403, message="Service principal 1234 does not have the workspace-access entitlement."
+        )
+        message, _ = read_error(spark, opts, events)
+    fix = (
+        'enable the "Workspace access" entitlement for this principal (workspace settings > Identity and '
+        "access > the user or service principal > Entitlements)"
+    )
+    assert fix in message
+    assert "Config: host=" not in message
+    assert "client_secret" not in message
+
+
 def test_cold_start_is_waited_out(spark, emulator, workspace, events) -> None:
     before = provider_stats(spark)
     with BrokerService(TokenBroker(workspace)) as service:

@@ -8,6 +8,7 @@ is either permanent (401, 403, 404, 400) or a budget that ran out.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -49,6 +50,17 @@ def permission_hint(message: str) -> str:
     )
 
 
+#: Where the SDK's configuration dump starts in its error messages.
+_CONFIG_DUMP = re.compile(r"\.?\s*Config: .*$", re.S)
+MAX_SDK_MESSAGE = 240
+
+
+def sdk_message(e: BaseException) -> str:
+    """The workspace's own words from an SDK error, without the SDK's configuration dump, bounded."""
+    text = _CONFIG_DUMP.sub("", str(e)).strip()
+    return text if len(text) <= MAX_SDK_MESSAGE else text[: MAX_SDK_MESSAGE - 3] + "..."
+
+
 def call_api(call: Callable[[], T], *, what: str, target: str | None = None) -> T:
     """Run an SDK call; turn its errors into ones that say what to fix."""
     try:
@@ -60,8 +72,11 @@ def call_api(call: Callable[[], T], *, what: str, target: str | None = None) -> 
             "<endpoint>, Provisioned instances are plain instance names."
         ) from e
     except (sdk_errors.Unauthenticated, sdk_errors.PermissionDenied) as e:
+        # The fix first: the JVM shows broker errors cut to a few hundred characters, and the SDK's own
+        # text ends with a dump of its configuration ("Config: host=..., client_id=...") that says nothing.
         raise PermissionDeniedError(
-            f"could not {what}: the workspace refused the caller ({e}); to fix: {permission_hint(str(e))}."
+            f"could not {what}: the workspace refused the caller. To fix: {permission_hint(str(e))}. "
+            f"The workspace said: {sdk_message(e)}"
         ) from e
     except _sdk_base.DatabricksError as e:
         raise CredentialError(f"could not {what}: {e}") from e
