@@ -164,3 +164,17 @@ def test_partitions_that_start_after_the_first_token_expired(spark, emulator, wo
             assert service.broker.stats.mints <= 6  # bounded by time, not by connection count
     finally:
         emulator.token_ttl = old_ttl
+
+
+def test_py4j_debug_logs_never_hold_the_broker_secret(spark, opts, orders, caplog) -> None:
+    """py4j logs every command it sends to the JVM at DEBUG, Spark options included."""
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="py4j")
+    rows = spark.read.format("jdbc").options(**opts).option("dbtable", orders).load().count()
+    assert rows == 1000
+    commands = [r.getMessage() for r in caplog.records if r.name.startswith("py4j")]
+    assert any("lakebase.broker.secret" in c for c in commands)  # the options really were logged...
+    secret = opts["lakebase.broker.secret"]
+    assert all(secret not in c for c in commands)  # ...with the secret masked
+    assert secret not in caplog.text

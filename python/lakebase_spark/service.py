@@ -34,6 +34,7 @@ from .errors import (
     InvalidEndpointNameError,
     PermissionDeniedError,
 )
+from .redaction import install_py4j_log_redaction, register_secret
 from .sessions import active_session, broker_bind_host, is_stopped
 
 if TYPE_CHECKING:
@@ -77,6 +78,9 @@ class BrokerService:
         self.port = port
         self.tls = (not _is_loopback(host)) if tls is None else tls
         self.secret = Secret(secrets.token_urlsafe(32))
+        # py4j logs Spark options at DEBUG, and the options carry this secret: mask it there.
+        register_secret(self.secret.reveal())
+        install_py4j_log_redaction()
         self.fingerprint: str | None = None
         #: Token requests answered with a token (what executors' JVM caches did not absorb).
         self.tokens_served = 0
