@@ -163,3 +163,9 @@ def test_tls_sslmodes_are_accepted_in_any_case(spark, opts, orders_table, mode: 
     """pgjdbc reads sslmode case-insensitively, and so does the provider's TLS check."""
     tls = dict(opts, sslmode=mode)
     assert spark.read.format("jdbc").options(**tls).option("dbtable", orders_table).load().count() == 3
+
+
+def test_a_static_password_is_refused_not_ignored(spark, opts, orders_table) -> None:
+    message = read_error(spark, dict(opts, password="hunter2-static"), orders_table)
+    assert "option password is set, but connectionProvider=lakebase" in message
+    assert "hunter2-static" not in message

@@ -98,3 +98,13 @@ def test_streaming_example(spark, emulator, monkeypatch, tmp_path) -> None:
     with shop(emulator) as conn:
         rows, distinct = conn.execute("SELECT count(*), count(DISTINCT value) FROM public.events").fetchone()
     assert rows == distinct > 0
+
+
+def test_emulator_example(spark) -> None:
+    """Runs as written: its own emulator, and the test session (getOrCreate returns it)."""
+    scope: dict = {}
+    try:
+        exec(compile(example("emulator-example"), "README.md", "exec"), scope)
+    finally:
+        lakebase_spark.stop_shared_broker_services()
+    assert scope["total"] == 100

@@ -90,6 +90,12 @@ final class LakebaseOptions {
         }
         this.pgUrl = PgUrl.parse(url);
         this.user = resolveUser();
+        if (options.get(PASSWORD) != null) {
+            // Spark would pass it on and the login would ignore it: say so instead of dropping it silently.
+            throw new LakebaseException.Options("lakebase: option password is set, but connectionProvider=lakebase "
+                    + "logs in with a short-lived token from the broker and never uses a static password; remove "
+                    + ".option(\"password\", ...) (or use connectionProvider=basic for a static password)");
+        }
         if (pgUrl.param(PASSWORD) != null) {
             throw new LakebaseException.Options("lakebase: the url contains a password parameter; remove it: "
                     + "the provider logs in with a token from the broker, and a password in the url would override it");
