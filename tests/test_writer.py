@@ -460,3 +460,11 @@ def test_bad_input_is_refused_before_any_row_is_written(spark, target, db, emula
         target(good, "public.w_bad_missing", mode="upsert", key="id")
     assert db.execute("SELECT count(*) FROM public.w_bad").fetchone() == (3,)
     assert db.execute("SELECT to_regclass('public.w_bad_missing')").fetchone() == (None,)
+
+
+def test_the_copy_job_repr_holds_no_secret(spark, opts) -> None:
+    from lakebase_spark.writing.writer import _CopyJob
+
+    job = _CopyJob(spark.range(1), [], opts, {}, "w-1")
+    assert opts["lakebase.broker.secret"] not in repr(job)
+    assert "***" in repr(job)

@@ -30,7 +30,7 @@ from psycopg import sql
 
 from ..connection import connect
 from ..errors import WriteError, WriteInputError
-from ..options import DEFAULT_DATABASE, lakebase_options
+from ..options import DEFAULT_DATABASE, LakebaseOptions, lakebase_options
 from ..service import BrokerService, shared_broker_service
 from .commits import CommitLog, stage_name
 from .tables import Column, TableInfo, TableName, match_columns, quote_identifier
@@ -139,7 +139,8 @@ def write(
         raise WriteInputError("the DataFrame has no columns to write")
 
     service = broker.start() if broker is not None else shared_broker_service(workspace_client)
-    spark_options = dict(lakebase_options(endpoint, instance=instance, database=database, broker=service))
+    # Kept as LakebaseOptions: a dict whose repr masks the broker secret.
+    spark_options = lakebase_options(endpoint, instance=instance, database=database, broker=service)
     db = _Database(endpoint, instance, database, service)
     commits = CommitLog.for_target(target)
     # Checks and set-up on one connection, closed before the Spark job: a job can outlast a connection
@@ -219,7 +220,7 @@ class _CopyJob:
 
     df: DataFrame
     pairs: list[tuple[str, Column]]
-    spark_options: dict[str, str]
+    spark_options: LakebaseOptions  # holds the broker secret: its repr masks it
     extra: dict[str, str]
     write_id: str
 
