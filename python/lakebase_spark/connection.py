@@ -13,7 +13,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from .endpoints import resolve_endpoint, resolve_instance
+from .endpoints import Address, resolve_endpoint, resolve_instance
 from .errors import DatabaseConnectionError, MissingDependencyError, TLSRequiredError
 from .service import BrokerService, shared_broker_service
 
@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     import psycopg
     from databricks.sdk import WorkspaceClient
 
-__all__ = ["connect", "require_psycopg"]
+    from .broker import TokenBroker
+
+__all__ = ["connect", "require_psycopg", "resolve_address"]
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +57,16 @@ def connect(
     port: int | None = None,
     label: str | None = None,
     cold_start_timeout: float = COLD_START_TIMEOUT,
+    address: Address | None = None,
     **kwargs: Any,
 ) -> psycopg.Connection[Any]:
     """A psycopg connection to ``database`` on an endpoint (or instance), with a token from the broker.
 
-    ``broker`` (or else the process's shared broker for ``workspace_client``) resolves the host and
-    supplies the token. ``port`` overrides the resolved port; ``label`` names the database in errors
-    (e.g. a shard's name); ``kwargs`` go to :func:`psycopg.connect` (e.g. ``autocommit=True``) and
-    override the defaults ``sslmode="require"``, ``application_name`` and ``connect_timeout=10``.
+    ``broker`` (or else the process's shared broker for ``workspace_client``) resolves the host (unless
+    ``address`` says it already) and supplies the token. ``port`` overrides the resolved port;
+    ``label`` names the database in errors (e.g. a shard's name); ``kwargs`` go to
+    :func:`psycopg.connect` (e.g. ``autocommit=True``) and override the defaults ``sslmode="require"``,
+    ``application_name`` and ``connect_timeout=10``.
 
     Logins follow the JVM provider's policy: a refused token is replaced once (SQLSTATE 28P01/28000);
     a database that is starting (scale-to-zero wake-up, a restart: 57P03, connection refused or
@@ -80,11 +84,8 @@ def connect(
             f"use one of {', '.join(TLS_MODES)}"
         )
     tokens = (broker if broker is not None else shared_broker_service(workspace_client)).broker
-    if endpoint is not None:
-        address = resolve_endpoint(tokens.workspace, endpoint, port=port)
-    else:
-        assert instance is not None
-        address = resolve_instance(tokens.workspace, instance, port=port)
+    if address is None:
+        address = resolve_address(tokens, endpoint=endpoint, instance=instance, port=port)
     user = kwargs.pop("user", None) or tokens.principal
     params: dict[str, Any] = {
         "sslmode": "require",
@@ -124,6 +125,16 @@ def connect(
         time.sleep(wait)
         delay = min(delay * 2, COLD_START_MAX_DELAY)
     raise DatabaseConnectionError(f"could not connect to {where}: {failure}")
+
+
+def resolve_address(
+    tokens: TokenBroker, *, endpoint: str | None, instance: str | None, port: int | None = None
+) -> Address:
+    """Where the endpoint's (or instance's) Postgres listens: one workspace API call."""
+    if endpoint is not None:
+        return resolve_endpoint(tokens.workspace, endpoint, port=port)
+    assert instance is not None
+    return resolve_instance(tokens.workspace, instance, port=port)
 
 
 def _connect(module: Any, password: str, params: dict[str, Any]) -> psycopg.Connection[Any]:

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from psycopg import sql
 
-from ..connection import connect
+from ..connection import connect, resolve_address
+from ..endpoints import Address
 from ..errors import WriteError, WriteInputError
 from ..options import DEFAULT_DATABASE, LakebaseOptions, lakebase_options
 from ..service import BrokerService, shared_broker_service
@@ -186,13 +187,18 @@ class _Database:
 
     def __init__(self, endpoint: str | None, instance: str | None, database: str, broker: BrokerService):
         self.endpoint, self.instance, self.database, self.broker = endpoint, instance, database, broker
+        self._address: Address | None = None  # resolved once: each resolution is a workspace API call
 
     def connect(self) -> psycopg.Connection[Any]:
+        if self._address is None:
+            tokens = self.broker.broker
+            self._address = resolve_address(tokens, endpoint=self.endpoint, instance=self.instance)
         return connect(
             endpoint=self.endpoint,
             instance=self.instance,
             database=self.database,
             broker=self.broker,
+            address=self._address,
             autocommit=True,
         )
 
