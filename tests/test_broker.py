@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -43,26 +44,41 @@ def clocked_broker(emulator: LakebaseEmulator) -> Callable[[], tuple[TokenBroker
     return make
 
 
-def test_credential_is_cached_until_refresh_time(emulator, clocked_broker) -> None:
-    broker, clock = clocked_broker()
+def test_credential_is_fresh_then_stale_while_revalidating_then_expired(emulator) -> None:
+    import time
+
+    clock, scheduler = FakeClock(time.time()), ManualScheduler()
+    broker = TokenBroker(emulator.workspace_client("pat"), clock=clock, scheduler=scheduler)
     mints = emulator.stats.mints
     first = broker.credential(endpoint=ENDPOINT)
-    again = broker.credential(endpoint=ENDPOINT)
-    assert again is first
-    assert broker.stats.mints == 1
-    assert broker.stats.cache_hits == 1
+    assert broker.credential(endpoint=ENDPOINT) is first
+    assert (broker.stats.mints, broker.stats.cache_hits) == (1, 1)
     assert emulator.stats.mints == mints + 1
-    # The server's own expire_time drives refresh: 60 min tokens refresh 10 min early.
+    # The server's own expire_time drives refresh: 60 min tokens turn stale 20 min early (the SDK's rule).
     assert first.expires_at - first.minted_at == pytest.approx(emulator.token_ttl, abs=5)
-    assert first.expires_at - first.refresh_at == pytest.approx(600, abs=1)
-
+    assert first.expires_at - first.refresh_at == pytest.approx(1200, abs=1)
     clock.now = first.refresh_at - 0.001
     assert broker.credential(endpoint=ENDPOINT) is first
-    clock.now = first.refresh_at
-    fresh = broker.credential(endpoint=ENDPOINT)
-    assert fresh is not first
-    assert fresh.token != first.token
+
+    # Stale: the same token at once, told to ask again soon, and exactly one refresh scheduled.
+    clock.now = first.refresh_at + 1
+    stale = [broker.credential(endpoint=ENDPOINT) for _ in range(3)]
+    assert {c.token for c in stale} == {first.token}
+    assert all(clock.now < c.refresh_at <= clock.now + 5 for c in stale)
+    assert broker.stats.stale_served == 3
+    assert [delay for delay, _ in scheduler.pending] == [0.0]
+    scheduler.fire()  # the refresh runs
     assert broker.stats.mints == 2
+    second = broker.credential(endpoint=ENDPOINT)
+    assert second.token != first.token
+    assert clock.now < second.refresh_at
+
+    # Expired (within the login margin of expiry, nobody having asked): the caller waits for a mint.
+    clock.now = second.expires_at - 10
+    third = broker.credential(endpoint=ENDPOINT)
+    assert third.token != second.token
+    assert broker.stats.mints == 3
+    assert scheduler.pending == []
 
 
 def test_one_token_serves_every_endpoint_of_the_workspace(emulator, clocked_broker) -> None:
@@ -73,7 +89,7 @@ def test_one_token_serves_every_endpoint_of_the_workspace(emulator, clocked_brok
     assert broker.stats.mints == 1
 
 
-def test_short_lived_tokens_refresh_at_a_quarter_of_their_life(emulator, clocked_broker) -> None:
+def test_short_lived_tokens_turn_stale_at_half_their_life(emulator, clocked_broker) -> None:
     broker, _ = clocked_broker()
     old = emulator.token_ttl
     emulator.token_ttl = 8
@@ -83,13 +99,16 @@ def test_short_lived_tokens_refresh_at_a_quarter_of_their_life(emulator, clocked
         emulator.token_ttl = old
     life = cred.expires_at - cred.minted_at
     assert life == pytest.approx(8, abs=1)
-    assert cred.expires_at - cred.refresh_at == pytest.approx(life / 4, abs=0.01)
+    assert cred.expires_at - cred.refresh_at == pytest.approx(life / 2, abs=0.01)
 
 
-def test_sixteen_threads_during_a_refresh_cause_one_mint(emulator, clocked_broker) -> None:
+@pytest.mark.parametrize("state", ["stale", "expired"])
+def test_sixteen_threads_at_once_cause_one_mint(emulator, clocked_broker, state: str) -> None:
     broker, clock = clocked_broker()
     first = broker.credential(endpoint=ENDPOINT)
-    clock.now = first.refresh_at + 1  # everybody now needs a new token at once
+    # Everybody asks at once: for a stale token they are served it while one refresh runs; for an
+    # expired one they all wait for one mint.
+    clock.now = first.refresh_at + 1 if state == "stale" else first.expires_at
     emulator.faults.mint_delay = 0.5  # a slow mint, so the threads really overlap
     barrier = threading.Barrier(16)
     got: list[Secret] = []
@@ -104,12 +123,16 @@ def test_sixteen_threads_during_a_refresh_cause_one_mint(emulator, clocked_broke
             t.start()
         for t in threads:
             t.join(timeout=30)
+        deadline = time.monotonic() + 30
+        while broker.stats.mints < 2 and time.monotonic() < deadline:  # a refresh in the background
+            time.sleep(0.05)
     finally:
         emulator.faults.mint_delay = 0.0
     assert len(got) == 16
     assert broker.stats.mints == 2  # the first one, and exactly one for the refresh
     assert len({s.reveal() for s in got}) == 1
-    assert got[0] != first.token
+    assert (got[0] == first.token) == (state == "stale")
+    assert broker.stats.stale_served == (16 if state == "stale" else 0)
 
 
 def test_force_mints_a_fresh_token(clocked_broker) -> None:
@@ -240,9 +263,14 @@ def test_background_refresh_mints_before_anyone_asks(emulator) -> None:
     scheduler.fire()
     assert broker.stats.refresh_failures == 1
     assert broker.stats.mints == 2
-    assert scheduler.pending == []  # the next request after refresh_at mints (and schedules) again
+    [(retry_in, _)] = scheduler.pending  # ... and is retried after a jittered backoff
+    assert 0.5 <= retry_in <= 1.0
+    assert broker.credential(endpoint=ENDPOINT).token == second.token  # still served meanwhile
+    clock.now += retry_in
+    scheduler.fire()
     third = broker.credential(endpoint=ENDPOINT)
     assert third.token != second.token
+    assert broker.stats.mints == 3
     assert len(scheduler.pending) == 1
     broker.close()
     assert scheduler.cancelled == 1
@@ -282,3 +310,76 @@ def test_a_permanent_403_fails_fast_with_the_fix(emulator) -> None:
 def test_the_retry_budget_is_the_sdks(emulator) -> None:
     broker = TokenBroker(emulator.workspace_client("pat", retry_timeout_seconds=42))
     assert broker.retry_budget == 42
+
+
+def login(emulator: LakebaseEmulator, broker: TokenBroker, token: Secret) -> None:
+    """A real Postgres login with ``token``, as an executor would make with it."""
+    import psycopg
+
+    host, port = emulator.postgres.host, emulator.postgres.port
+    with psycopg.connect(
+        host=host,
+        port=port,
+        dbname="databricks_postgres",
+        user=broker.principal,
+        password=token.reveal(),
+        sslmode="require",
+        connect_timeout=10,
+    ) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_15_minute_workspace_outage_in_the_stale_window_fails_no_login(emulator) -> None:
+    """Simulated time: a 60-minute token, the API down from 1 minute into its stale window for 15."""
+    clock, scheduler = FakeClock(time.time()), ManualScheduler()
+    workspace = emulator.workspace_client("pat", retry_timeout_seconds=1)
+    broker = TokenBroker(workspace, clock=clock, scheduler=scheduler)
+    first = broker.credential(endpoint=ENDPOINT)
+    api_mints = emulator.stats.mints
+    clock.now = first.refresh_at + 60
+    emulator.faults.api_down_for(3600)  # real time; ended below, after 15 simulated minutes
+    try:
+        for _ in range(5):  # a login every 3 minutes; each request finds the last retry's backoff over
+            served = broker.credential(endpoint=ENDPOINT)
+            assert served.token == first.token
+            login(emulator, broker, served.token)
+            while scheduler.pending:  # the refresh (or retry) this request started, failing
+                scheduler.fire()
+            clock.now += 180
+    finally:
+        emulator.faults.api_down_for(0)
+    assert broker.stats.mint_failures == 0  # no caller ever saw the outage
+    assert broker.stats.refresh_failures == 5  # retried through it
+    assert broker.stats.mints == 1
+    served = broker.credential(endpoint=ENDPOINT)  # the API is back: the next request refreshes
+    assert served.token == first.token
+    [_] = scheduler.pending
+    scheduler.fire()
+    renewed = broker.credential(endpoint=ENDPOINT)
+    assert renewed.token != first.token
+    login(emulator, broker, renewed.token)
+    assert broker.stats.mints == 2
+    assert emulator.stats.mints == api_mints + 1  # exactly one successful mint when it returned
+
+
+def test_an_outage_past_expiry_is_a_clear_error_naming_it(emulator) -> None:
+    from lakebase_spark import CredentialError
+
+    clock, scheduler = FakeClock(time.time()), ManualScheduler()
+    broker = TokenBroker(
+        emulator.workspace_client("pat", retry_timeout_seconds=1), clock=clock, scheduler=scheduler
+    )
+    first = broker.credential(endpoint=ENDPOINT)
+    clock.now = first.refresh_at + 1
+    emulator.faults.api_down_for(3600)
+    try:
+        assert broker.credential(endpoint=ENDPOINT).token == first.token
+        scheduler.fire()
+        clock.now = first.expires_at - 1
+        with pytest.raises(CredentialError, match="workspace API has been failing for") as info:
+            broker.credential(endpoint=ENDPOINT)
+    finally:
+        emulator.faults.api_down_for(0)
+    assert "1 failed refresh attempt since" in str(info.value)
+    assert "kept failing transiently" in str(info.value)  # the outage itself, as the SDK saw it
+    assert broker.stats.mint_failures == 1

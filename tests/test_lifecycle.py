@@ -81,7 +81,7 @@ def test_a_job_three_times_longer_than_the_token_ttl(spark, emulator, workspace,
         stats = service.stats()
     after = provider_stats(spark)
     logins = after["logins"] - before["logins"]
-    refresh_interval = 2 * 0.75  # tokens are handed out for the first three quarters of their life
+    refresh_interval = 2 * 0.5  # tokens turn stale (and are replaced) at half their life
     report = {
         "ttl_s": 2,
         "elapsed_s": round(elapsed, 1),

@@ -30,11 +30,11 @@ def get(service: BrokerService, path: str, auth: str | None) -> tuple[int, dict[
         conn = http.client.HTTPConnection(service.host, service.port)
     headers = {"Authorization": auth} if auth is not None else {}
     conn.request("GET", path, headers=headers)
-    resp = conn.getresponse()
-    body = json.loads(resp.read())
-    if service.tls:
+    if service.tls:  # before the answer: the broker closes the connection after it
         der = conn.sock.getpeercert(binary_form=True)  # type: ignore[union-attr]
         assert hashlib.sha256(der).hexdigest() == service.fingerprint
+    resp = conn.getresponse()
+    body = json.loads(resp.read())
     conn.close()
     return resp.status, body
 

@@ -9,11 +9,12 @@ over many endpoints and shards shares one token per refresh window.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
 
@@ -32,11 +33,19 @@ log = logging.getLogger(__name__)
 
 Api = Literal["postgres", "database"]
 
-#: Refresh this long before the server's expiry (10 of a token's usual 60 minutes) ...
-DEFAULT_REFRESH_MARGIN = 600.0
-#: ... but never more than this share of the token's lifetime, so short-lived tokens (tests,
-#: custom TTLs) are still used for most of their life instead of being re-minted on every call.
-MAX_MARGIN_SHARE = 0.25
+#: A token is stale (still served, while one refresh runs) for its last 20 minutes ...
+DEFAULT_REFRESH_MARGIN = 1200.0
+#: ... or its second half, if shorter: databricks-sdk's ``Refreshable`` uses the same window,
+#: min(TTL / 2, 20 min), chosen to ride out a 99.99 % SLA month's worth of workspace API downtime.
+MAX_MARGIN_SHARE = 0.5
+#: A token is not handed out in its last 30 s (or last tenth of its life): a login needs time.
+LOGIN_MARGIN = 30.0
+MAX_LOGIN_MARGIN_SHARE = 0.1
+#: Failed refreshes back off exponentially from this, with jitter, up to the SDK's one minute.
+FIRST_RETRY_BACKOFF = 1.0
+MAX_RETRY_BACKOFF = 60.0
+#: While a stale token is being replaced, callers are told to ask again this soon (at most).
+STALE_ASK_AGAIN = 5.0
 #: databricks-sdk's default retry_timeout_seconds.
 DEFAULT_SDK_RETRY_TIMEOUT = 300.0
 
@@ -47,10 +56,13 @@ class BrokerStats:
 
     mints: int = 0
     cache_hits: int = 0
+    #: Requests answered with a stale token (past its refresh time) while its successor was minted.
+    stale_served: int = 0
+    #: Mints that failed a caller (no usable token was cached).
     mint_failures: int = 0
     #: Mints caused by a JVM reporting that the database refused the cached token.
     refused_tokens: int = 0
-    #: Background refreshes that failed (the current token stays in use until it is due).
+    #: Refreshes of a still-valid token that failed; the token stayed in use, the refresh was retried.
     refresh_failures: int = 0
     #: Seconds of life left on the newest token at the last mint or lookup (``None`` before any).
     seconds_left: float | None = None
@@ -69,8 +81,35 @@ def timer_scheduler(delay: float, callback: Callable[[], None]) -> Callable[[], 
     return timer.cancel
 
 
+Key = tuple[str, str, Api]
+
+
+@dataclass
+class _Slot:
+    """One cache key's token and refresh state; fields are guarded by the broker's ``_lock``."""
+
+    credential: Credential | None = None
+    #: Bumped by every stored token: a refresh started for an older generation is discarded.
+    generation: int = 0
+    refreshing: bool = False
+    #: No refresh is attempted before this time (set after a failure, with jitter).
+    retry_at: float = 0.0
+    failures: int = 0
+    failing_since: float | None = None
+    last_failure: str | None = None
+    cancel_timer: Callable[[], None] | None = None
+    #: Held for the whole of each mint, so concurrent callers wait for one mint, not start their own.
+    mint_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class TokenBroker:
     """Mints and caches database credentials; thread-safe, one mint at a time per cache key.
+
+    A token is **fresh** until its refresh time and served from the cache; **stale** from then
+    until shortly before its expiry: it is still served at once, while one refresh runs in the
+    background (a failed refresh is retried with jittered exponential backoff, never failing a
+    caller); **expired** after that: the caller waits for a mint. This is databricks-sdk's
+    ``Refreshable`` rule, and the JVM provider's token cache follows it too.
 
     Parameters
     ----------
@@ -78,16 +117,15 @@ class TokenBroker:
         The SDK client whose identity the tokens carry. ``None`` builds ``WorkspaceClient()`` from
         the environment (notebook auth, ``DATABRICKS_HOST``/``TOKEN``, a config profile, ...).
     refresh_margin:
-        Seconds before the server's ``expire_time`` at which a new token is minted, capped at a
-        quarter of the token's lifetime. Tokens are checked only at login, so a token handed out
-        just before this point still has ``refresh_margin`` seconds to open connections with.
+        Seconds before the server's ``expire_time`` at which a token turns stale, capped at half of
+        the token's lifetime. It is how long a workspace API outage can last without failing a login.
     background_refresh:
-        Mint the next token when the current one reaches its refresh time, in the background, so no
-        connection waits on a mint. Off by default: a token is then minted on the first request
-        after the refresh time (one caller waits; the others are served by that mint).
+        Also refresh when a token turns stale though nobody asks (a timer), so the first request
+        after a quiet period finds a fresh token. Off by default: the first request in the stale
+        window starts the refresh and is served the current token meanwhile.
     clock, scheduler:
-        Seconds since the epoch, and what runs background refreshes; injectable so expiry and
-        refresh are tested without sleeping.
+        Seconds since the epoch, and what runs refreshes (``scheduler(0, f)`` runs ``f`` on another
+        thread); injectable so expiry and refresh are tested without sleeping.
 
     The retry budget for transient API failures is the client's ``retry_timeout_seconds``: the
     SDK retries 429 (honouring ``Retry-After``), 503 and connection errors with jitter until then.
@@ -115,14 +153,11 @@ class TokenBroker:
         self.stats = BrokerStats()
         self._clock = clock
         self._scheduler = scheduler
-        self._cancel_refresh: dict[tuple[str, str, Api], Callable[[], None]] = {}
         self._closed = False
         self._principal: str | None = None
-        # _lock guards the two dicts; each key's own lock is held for the whole mint, which is
-        # what makes concurrent callers wait for one mint instead of starting their own.
+        # Guards every slot's fields and the dict; never held during a mint.
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str, Api], Credential] = {}
-        self._key_locks: dict[tuple[str, str, Api], threading.Lock] = {}
+        self._slots: dict[Key, _Slot] = {}
 
     def __repr__(self) -> str:
         return f"TokenBroker(host={self.host!r}, principal={self._principal!r})"
@@ -141,7 +176,9 @@ class TokenBroker:
         """Cancel scheduled background refreshes; cached tokens stay usable until they expire."""
         with self._lock:
             self._closed = True
-            cancels, self._cancel_refresh = list(self._cancel_refresh.values()), {}
+            cancels = [slot.cancel_timer for slot in self._slots.values() if slot.cancel_timer]
+            for slot in self._slots.values():
+                slot.cancel_timer = None
         for cancel in cancels:
             cancel()
 
@@ -171,11 +208,12 @@ class TokenBroker:
     ) -> Credential:
         """A credential good for ``endpoint`` (Autoscaling) or ``instance`` (Provisioned).
 
-        Returns the cached one until its refresh time. ``force`` skips the cache. ``refused`` is
-        the :meth:`Credential.digest` of a token the database refused: a new one is minted only if
-        that is still the cached token, so many JVMs reporting one revoked token cause one mint.
-        Exactly one of ``endpoint`` and ``instance`` is needed: the API requires a target to mint,
-        though the token then serves every target.
+        Fresh and stale tokens are served from the cache (a stale one comes back with
+        ``refresh_at`` moved to when to ask again, while its successor is minted). ``force`` skips
+        the cache. ``refused`` is the :meth:`Credential.digest` of a token the database refused: a
+        new one is minted only if that is still the cached token, so many JVMs reporting one revoked
+        token cause one mint. Exactly one of ``endpoint`` and ``instance`` is needed: the API
+        requires a target to mint, though the token then serves every target.
         """
         api: Api
         if (endpoint is None) == (instance is None):
@@ -189,27 +227,31 @@ class TokenBroker:
             api, target = "database", instance
         key = (self.host, self.principal, api)
         with self._lock:
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:
-            cached = self._cache.get(key)
-            now = self._clock()
-            if (
-                cached is not None
-                and not force
-                and now < cached.refresh_at
-                and (refused is None or refused != cached.digest())
-            ):
-                self.stats.cache_hits += 1
-                self.stats.seconds_left = cached.expires_at - now
-                return cached
+            slot = self._slots.setdefault(key, _Slot())
+            served = None if force else self._serve(slot, refused, key, api, target)
+            generation = slot.generation
+        if served is not None:
+            return served
+        with slot.mint_lock:
+            with self._lock:
+                # Another caller (or a refresh) may have minted while this one waited for the lock.
+                if slot.generation != generation:
+                    served = self._serve(slot, refused, key, api, target)
+                    if served is not None:
+                        return served
             try:
                 fresh = self._mint(api, target)
-            except Exception:
-                self.stats.mint_failures += 1
-                raise
-            self._store(key, fresh, api, target)
+            except Exception as e:
+                with self._lock:
+                    self.stats.mint_failures += 1
+                    outage = _outage(slot, self._clock())
+                if outage is None:
+                    raise
+                raise CredentialError(f"{outage}; the last error: {e}") from e
+            self._store(key, slot, fresh, api, target)
             if refused is not None:
-                self.stats.refused_tokens += 1
+                with self._lock:
+                    self.stats.refused_tokens += 1
         log.info(
             "minted a Lakebase database credential for %s (valid %.0f s, refresh in %.0f s%s)",
             fresh.principal,
@@ -219,38 +261,91 @@ class TokenBroker:
         )
         return fresh
 
-    def _store(self, key: tuple[str, str, Api], fresh: Credential, api: Api, target: str) -> None:
-        """Cache a new credential (key lock held) and schedule its background successor."""
-        self.stats.mints += 1
-        self.stats.seconds_left = fresh.expires_at - fresh.minted_at
-        self._cache[key] = fresh
-        if not self.background_refresh:
-            return
-        with self._lock:
-            if self._closed:
-                return
-            previous = self._cancel_refresh.pop(key, None)
-            self._cancel_refresh[key] = self._scheduler(
-                fresh.refresh_at - self._clock(), lambda: self._refresh_in_background(key, api, target)
-            )
-        if previous is not None:
-            previous()
+    def _serve(self, slot: _Slot, refused: str | None, key: Key, api: Api, target: str) -> Credential | None:
+        """The cached credential if it may be served now (``_lock`` held), else ``None``: mint."""
+        cached = slot.credential
+        if cached is None or (refused is not None and refused == cached.digest()):
+            return None
+        now = self._clock()
+        if now < cached.refresh_at:
+            self.stats.cache_hits += 1
+            self.stats.seconds_left = cached.expires_at - now
+            return cached
+        usable_until = _usable_until(cached)
+        if now >= usable_until:
+            return None
+        # Stale: serve it, and make sure exactly one refresh is under way (unless backing off).
+        self.stats.stale_served += 1
+        self.stats.seconds_left = cached.expires_at - now
+        if not slot.refreshing and now >= slot.retry_at and not self._closed:
+            slot.refreshing = True
+            generation = slot.generation
+            self._scheduler(0.0, lambda: self._refresh(key, slot, api, target, generation))
+        ask_again = max(slot.retry_at - now, min(STALE_ASK_AGAIN, cached.lifetime() / 20))
+        return replace(cached, refresh_at=min(now + ask_again, usable_until))
 
-    def _refresh_in_background(self, key: tuple[str, str, Api], api: Api, target: str) -> None:
+    def _store(self, key: Key, slot: _Slot, fresh: Credential, api: Api, target: str) -> None:
+        """Cache a new credential (``mint_lock`` held) and schedule its background successor."""
         with self._lock:
-            key_lock = self._key_locks[key]
-        with key_lock:
-            if self._closed:
+            self.stats.mints += 1
+            self.stats.seconds_left = fresh.expires_at - fresh.minted_at
+            slot.credential = fresh
+            slot.generation += 1
+            slot.refreshing = False
+            slot.retry_at, slot.failures, slot.failing_since, slot.last_failure = 0.0, 0, None, None
+            self._schedule(key, slot, fresh.refresh_at - self._clock(), api, target)
+
+    def _schedule(self, key: Key, slot: _Slot, delay: float, api: Api, target: str) -> None:
+        """Arm (``_lock`` held) the background timer of ``background_refresh`` to fire in ``delay``."""
+        if not self.background_refresh or self._closed:
+            return
+        if slot.cancel_timer is not None:
+            slot.cancel_timer()
+        generation = slot.generation
+        slot.cancel_timer = self._scheduler(
+            delay, lambda: self._timer_fired(key, slot, api, target, generation)
+        )
+
+    def _timer_fired(self, key: Key, slot: _Slot, api: Api, target: str, generation: int) -> None:
+        with self._lock:
+            slot.cancel_timer = None
+            if self._closed or slot.refreshing or slot.generation != generation:
                 return
+            slot.refreshing = True
+        self._refresh(key, slot, api, target, generation)
+
+    def _refresh(self, key: Key, slot: _Slot, api: Api, target: str, generation: int) -> None:
+        """Replace a stale token (``slot.refreshing`` set by the caller); on failure back off."""
+        with slot.mint_lock:
+            with self._lock:
+                if self._closed or slot.generation != generation:
+                    slot.refreshing = False  # someone else minted meanwhile: nothing to do
+                    return
             try:
                 fresh = self._mint(api, target)
             except Exception as e:
-                # The current token is still valid for refresh_margin: the next request retries.
-                self.stats.refresh_failures += 1
-                log.warning("background refresh of the Lakebase database credential failed: %s", e)
+                with self._lock:
+                    now = self._clock()
+                    slot.refreshing = False
+                    slot.failures += 1
+                    slot.failing_since = slot.failing_since or now
+                    slot.last_failure = str(e)
+                    backoff = min(MAX_RETRY_BACKOFF, FIRST_RETRY_BACKOFF * 2 ** (slot.failures - 1))
+                    backoff *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+                    slot.retry_at = now + backoff
+                    self.stats.refresh_failures += 1
+                    self._schedule(key, slot, backoff, api, target)
+                log.warning(
+                    "refreshing the Lakebase database credential failed (attempt %d; the current "
+                    "token stays in use for %.0f s more, next attempt in %.1f s): %s",
+                    slot.failures,
+                    _usable_until(slot.credential) - now if slot.credential else 0.0,
+                    backoff,
+                    e,
+                )
                 return
-            self._store(key, fresh, api, target)
-        log.info("refreshed the Lakebase database credential for %s in the background", fresh.principal)
+            self._store(key, slot, fresh, api, target)
+        log.info("refreshed the Lakebase database credential for %s", fresh.principal)
 
     def _mint(self, api: Api, target: str) -> Credential:
         now = self._clock()
@@ -285,6 +380,25 @@ class TokenBroker:
             minted_at=now,
             refresh_at=expires_at - margin,
         )
+
+
+def _usable_until(credential: Credential) -> float:
+    """The last moment a token is handed out: it must leave time for the login that uses it."""
+    return credential.expires_at - min(LOGIN_MARGIN, credential.lifetime() * MAX_LOGIN_MARGIN_SHARE)
+
+
+def _outage(slot: _Slot, now: float) -> str | None:
+    """What to tell a caller whose token ran out while refreshes kept failing (``_lock`` held)."""
+    if not slot.failures or slot.credential is None or slot.failing_since is None:
+        return None
+    expired = datetime.fromtimestamp(slot.credential.expires_at, timezone.utc)
+    return (
+        f"the workspace API has been failing for {now - slot.failing_since:.0f} s "
+        f"({slot.failures} failed refresh attempt{'s' if slot.failures != 1 else ''} since the cached "
+        "database credential turned stale), "
+        f"and that credential can no longer be used (it expires at {expired:%H:%M:%S} UTC); "
+        "logins resume when the workspace API answers again"
+    )
 
 
 def _timestamp_seconds(ts: object) -> float | None:

@@ -257,6 +257,10 @@ class WorkspaceApi:
         """
         route, argument = self._route(method, path)
         self._stats.record_call(route.value)
+        if self._faults.api_down:
+            raise _ApiError(
+                503, "TEMPORARILY_UNAVAILABLE", "The workspace is unavailable (faults.api_down_for)."
+            )
         if route is Route.HOST_METADATA:
             return 200, self._host_metadata(), {}
         if route is Route.OIDC_DISCOVERY:

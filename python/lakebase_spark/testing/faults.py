@@ -1,4 +1,4 @@
-"""Fault injection: failed or slow credential mints, slow or refused logins, cold starts."""
+"""Fault injection: workspace API outages, failed or slow mints, slow or refused logins, cold starts."""
 
 from __future__ import annotations
 
@@ -76,6 +76,7 @@ class Faults:
         self._mint_delay = 0.0
         self._login_delay = 0.0
         self._refuse_logins_until = 0.0
+        self._api_down_until = 0.0
         self._server: Suspendable | None = None
         self._cold_start: Future[None] | None = None
 
@@ -83,8 +84,28 @@ class Faults:
         return (
             f"Faults(pending_mint_failures={self.pending_mint_failures}, mint_delay={self.mint_delay},"
             f" login_delay={self.login_delay}, logins_refused={self.logins_refused},"
+            f" api_down={self.api_down},"
             f" cold_starting={self.cold_starting})"
         )
+
+    # -- workspace API --------------------------------------------------------------------------------
+
+    def api_down_for(self, seconds: float) -> None:
+        """Answer every workspace API call (credentials, endpoints, SCIM, OAuth) with 503 for ``seconds``.
+
+        A whole-workspace outage, as opposed to :meth:`fail_mints`' counted failures. 0 ends it now.
+        The SDK retries 503 within its ``retry_timeout_seconds``, so a client with the default budget
+        waits out a short window by itself.
+        """
+        duration = _non_negative("seconds", seconds)
+        with self._lock:
+            self._api_down_until = self._clock() + duration
+
+    @property
+    def api_down(self) -> bool:
+        """Whether an outage window is open now."""
+        with self._lock:
+            return self._clock() < self._api_down_until
 
     # -- credential API -------------------------------------------------------------------------------
 
@@ -233,3 +254,4 @@ class Faults:
             self._mint_delay = 0.0
             self._login_delay = 0.0
             self._refuse_logins_until = 0.0
+            self._api_down_until = 0.0
