@@ -20,6 +20,9 @@ command -v javac >/dev/null || apt_install openjdk-17-jdk-headless
 if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   apt_install postgresql
 fi
+if [ "${LAKEBASE_SPARK_JUNIT:-}" = 1 ] && [ ! -f /usr/share/java/junit4.jar ]; then
+  apt_install junit4  # the JVM unit tests (jvm/test.sh); not needed to run the package
+fi
 if [ -z "${LAKEBASE_SPARK_JDBC_DRIVER_JAR:-}" ] && [ ! -f /usr/share/java/postgresql.jar ]; then
   apt_install libpostgresql-jdbc-java
 fi

@@ -20,6 +20,8 @@ SHARED = [
     ("LakebaseOptions", "BROKER_SECRET", py_options.BROKER_SECRET),
     ("LakebaseOptions", "BROKER_FINGERPRINT", py_options.BROKER_FINGERPRINT),
     ("LakebaseOptions", "BROKER_TIMEOUT_MS", py_options.BROKER_TIMEOUT_MS),
+    ("LakebaseOptions", "COLD_START_TIMEOUT_MS", py_options.COLD_START_TIMEOUT_MS),
+    ("LakebaseOptions", "CONNECTION_LIMIT_TIMEOUT_MS", py_options.CONNECTION_LIMIT_TIMEOUT_MS),
     ("LakebaseOptions", "ENDPOINT", py_options.ENDPOINT),
     ("LakebaseOptions", "INSTANCE", py_options.INSTANCE),
     ("LakebaseOptions", "PROVIDER_NAME", py_options.PROVIDER_NAME),

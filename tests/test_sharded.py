@@ -422,3 +422,15 @@ def test_shards_with_different_schemas_are_refused(spark, emulator, fleet, broke
             conn.execute("INSERT INTO public.drifted VALUES (1, '1'), (2000000, '2'), (2000000000, '3')")
     with pytest.raises(ShardedReadError, match=r"'shard_a' and 'shard_b' hold different schemas .*amount"):
         read_sharded(spark, fleet.shard_map, table="public.drifted", key="id", broker=broker_service)
+
+
+def test_planning_waits_for_shards_waking_from_scale_to_zero(emulator, fleet, broker_service) -> None:
+    """The planner's own logins (catalog statistics) follow the provider's cold-start policy."""
+    woken = emulator.faults.cold_start(down_seconds=1.0, starting_seconds=1.0)
+    assert not woken.done()  # Postgres is down when planning starts
+    plan = plan_sharded_read(
+        fleet.shard_map, table="public.orders", key="id", partitions=4, broker=broker_service
+    )
+    assert woken.done()
+    assert plan.shards_touched == list(SHARDS)
+    assert len(plan.partitions) == 4

@@ -30,10 +30,12 @@ log = logging.getLogger(__name__)
 APPLICATION_NAME = "lakebase-spark"
 # Lakebase refuses logins without TLS; these libpq modes never fall back to plain text.
 TLS_MODES = ("require", "verify-ca", "verify-full")
-#: How long a login waits for a database that is starting (the JVM provider's default as well).
+#: How long a login waits for a database that is starting (the JVM provider's default as well) ...
 COLD_START_TIMEOUT = 30.0
-COLD_START_FIRST_DELAY = 0.25
-COLD_START_MAX_DELAY = 4.0
+#: ... and for a free connection slot when the compute's max_connections is reached (SQLSTATE 53300).
+CONNECTION_LIMIT_TIMEOUT = 60.0
+FIRST_DELAY = 0.25
+MAX_DELAY = 4.0
 
 
 def require_psycopg(purpose: str) -> Any:
@@ -57,6 +59,7 @@ def connect(
     port: int | None = None,
     label: str | None = None,
     cold_start_timeout: float = COLD_START_TIMEOUT,
+    connection_limit_timeout: float = CONNECTION_LIMIT_TIMEOUT,
     address: Address | None = None,
     **kwargs: Any,
 ) -> psycopg.Connection[Any]:
@@ -68,9 +71,11 @@ def connect(
     :func:`psycopg.connect` (e.g. ``autocommit=True``) and override the defaults ``sslmode="require"``,
     ``application_name`` and ``connect_timeout=10``.
 
-    Logins follow the JVM provider's policy: a refused token is replaced once (SQLSTATE 28P01/28000);
-    a database that is starting (scale-to-zero wake-up, a restart: 57P03, connection refused or
-    dropped) is retried with jittered backoff for up to ``cold_start_timeout`` seconds (0: no retry).
+    Logins follow the JVM provider's policy (``LoginRetry.java``): a refused token is replaced once
+    (SQLSTATE 28P01/28000); a database that is starting (scale-to-zero wake-up, a restart: 57P03,
+    connection refused or dropped) is retried with jittered backoff for up to ``cold_start_timeout``
+    seconds, and a full one (53300, too many connections) for up to ``connection_limit_timeout``
+    seconds (0: no retry), then fails naming the limit and what to do.
     """
     psycopg = require_psycopg("connecting to Lakebase from Python")
     if (endpoint is None) == (instance is None):
@@ -100,10 +105,9 @@ def connect(
     name = f"{label} " if label else ""
     where = f"{name}({address.host}:{address.port}, database {database!r}) as {user!r}"
     refused: str | None = None
-    failure: str | None = None
     auth_retried = False
-    deadline = time.monotonic() + max(cold_start_timeout, 0.0)
-    delay = COLD_START_FIRST_DELAY
+    started = time.monotonic()
+    delays = {"starting": FIRST_DELAY, "full": FIRST_DELAY}
     attempt = 0
     while True:
         attempt += 1
@@ -113,18 +117,40 @@ def connect(
             return _connect(psycopg, credential.token.reveal(), params)
         except psycopg.OperationalError as e:
             # Only the message leaves this block: the exception's pgconn holds the password.
-            failure, auth, starting = str(e), _is_auth_failure(e), _is_starting(e)
-        if auth and not auth_retried:
+            failure, kind = str(e), _failure_kind(e)
+        if kind == "auth" and not auth_retried:
             auth_retried, refused = True, credential.digest()
             log.info("login to %s was refused with a cached token; retrying with a new one", where)
             continue
-        wait = delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
-        if not starting or time.monotonic() + wait > deadline:
+        if kind not in delays:
             break
-        log.info("%s is not accepting logins yet (starting up?); retrying in %.2f s", where, wait)
+        budget = connection_limit_timeout if kind == "full" else cold_start_timeout
+        wait = delays[kind] * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+        if time.monotonic() + wait > started + max(budget, 0.0):
+            if kind == "full":
+                raise DatabaseConnectionError(_connection_limit(where, failure, connection_limit_timeout))
+            break
+        log.info(
+            "%s is %s; retrying in %.2f s",
+            where,
+            "at its connection limit" if kind == "full" else "not accepting logins yet (starting up?)",
+            wait,
+        )
         time.sleep(wait)
-        delay = min(delay * 2, COLD_START_MAX_DELAY)
+        delays[kind] = min(delays[kind] * 2, MAX_DELAY)
     raise DatabaseConnectionError(f"could not connect to {where}: {failure}")
+
+
+def _connection_limit(where: str, failure: str, waited: float) -> str:
+    how_long = f"for {waited:g} s" if waited > 0 else "(retries are off)"
+    return (
+        f"{where} refused new connections {how_long} with SQLSTATE 53300: the compute's connection "
+        "limit (max_connections) is reached. Each running Spark task holds one connection, and a "
+        "Lakebase compute allows about 100 per 0.5 CU (104 at 0.5 CU, 209 at 1 CU, 419 at 2 CU). "
+        "Lower the job's concurrency (numPartitions on reads, num_partitions= on lakebase_spark.write, "
+        "fewer executor cores), use a larger compute, or wait longer (lakebase.connlimit.timeout.ms). "
+        f"The server said: {failure}"
+    )
 
 
 def resolve_address(
@@ -140,6 +166,20 @@ def resolve_address(
 def _connect(module: Any, password: str, params: dict[str, Any]) -> psycopg.Connection[Any]:
     conn: psycopg.Connection[Any] = module.connect(password=password, **params)
     return conn
+
+
+def _failure_kind(e: Exception) -> str:
+    """``auth``, ``full`` (53300), ``starting`` (cold start or restart) or ``other``."""
+    if _is_auth_failure(e):
+        return "auth"
+    text = str(e).lower()
+    if getattr(e, "sqlstate", None) == "53300" or any(
+        # libpq reports login failures without a SQLSTATE: the server's words for 53300.
+        sign in text
+        for sign in ("too many clients", "too many connections", "remaining connection slots are reserved")
+    ):
+        return "full"
+    return "starting" if _is_starting(e) else "other"
 
 
 def _is_starting(e: Exception) -> bool:

@@ -22,6 +22,10 @@ BROKER_URL = "lakebase.broker.url"
 BROKER_SECRET = "lakebase.broker.secret"  # noqa: S105 - a key name; "secret" makes Spark redact it
 BROKER_FINGERPRINT = "lakebase.broker.fingerprint"
 BROKER_TIMEOUT_MS = "lakebase.broker.timeout.ms"
+#: How long a login waits for an endpoint that is starting (scale-to-zero), and for a free connection
+#: slot (SQLSTATE 53300), in milliseconds; 0 turns each retry off.
+COLD_START_TIMEOUT_MS = "lakebase.coldstart.timeout.ms"
+CONNECTION_LIMIT_TIMEOUT_MS = "lakebase.connlimit.timeout.ms"
 ENDPOINT = "lakebase.endpoint"
 INSTANCE = "lakebase.instance"
 

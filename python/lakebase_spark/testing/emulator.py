@@ -74,6 +74,10 @@ class LakebaseEmulator:
         Parent directory of the server's temporary directory (default: the system temp dir).
     clock
         Seconds since the epoch for database-token expiry; inject a fake to test expiry without sleeping.
+    max_connections
+        Postgres' connection limit (3 of them reserved for the superuser). A Lakebase compute allows
+        about 100 per 0.5 CU; set it low to see SQLSTATE 53300 "too many clients", as a wide Spark
+        stage does on a small compute.
     """
 
     def __init__(
@@ -84,7 +88,10 @@ class LakebaseEmulator:
         user_name: str = "lakebase-demo@example.com",
         workdir: str | os.PathLike[str] | None = None,
         clock: Callable[[], float] = time.time,
+        max_connections: int = 200,
     ) -> None:
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 5:
+            raise ValueError(f"max_connections must be an int of at least 5, got {max_connections!r}")
         if isinstance(databases, str):
             raise TypeError(
                 f"databases must be a sequence of names, not the string {databases!r}; wrap it: [...]"
@@ -93,6 +100,7 @@ class LakebaseEmulator:
             _check_identifier("database name", database)
         _check_identifier("user_name", user_name)
         self.token_ttl = token_ttl
+        self.max_connections = max_connections
         self.tokens = TokenStore(clock=clock)
         self.faults = Faults()
         self.stats = ApiStats()
@@ -131,7 +139,11 @@ class LakebaseEmulator:
             try:
                 self._ldap = LdapServer(self._check_login)
                 self._ldap.start()
-                self._postgres = PostgresServer(ldap_port=self._ldap.port, workdir=self._workdir)
+                self._postgres = PostgresServer(
+                    ldap_port=self._ldap.port,
+                    workdir=self._workdir,
+                    settings={"max_connections": str(self.max_connections)},
+                )
                 self._postgres.start()
                 for database in self._databases:
                     self._postgres.create_database(database)

@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
@@ -164,6 +165,8 @@ class PostgresServer:
         the server runs as the ``postgres`` (or ``nobody``) OS user, which must be able to reach it.
     bindir
         PostgreSQL bin directory; found with :func:`find_bindir` by default.
+    settings
+        ``postgresql.conf`` settings over the emulator's defaults (e.g. ``max_connections``).
     """
 
     host: Final = "127.0.0.1"
@@ -177,8 +180,10 @@ class PostgresServer:
         admin_user: str = ADMIN_USER,
         ldap_prefix: str = "uid=",
         ldap_suffix: str = ",ou=lakebase",
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         self.ldap_port = ldap_port
+        self._settings = {**_SETTINGS, **(settings or {})}
         self.admin_user = admin_user
         self._ldap_prefix = ldap_prefix
         self._ldap_suffix = ldap_suffix
@@ -396,7 +401,7 @@ class PostgresServer:
         # Postgres refuses a key readable by others: 0600 and owned by the server user.
         cert.write(cert_path, key_path)
         self._chown(cert_path, key_path)
-        settings = dict(_SETTINGS, unix_socket_directories=str(self.socket_dir))
+        settings = dict(self._settings, unix_socket_directories=str(self.socket_dir))
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write("\n# Lakebase emulator\n")
             for name, value in settings.items():

@@ -5,12 +5,15 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
+import java.net.UnknownHostException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.sql.SQLException;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLSocketFactory;
 
@@ -26,6 +29,10 @@ import javax.net.ssl.SSLSocketFactory;
 final class BrokerClient {
 
     static final int CONNECT_TIMEOUT_MS = 10_000;
+    static final long FIRST_RETRY_DELAY_MS = 100;
+    static final long MAX_RETRY_DELAY_MS = 2_000;
+    /** How long failed connections to the broker are retried (5xx answers: the whole broker timeout). */
+    static final long TRANSPORT_RETRY_MS = 10_000;
     // Minting a credential can take a while (workspace API retries); the broker answers when it has one.
     static final int READ_TIMEOUT_MS = 60_000;
     private static final int MAX_BODY_BYTES = 64 * 1024;
@@ -42,15 +49,26 @@ final class BrokerClient {
     private final String path;
     private final String secret;
     private final byte[] fingerprint;
-    private final int connectTimeoutMs;
-    private final int readTimeoutMs;
+    private final int timeoutMs;
 
-    /** A client for {@code brokerUrl}; {@code fingerprint} is required for https and ignored for http. */
-    BrokerClient(String brokerUrl, String secret, byte[] fingerprint) {
-        this(brokerUrl, secret, fingerprint, CONNECT_TIMEOUT_MS, READ_TIMEOUT_MS);
+    /** A failure worth another attempt: the broker was busy (5xx) or its connection failed (transport). */
+    private static final class Transient extends Exception {
+        private static final long serialVersionUID = 1L;
+        final SQLException error;
+        final boolean transport;
+
+        Transient(SQLException error, boolean transport) {
+            super(null, null, false, false);
+            this.error = error;
+            this.transport = transport;
+        }
     }
 
-    BrokerClient(String brokerUrl, String secret, byte[] fingerprint, int connectTimeoutMs, int readTimeoutMs) {
+    /**
+     * A client for {@code brokerUrl}; {@code fingerprint} is required for https and ignored for http.
+     * {@code timeoutMs} bounds a whole {@link #fetch}, retries included.
+     */
+    BrokerClient(String brokerUrl, String secret, byte[] fingerprint, int timeoutMs) {
         URI uri = URI.create(brokerUrl); // already validated by LakebaseOptions
         this.brokerUrl = brokerUrl;
         this.https = "https".equals(uri.getScheme());
@@ -60,8 +78,7 @@ final class BrokerClient {
         this.path = uri.getRawPath() == null ? "" : uri.getRawPath();
         this.secret = secret;
         this.fingerprint = fingerprint;
-        this.connectTimeoutMs = connectTimeoutMs;
-        this.readTimeoutMs = readTimeoutMs;
+        this.timeoutMs = timeoutMs;
     }
 
     /** One token request; every failure is an SQLException whose message says what to fix and holds no secret. */
@@ -78,18 +95,54 @@ final class BrokerClient {
         ProviderStats.BROKER_FETCHES.incrementAndGet();
         String query = target.brokerQuery() + (refused == null ? "" : "&refused=" + digest(refused.value())) + "&"
                 + ProviderStats.brokerQuery();
-        Socket socket = connect();
+        // Refused, reset and timed-out connects and 5xx answers are retried with jittered backoff (when a stage starts,
+        // a thousand executors connect at once), inside the one budget; 401 and other 4xx answers fail at once.
+        // Connection failures get a shorter window: a herd's overflow clears in seconds, while a broker that is gone
+        // (its Spark session stopped) is not coming back, and the task should say so soon.
+        long started = System.nanoTime();
+        long deadline = started + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+        long transportDeadline = started + TimeUnit.MILLISECONDS.toNanos(Math.min(timeoutMs, TRANSPORT_RETRY_MS));
+        long delayMs = FIRST_RETRY_DELAY_MS;
+        for (int attempt = 1; ; attempt++) {
+            long remainingMs = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+            try {
+                return fetchOnce(target, query, (int) Math.max(remainingMs, 1));
+            } catch (Transient t) {
+                long sleepMs = delayMs / 2 + (long) (ThreadLocalRandom.current().nextDouble() * (delayMs - delayMs / 2));
+                remainingMs = TimeUnit.NANOSECONDS.toMillis((t.transport ? transportDeadline : deadline)
+                        - System.nanoTime());
+                if (remainingMs <= sleepMs) {
+                    throw attempt == 1 ? t.error : fail(t.error.getMessage() + " (" + attempt + " attempts in "
+                            + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started) + " ms)", t.error);
+                }
+                ProviderStats.BROKER_RETRIES.incrementAndGet();
+                Log.fine("token broker at %s: %s; retrying in %d ms", brokerUrl, t.error.getMessage(), sleepMs);
+                try {
+                    Thread.sleep(sleepMs);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    t.error.addSuppressed(e);
+                    throw t.error;
+                }
+                delayMs = Math.min(delayMs * 2, MAX_RETRY_DELAY_MS);
+            }
+        }
+    }
+
+    private BrokerToken fetchOnce(LakebaseTarget target, String query, int budgetMs) throws SQLException, Transient {
+        Socket socket = connect(Math.min(CONNECT_TIMEOUT_MS, budgetMs), budgetMs);
         HttpGet.Response answer;
         try {
             answer = HttpGet.exchange(socket, hostHeader, path + "/v1/token?" + query,
                     new String[] {"Accept: application/json", "Authorization: Bearer " + secret}, MAX_BODY_BYTES);
         } catch (SocketTimeoutException e) {
-            throw fail("the token broker at " + brokerUrl + " did not answer within " + seconds(readTimeoutMs)
+            throw fail("the token broker at " + brokerUrl + " did not answer within " + seconds(timeoutMs)
                     + " for " + target + "; it may still be minting a credential (is the workspace API slow or "
                     + "failing?): see the driver's log", e);
         } catch (IOException e) {
-            throw fail("the answer of the token broker at " + brokerUrl + " for " + target + " could not be read ("
-                    + e + "); is something other than the broker listening there?", e);
+            // Reset mid-answer (an overloaded or restarting broker): worth another attempt.
+            throw new Transient(fail("the answer of the token broker at " + brokerUrl + " for " + target
+                    + " could not be read (" + e + "); is something other than the broker listening there?", e), true);
         }
         if (answer.status == 200) {
             BrokerToken token = parseToken(answer.body);
@@ -97,7 +150,11 @@ final class BrokerClient {
                     brokerUrl, target, token.refreshInMs, token.expiresInMs);
             return token;
         }
-        throw statusError(answer.status, errorMessage(answer.body), target);
+        SQLException error = statusError(answer.status, errorMessage(answer.body), target);
+        if (answer.status >= 500) {
+            throw new Transient(error, false);
+        }
+        throw error;
     }
 
     /** First 16 bytes of SHA-256 of a token, hex: names a token to the broker without revealing it. */
@@ -114,7 +171,7 @@ final class BrokerClient {
         }
     }
 
-    private Socket connect() throws SQLException {
+    private Socket connect(int connectTimeoutMs, int readTimeoutMs) throws SQLException, Transient {
         SSLSocketFactory tls = null;
         if (https) {
             try {
@@ -132,12 +189,16 @@ final class BrokerClient {
                         + LakebaseOptions.BROKER_FINGERPRINT + ": " + pin.getMessage() + "; the options belong to "
                         + "another broker, or something else answers at that address: " + rebuild(), e);
             }
-            throw fail("TLS with the token broker at " + brokerUrl + " failed (" + e.getMessage() + ")", e);
+            // A handshake cut short by an overloaded server; a broken TLS setup fails the same way every time.
+            throw new Transient(fail("TLS with the token broker at " + brokerUrl + " failed (" + e.getMessage() + ")", e),
+                    true);
         } catch (SocketTimeoutException e) {
-            throw fail(unreachable("no connection within " + seconds(connectTimeoutMs)), e);
-        } catch (IOException e) {
-            // Connection refused, no route, unknown host, reset during the handshake.
+            throw new Transient(fail(unreachable("no connection within " + seconds(connectTimeoutMs)), e), true);
+        } catch (UnknownHostException e) {
             throw fail(unreachable(e.getClass().getSimpleName() + ": " + e.getMessage()), e);
+        } catch (IOException e) {
+            // Connection refused (a full backlog, a restarting driver), no route, reset during the handshake.
+            throw new Transient(fail(unreachable(e.getClass().getSimpleName() + ": " + e.getMessage()), e), true);
         }
     }
 
@@ -213,7 +274,8 @@ final class BrokerClient {
     }
 
     private static SQLException fail(String message, Throwable cause) {
-        return new LakebaseException.Sql("lakebase: " + message, SQLSTATE, cause);
+        return new LakebaseException.Sql(message.startsWith("lakebase: ") ? message : "lakebase: " + message, SQLSTATE,
+                cause);
     }
 
     @Override

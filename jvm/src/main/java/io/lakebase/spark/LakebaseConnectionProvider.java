@@ -91,13 +91,14 @@ public final class LakebaseConnectionProvider extends JdbcConnectionProvider {
         Properties base = options.driverProperties(driver);
         TokenKey key = options.tokenKey();
         BrokerClient broker = new BrokerClient(options.brokerUrl, options.brokerSecret(), options.brokerFingerprint,
-                BrokerClient.CONNECT_TIMEOUT_MS, options.brokerTimeoutMs);
-        TokenCache.Fetcher fetcher = () -> broker.fetch(options.target);
-        ColdStartRetry retry = new ColdStartRetry(options.coldStartTimeoutMs);
+                options.brokerTimeoutMs);
+        // A task waiting for another task's broker call waits as long as its own call could take.
+        long waitMs = options.brokerTimeoutMs + (long) BrokerClient.CONNECT_TIMEOUT_MS;
+        LoginRetry retry = new LoginRetry(options.coldStartTimeoutMs, options.connectionLimitTimeoutMs);
 
-        TokenCache.Lookup lookup = cache.get(key, fetcher);
+        CachedToken token = cache.get(key, () -> broker.fetch(options.target), waitMs);
         try {
-            return login(driver, options, base, lookup.token, retry);
+            return login(driver, options, base, token, retry);
         } catch (SQLException e) {
             if (!isAuthFailure(e)) {
                 throw e;
@@ -107,11 +108,9 @@ public final class LakebaseConnectionProvider extends JdbcConnectionProvider {
             Log.fine("%s rejected the cached token for %s (SQLSTATE %s); retrying once with a new token",
                     options.hosts(), key, e.getSQLState());
             ProviderStats.AUTH_RETRIES.incrementAndGet();
-            cache.invalidate(key, lookup.token);
-            CachedToken refused = lookup.token;
-            TokenCache.Lookup renewed = cache.get(key, () -> broker.fetch(options.target, refused));
+            CachedToken renewed = cache.get(key, () -> broker.fetch(options.target, token), token, waitMs);
             try {
-                return login(driver, options, base, renewed.token, retry);
+                return login(driver, options, base, renewed, retry);
             } catch (SQLException again) {
                 throw isAuthFailure(again) ? authFailed(again, options) : again;
             }
@@ -119,7 +118,7 @@ public final class LakebaseConnectionProvider extends JdbcConnectionProvider {
     }
 
     private static Connection login(Driver driver, LakebaseOptions options, Properties base, CachedToken token,
-            ColdStartRetry retry) throws SQLException {
+            LoginRetry retry) throws SQLException {
         Properties props = new Properties();
         props.putAll(base);
         props.setProperty(LakebaseOptions.PASSWORD, token.value());

@@ -33,6 +33,7 @@ final class LakebaseOptions {
     static final String INSTANCE = "lakebase.instance";
     static final String COLD_START_TIMEOUT_MS = "lakebase.coldstart.timeout.ms";
     static final String BROKER_TIMEOUT_MS = "lakebase.broker.timeout.ms";
+    static final String CONNECTION_LIMIT_TIMEOUT_MS = "lakebase.connlimit.timeout.ms";
     static final String CONNECTION_PROVIDER = "connectionprovider";
     static final String URL = "url";
     static final String USER = "user";
@@ -43,6 +44,7 @@ final class LakebaseOptions {
     static final String PROVIDER_NAME = "lakebase";
     static final String POSTGRES_DRIVER = "org.postgresql.Driver";
     static final long DEFAULT_COLD_START_TIMEOUT_MS = 30_000L;
+    static final long DEFAULT_CONNECTION_LIMIT_TIMEOUT_MS = 60_000L;
 
     private static final String REBUILD = "rebuild the options with lakebase_spark.lakebase_options(...)";
     private static final String USE_TLS = "Lakebase requires TLS; use sslmode=require, verify-ca or verify-full";
@@ -76,6 +78,8 @@ final class LakebaseOptions {
     final String user;
     final String url;
     final long coldStartTimeoutMs;
+    /** How long a login waits for a free connection slot (SQLSTATE 53300) before failing. */
+    final long connectionLimitTimeoutMs;
     /** How long to wait for the broker's answer: the helpers size it from the SDK's retry budget. */
     final int brokerTimeoutMs;
     private final PgUrl pgUrl;
@@ -112,6 +116,8 @@ final class LakebaseOptions {
         this.target = parseTarget();
         this.coldStartTimeoutMs = parseMillis(COLD_START_TIMEOUT_MS, DEFAULT_COLD_START_TIMEOUT_MS, 0,
                 "0 turns off retries while a scaled-to-zero endpoint starts");
+        this.connectionLimitTimeoutMs = parseMillis(CONNECTION_LIMIT_TIMEOUT_MS, DEFAULT_CONNECTION_LIMIT_TIMEOUT_MS, 0,
+                "0 fails at the first 'too many connections' (SQLSTATE 53300) instead of waiting for a free one");
         this.brokerTimeoutMs = (int) Math.min(Integer.MAX_VALUE, parseMillis(BROKER_TIMEOUT_MS,
                 BrokerClient.READ_TIMEOUT_MS, 1000, "how long to wait for the broker to mint a token"));
     }

@@ -18,16 +18,20 @@ public final class ProviderStats {
     static final AtomicLong BROKER_FETCHES = new AtomicLong();
     static final AtomicLong AUTH_RETRIES = new AtomicLong();
     static final AtomicLong COLD_START_RETRIES = new AtomicLong();
+    static final AtomicLong CONNECTION_LIMIT_RETRIES = new AtomicLong();
+    static final AtomicLong BROKER_RETRIES = new AtomicLong();
 
     private ProviderStats() {}
 
-    /** Counters since this JVM loaded the provider: logins, broker_fetches, auth_retries, cold_start_retries. */
+    /** Counters since this JVM loaded the provider; the names are Python's {@code service.JVM_COUNTERS}. */
     public static Map<String, Long> snapshot() {
         Map<String, Long> out = new LinkedHashMap<>();
         out.put("logins", LOGINS.get());
         out.put("broker_fetches", BROKER_FETCHES.get());
         out.put("auth_retries", AUTH_RETRIES.get());
         out.put("cold_start_retries", COLD_START_RETRIES.get());
+        out.put("connection_limit_retries", CONNECTION_LIMIT_RETRIES.get());
+        out.put("broker_retries", BROKER_RETRIES.get());
         return out;
     }
 

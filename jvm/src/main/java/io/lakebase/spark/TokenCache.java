@@ -4,12 +4,26 @@ import java.sql.SQLException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.DoubleSupplier;
 import java.util.function.LongSupplier;
 
 /**
- * Per-JVM token cache: serves a token until the broker's refresh point, then asks the broker again, once per key
- * however many tasks need it at that moment (single-flight; the others wait for that answer).
+ * Per-JVM token cache, with the broker's own rule (databricks-sdk's {@code Refreshable}):
+ * <ul>
+ *   <li><b>fresh</b> (before the broker's refresh point): served from the cache;</li>
+ *   <li><b>stale</b> (after it, but not within {@link #LOGIN_MARGIN_NANOS} of expiry): served at once, while one
+ *       background call asks the broker for the next token; a failed call backs off (jittered) before the next;</li>
+ *   <li><b>expired</b> (or none yet): the caller waits for one broker call shared by every concurrent caller
+ *       (single flight), at most the given time.</li>
+ * </ul>
+ * A token the database refused is never served again, nor accepted from a broker call that was already in flight
+ * when the refusal was seen.
  */
 final class TokenCache {
 
@@ -18,33 +32,38 @@ final class TokenCache {
         BrokerToken fetch() throws SQLException;
     }
 
-    /** A token and whether it came from the cache (an auth failure is then worth one retry with a new token). */
-    static final class Lookup {
-        final CachedToken token;
-        final boolean fromCache;
+    /** A token this close to expiry is not handed to a login: the login needs time to happen. */
+    static final long LOGIN_MARGIN_NANOS = TimeUnit.SECONDS.toNanos(30);
+    static final long FIRST_BACKOFF_MS = 1_000;
+    static final long MAX_BACKOFF_MS = 60_000;
 
-        Lookup(CachedToken token, boolean fromCache) {
-            this.token = token;
-            this.fromCache = fromCache;
-        }
-    }
-
-    // A token this close to expiry is not worth a login attempt when a refresh has failed.
-    private static final long LOGIN_MARGIN_NANOS = TimeUnit.SECONDS.toNanos(30);
-
-    private static final TokenCache SHARED = new TokenCache(System::nanoTime);
+    private static final ExecutorService REFRESHER = Executors.newCachedThreadPool(runnable -> {
+        Thread thread = new Thread(runnable, "lakebase-token-refresh");
+        thread.setDaemon(true);
+        return thread;
+    });
+    private static final TokenCache SHARED = new TokenCache(System::nanoTime, REFRESHER,
+            () -> ThreadLocalRandom.current().nextDouble());
 
     private final LongSupplier nanoClock;
+    private final Executor refresher;
+    /** Uniform in [0, 1): spreads the retries of many JVMs. */
+    private final DoubleSupplier jitter;
     private final ConcurrentHashMap<TokenKey, Slot> slots = new ConcurrentHashMap<>();
 
-    /** State for one key; both fields are guarded by the slot's monitor. */
+    /** State for one key; every field is guarded by the slot's monitor. */
     private static final class Slot {
         CachedToken token;
         CompletableFuture<CachedToken> inFlight;
+        /** No background refresh before this (set after a failed one). */
+        long retryAtNanos;
+        int failures;
     }
 
-    TokenCache(LongSupplier nanoClock) {
+    TokenCache(LongSupplier nanoClock, Executor refresher, DoubleSupplier jitter) {
         this.nanoClock = nanoClock;
+        this.refresher = refresher;
+        this.jitter = jitter;
     }
 
     /** The cache shared by every provider instance in this JVM. */
@@ -52,80 +71,95 @@ final class TokenCache {
         return SHARED;
     }
 
+    /** A token for {@code key} by the rule above; waits at most {@code waitMs} for a broker call. */
+    CachedToken get(TokenKey key, Fetcher fetcher, long waitMs) throws SQLException {
+        return get(key, fetcher, null, waitMs);
+    }
+
     /**
-     * A fresh token for {@code key}: the cached one before its refresh point, else one broker call shared by all
-     * concurrent callers. If that call fails while the previous token is still well short of expiry, the previous
-     * token is served: a busy or restarting broker should not fail logins that can still succeed.
+     * As {@link #get(TokenKey, Fetcher, long)}, after the database refused {@code refused}: that token is dropped,
+     * and if a broker call already in flight brings it back, {@code fetcher} (which tells the broker it was refused)
+     * is called again.
      */
-    Lookup get(TokenKey key, Fetcher fetcher) throws SQLException {
+    CachedToken get(TokenKey key, Fetcher fetcher, CachedToken refused, long waitMs) throws SQLException {
         Slot slot = slots.computeIfAbsent(key, k -> new Slot());
-        CachedToken previous;
-        CompletableFuture<CachedToken> flight;
-        boolean leader = false;
-        synchronized (slot) {
-            previous = slot.token;
-            if (previous != null && previous.isFresh(nanoClock.getAsLong())) {
-                return new Lookup(previous, true);
-            }
-            flight = slot.inFlight;
-            if (flight == null) {
-                flight = new CompletableFuture<>();
-                slot.inFlight = flight;
-                leader = true;
-            }
-        }
-        if (leader) {
-            fly(slot, flight, fetcher);
-        }
-        try {
-            return new Lookup(await(flight, leader), false);
-        } catch (SQLException e) {
+        long deadline = nanoClock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(waitMs);
+        for (int round = 0; ; round++) {
+            CompletableFuture<CachedToken> flight;
+            boolean leader = false;
             synchronized (slot) {
-                if (previous != null && slot.token == previous
-                        && previous.isUsable(nanoClock.getAsLong() + LOGIN_MARGIN_NANOS)) {
-                    Log.fine("broker refresh for %s failed (%s); serving the cached token until it nears expiry",
-                            key, e.getMessage());
-                    return new Lookup(previous, true);
+                if (refused != null && slot.token != null && slot.token.value().equals(refused.value())) {
+                    slot.token = null;
+                }
+                CachedToken cached = slot.token;
+                long now = nanoClock.getAsLong();
+                if (cached != null && cached.isFresh(now)) {
+                    return cached;
+                }
+                if (cached != null && cached.isUsable(now + LOGIN_MARGIN_NANOS)) {
+                    if (slot.inFlight == null && now - slot.retryAtNanos >= 0) {
+                        CompletableFuture<CachedToken> background = new CompletableFuture<>();
+                        slot.inFlight = background;
+                        refresher.execute(() -> fly(slot, background, fetcher, key));
+                    }
+                    return cached; // stale: the next token is on its way
+                }
+                flight = slot.inFlight;
+                if (flight == null) {
+                    flight = new CompletableFuture<>();
+                    slot.inFlight = flight;
+                    leader = true;
                 }
             }
-            throw e;
-        }
-    }
-
-    /** Drops {@code stale} for {@code key}, unless another thread has already replaced it. */
-    void invalidate(TokenKey key, CachedToken stale) {
-        Slot slot = slots.get(key);
-        if (slot == null) {
-            return;
-        }
-        synchronized (slot) {
-            if (slot.token == stale) {
-                slot.token = null;
+            if (leader) {
+                fly(slot, flight, fetcher, key);
+            }
+            CachedToken token = await(flight, leader, deadline, key);
+            if (refused == null || !token.value().equals(refused.value())) {
+                return token;
+            }
+            // A call that started before the refusal was known brought the refused token back: ask again, saying so.
+            if (round > 0) {
+                throw new LakebaseException.Sql("lakebase: the token broker served the token the database had just "
+                        + "refused for " + key + " again; see the driver's log", "08001");
             }
         }
     }
 
-    private void fly(Slot slot, CompletableFuture<CachedToken> flight, Fetcher fetcher) {
+    private void fly(Slot slot, CompletableFuture<CachedToken> flight, Fetcher fetcher, TokenKey key) {
         long requestedAt = nanoClock.getAsLong();
         try {
             CachedToken token = CachedToken.from(fetcher.fetch(), requestedAt);
             synchronized (slot) {
                 slot.token = token;
                 slot.inFlight = null;
+                slot.failures = 0;
             }
             flight.complete(token);
         } catch (Throwable t) {
             // Whatever happened, complete the flight: waiting threads must not hang on it.
             synchronized (slot) {
                 slot.inFlight = null;
+                slot.failures++;
+                long backoffMs = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS << Math.min(slot.failures - 1, 16));
+                backoffMs = backoffMs / 2 + (long) (jitter.getAsDouble() * (backoffMs - backoffMs / 2));
+                slot.retryAtNanos = nanoClock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(backoffMs);
+                Log.fine("asking the broker for a token for %s failed (%d in a row; a stale token is served for "
+                        + "another %d ms at least): %s", key, slot.failures, backoffMs, t.getMessage());
             }
             flight.completeExceptionally(t);
         }
     }
 
-    private static CachedToken await(CompletableFuture<CachedToken> flight, boolean leader) throws SQLException {
+    private CachedToken await(CompletableFuture<CachedToken> flight, boolean leader, long deadline, TokenKey key)
+            throws SQLException {
         try {
-            return flight.get();
+            // The leader's own call is bounded by the broker client's timeouts; joiners by the caller's budget.
+            return leader ? flight.get() : flight.get(Math.max(deadline - nanoClock.getAsLong(), 0), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            throw new LakebaseException.Sql("lakebase: no token from the broker for " + key + " in time: another task's "
+                    + "request to the broker is still waiting for an answer (is the workspace API slow or failing? see "
+                    + "the driver's log)", "08001", e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new LakebaseException.Sql("lakebase: interrupted while waiting for a token from the broker", "08001", e);

@@ -1,0 +1,127 @@
+"""Case 8: a herd of simultaneous token fetches over TLS (a wide stage starting on a big cluster)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import quote
+
+from lakebase_spark import BrokerService, TokenBroker
+from lakebase_spark import service as service_module
+
+from ..context import Context
+from ..env import ENDPOINT, say
+from ..herd import PROCESSES, HerdResult, herd
+from ..measure import stat
+from ..results import CaseResult, Comparison, Goal, Table
+
+SIZES = (500, 1_000, 2_000)
+RUNS = 3  # of the 2,000 herd, each side
+
+
+class _DefaultServer(service_module._Server):
+    request_queue_size = 5  # socketserver's default listen backlog
+
+
+class _DefaultHandler(service_module._Handler):
+    wbufsize = 0  # http.server's defaults: headers and body written separately, Nagle on
+    disable_nagle_algorithm = False
+
+
+def _run(ctx: Context, fetches: int, *, defaults: bool) -> tuple[HerdResult, float]:
+    with BrokerService(TokenBroker(ctx.env.workspace), tls=True) as service:
+        if defaults:
+            service.stop()
+            service._server_class, service._handler_class = _DefaultServer, _DefaultHandler
+            service.broker = TokenBroker(ctx.env.workspace)
+            service.start()
+        path = f"/v1/token?endpoint={quote(ENDPOINT, safe='')}"
+        auth = f"Bearer {service.secret.reveal()}"
+        warm = herd(service.host, service.port, path, auth, 4)  # the token is minted before the herd
+        assert warm.failures == 0, warm.errors
+        cpu0 = os.times()
+        result = herd(service.host, service.port, path, auth, fetches)
+        cpu1 = os.times()
+        server_cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+        assert service.broker.stats.mints == 1
+    return result, server_cpu / fetches * 1000
+
+
+def run(ctx: Context) -> CaseResult:
+    rows: list[list[Any]] = []
+    ours_p99: list[float] = []
+    base_p99: list[float] = []
+    ours_failures: list[float] = []
+    for fetches in SIZES:
+        runs = RUNS if fetches == SIZES[-1] else 1
+        for _ in range(runs):
+            result, cpu_ms = _run(ctx, fetches, defaults=False)
+            say(f"  ours, {fetches}: {result.failures} failed, p99 {result.percentile(0.99):.2f} s")
+            rows.append(_row("lakebase-spark broker", fetches, result, cpu_ms))
+            if fetches == SIZES[-1]:
+                ours_p99.append(result.percentile(0.99))
+                ours_failures.append(result.failures)
+    for _ in range(RUNS):
+        result, cpu_ms = _run(ctx, SIZES[-1], defaults=True)
+        say(f"  defaults, {SIZES[-1]}: {result.failures} failed, p99 {result.percentile(0.99):.2f} s")
+        rows.append(_row("http.server defaults", SIZES[-1], result, cpu_ms))
+        base_p99.append(result.percentile(0.99))
+    return CaseResult(
+        key="herd",
+        title="A herd of simultaneous token fetches (TLS, loopback)",
+        method=[
+            "A `BrokerService(TokenBroker(...), tls=True)` on loopback, its token minted first; "
+            f"then N fetches released at one instant from {PROCESSES} spawned client processes "
+            "(one thread per fetch, each a new TLS connection and one `GET /v1/token`, as each "
+            "executor JVM makes it). N = "
+            + ", ".join(f"{n:,}" for n in SIZES)
+            + f"; the 2,000 herd {RUNS} times. Latency is from the release to the answer's last "
+            "byte; a failure is any exception or non-200 answer. Clients and server share this "
+            "machine's 2 cores, so the client side's TLS work is in every figure.",
+            "**Baseline**: the same broker served with Python's `http.server` defaults (listen backlog 5, "
+            "headers and body written separately with Nagle on), which is what the broker used before.",
+        ],
+        comparisons=[
+            Comparison(
+                label="p99 latency of 2,000 simultaneous fetches",
+                baseline_label="http.server defaults",
+                baseline=stat(base_p99, "s"),
+                ours_label="lakebase-spark broker",
+                ours=stat(ours_p99, "s"),
+                ratio=stat([b / o for b, o in zip(base_p99, ours_p99, strict=True)], "x"),
+                ratio_meaning="baseline p99 ÷ our p99",
+                goal=Goal("<=", 2.0),
+                goal_on="ours",
+            ),
+            Comparison(
+                label="failed fetches of 2,000",
+                baseline_label="http.server defaults",
+                baseline=stat([float(r[2]) for r in rows if r[0] == "http.server defaults"], "fetches"),
+                ours_label="lakebase-spark broker",
+                ours=stat(ours_failures, "fetches"),
+                ratio=stat(ours_failures, "fetches"),
+                ratio_meaning="our failed fetches (count, not a ratio)",
+                goal=Goal("==", 0),
+                goal_on="ours",
+            ),
+        ],
+        tables=[
+            Table(
+                "Per run",
+                ["server", "fetches", "failed", "p50 s", "p99 s", "max s", "server CPU ms per fetch"],
+                rows,
+            )
+        ],
+    )
+
+
+def _row(server: str, fetches: int, result: HerdResult, cpu_ms: float) -> list[Any]:
+    return [
+        server,
+        fetches,
+        result.failures,
+        f"{result.percentile(0.5):.2f}",
+        f"{result.percentile(0.99):.2f}",
+        f"{result.latencies[-1]:.2f}" if result.latencies else "-",
+        f"{cpu_ms:.2f}",
+    ]

@@ -1,0 +1,75 @@
+"""Reads through outages, run by test_outages.py in a Spark of its own (``local[N,F]`` retries tasks).
+
+Usage::
+
+    read_job.py MASTER HOST ENDPOINT DATABASE TABLE ROWS PARTITIONS SLEEP [OPTION=VALUE ...]
+
+Reads ``TABLE`` (``id bigint, v text``, ids ``0..ROWS-1``) in ``PARTITIONS`` partitions whose queries
+each sleep ``SLEEP`` seconds in Postgres (so they overlap), compares every row with the expected ones
+(chispa), and prints one JSON line: the rows, the provider's counters, or the error Spark raised.
+Writes the file ``LAKEBASE_TEST_SIGNAL`` names when the read starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from chispa import assert_df_equality
+from databricks.sdk import WorkspaceClient
+from pyspark.sql import SparkSession
+
+import lakebase_spark
+
+
+def main() -> None:
+    master, host, endpoint, database, table, rows, partitions, sleep, *extra = sys.argv[1:]
+    workspace = WorkspaceClient(host=host, token=os.environ["LAKEBASE_TEST_PAT"])
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("lakebase-spark outages")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    spark = lakebase_spark.configure(builder).getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        options = lakebase_spark.lakebase_options(endpoint, database=database, workspace_client=workspace)
+        options.update(dict(pair.split("=", 1) for pair in extra))
+        before = lakebase_spark.provider_stats(spark)
+        slow = f"(SELECT id, v FROM {table}, LATERAL (SELECT pg_sleep({float(sleep)})) s) q"
+        df = (
+            spark.read.format("jdbc")
+            .options(**options)
+            .option("dbtable", slow)
+            .option("partitionColumn", "id")
+            .option("lowerBound", "0")
+            .option("upperBound", rows)
+            .option("numPartitions", partitions)
+            .load()
+        )
+        Path(os.environ["LAKEBASE_TEST_SIGNAL"]).write_text("reading")
+        try:
+            got = spark.createDataFrame(df.orderBy("id").collect(), df.schema)
+        except Exception as e:  # reported to the test, which asserts on it
+            print(json.dumps({"error": str(e)}))
+            return
+        expected = spark.range(0, int(rows)).selectExpr("id", "concat('v', id) AS v")
+        assert_df_equality(got, expected, ignore_nullable=True, ignore_metadata=True)
+        after = lakebase_spark.provider_stats(spark)
+        print(
+            json.dumps(
+                {
+                    "rows": got.count(),
+                    **{name: after[name] - before[name] for name in after},
+                }
+            )
+        )
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    main()
