@@ -70,7 +70,7 @@ def read_error(spark, opts, table: str) -> tuple[str, float]:
 
 
 def test_a_job_three_times_longer_than_the_token_ttl(spark, emulator, workspace, events, short_ttl) -> None:
-    """2 s tokens (refreshed 0.5 s early), a job of ~8 s: mints follow time, not connections."""
+    """2 s tokens (stale after 1 s), a job of ~8 s: mints follow time, not connections."""
     emulator.token_ttl = 2
     before = provider_stats(spark)
     with BrokerService(TokenBroker(workspace)) as service:
@@ -99,8 +99,10 @@ def test_a_job_three_times_longer_than_the_token_ttl(spark, emulator, workspace,
     assert logins >= 32  # one login per partition (plus the schema query)
     assert 2 <= stats["mints"] <= report["mint_bound"]
     assert stats["mints"] < logins / 3  # bounded by time, not by connections
-    # Concurrent task threads share one broker fetch per refresh window (the JVM cache is single-flight).
-    assert stats["tokens_served"] <= stats["mints"] + 1
+    # Concurrent task threads share the JVM's broker fetches (single flight). Per refresh window the JVM
+    # asks twice: once when its token turns stale (served at once, while the broker refreshes), and
+    # once more for the new token.
+    assert stats["tokens_served"] <= 2 * stats["mints"] + 2
     assert report["auth_retries"] == 0  # no login ever used an expired token
 
 

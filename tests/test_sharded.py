@@ -434,3 +434,33 @@ def test_planning_waits_for_shards_waking_from_scale_to_zero(emulator, fleet, br
     assert woken.done()
     assert plan.shards_touched == list(SHARDS)
     assert len(plan.partitions) == 4
+
+
+def test_balance_without_statistics_weighs_the_sample_by_each_range_s_rows(
+    spark, emulator, fleet, broker_service
+) -> None:
+    """Never-analysed shards of 80k, 10k and 10k rows: a capped sample stands for all of its range."""
+    shard_map = RangeShardMap("unanalysed_by_id", "bigint")
+    rows = {"shard_a": (0, 80_000), "shard_b": (80_000, 90_000), "shard_c": (90_000, 100_000)}
+    for name, (low, high) in rows.items():
+        shard_map.add_shard(Shard(name, database=name, endpoint=ENDPOINT))
+        shard_map.add_range(low, high if name != "shard_c" else None, name)
+        with connect(emulator, name) as conn:
+            conn.execute("DROP TABLE IF EXISTS public.unanalysed")
+            # No autovacuum, so no ANALYZE behind the test's back: the planner must sample.
+            conn.execute("CREATE TABLE public.unanalysed (id bigint, v int) WITH (autovacuum_enabled = off)")
+            conn.execute(
+                "INSERT INTO public.unanalysed SELECT g, g % 7 FROM generate_series(%s, %s) g",
+                (low, high - 1),
+            )
+    plan = plan_sharded_read(
+        shard_map, table="public.unanalysed", key="id", partitions=8, broker=broker_service
+    )
+    assert set(plan.estimate_sources.values()) == {"sample"}
+    df = read_sharded(
+        spark, shard_map, table="public.unanalysed", key="id", partitions=8, broker=broker_service
+    )
+    sizes = partition_sizes(df)
+    assert sum(sizes) == 100_000
+    print("unanalysed partition sizes:", sizes)
+    assert max(sizes) / (sum(sizes) / len(sizes)) <= 1.5

@@ -15,8 +15,9 @@ from ..herd import PROCESSES, HerdResult, herd
 from ..measure import stat
 from ..results import CaseResult, Comparison, Goal, Table
 
-SIZES = (500, 1_000, 2_000)
-RUNS = 3  # of the 2,000 herd, each side
+FULL_SIZES = (500, 1_000, 2_000)
+QUICK_SIZES = (20, 50)  # --quick (the test suite's smoke run): the path, not the figures
+RUNS = 3  # of the largest herd, each side
 
 
 class _DefaultServer(service_module._Server):
@@ -48,23 +49,24 @@ def _run(ctx: Context, fetches: int, *, defaults: bool) -> tuple[HerdResult, flo
 
 
 def run(ctx: Context) -> CaseResult:
+    sizes, runs_of_largest = (QUICK_SIZES, 1) if ctx.cfg.quick else (FULL_SIZES, RUNS)
+    largest = sizes[-1]
     rows: list[list[Any]] = []
     ours_p99: list[float] = []
     base_p99: list[float] = []
     ours_failures: list[float] = []
-    for fetches in SIZES:
-        runs = RUNS if fetches == SIZES[-1] else 1
-        for _ in range(runs):
+    for fetches in sizes:
+        for _ in range(runs_of_largest if fetches == largest else 1):
             result, cpu_ms = _run(ctx, fetches, defaults=False)
             say(f"  ours, {fetches}: {result.failures} failed, p99 {result.percentile(0.99):.2f} s")
             rows.append(_row("lakebase-spark broker", fetches, result, cpu_ms))
-            if fetches == SIZES[-1]:
+            if fetches == largest:
                 ours_p99.append(result.percentile(0.99))
                 ours_failures.append(result.failures)
-    for _ in range(RUNS):
-        result, cpu_ms = _run(ctx, SIZES[-1], defaults=True)
-        say(f"  defaults, {SIZES[-1]}: {result.failures} failed, p99 {result.percentile(0.99):.2f} s")
-        rows.append(_row("http.server defaults", SIZES[-1], result, cpu_ms))
+    for _ in range(runs_of_largest):
+        result, cpu_ms = _run(ctx, largest, defaults=True)
+        say(f"  defaults, {largest}: {result.failures} failed, p99 {result.percentile(0.99):.2f} s")
+        rows.append(_row("http.server defaults", largest, result, cpu_ms))
         base_p99.append(result.percentile(0.99))
     return CaseResult(
         key="herd",
@@ -74,8 +76,8 @@ def run(ctx: Context) -> CaseResult:
             f"then N fetches released at one instant from {PROCESSES} spawned client processes "
             "(one thread per fetch, each a new TLS connection and one `GET /v1/token`, as each "
             "executor JVM makes it). N = "
-            + ", ".join(f"{n:,}" for n in SIZES)
-            + f"; the 2,000 herd {RUNS} times. Latency is from the release to the answer's last "
+            + ", ".join(f"{n:,}" for n in sizes)
+            + f"; the largest {runs_of_largest} times. Latency is from the release to the answer's last "
             "byte; a failure is any exception or non-200 answer. Clients and server share this "
             "machine's 2 cores, so the client side's TLS work is in every figure.",
             "**Baseline**: the same broker served with Python's `http.server` defaults (listen backlog 5, "
@@ -83,7 +85,7 @@ def run(ctx: Context) -> CaseResult:
         ],
         comparisons=[
             Comparison(
-                label="p99 latency of 2,000 simultaneous fetches",
+                label=f"p99 latency of {largest:,} simultaneous fetches",
                 baseline_label="http.server defaults",
                 baseline=stat(base_p99, "s"),
                 ours_label="lakebase-spark broker",
@@ -94,7 +96,7 @@ def run(ctx: Context) -> CaseResult:
                 goal_on="ours",
             ),
             Comparison(
-                label="failed fetches of 2,000",
+                label=f"failed fetches of {largest:,}",
                 baseline_label="http.server defaults",
                 baseline=stat([float(r[2]) for r in rows if r[0] == "http.server defaults"], "fetches"),
                 ours_label="lakebase-spark broker",

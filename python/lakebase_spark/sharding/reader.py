@@ -461,12 +461,22 @@ def _distribution(
             conditions.append(
                 sql.SQL("{} < ").format(sql.Identifier(key)) + sql.SQL(sql_literal(key_type, part.high))
             )
-        query = sql.SQL("SELECT {k} FROM {s}.{t} WHERE {cond} ORDER BY random() LIMIT {n}").format(
-            k=sql.Identifier(key),
+        where = sql.SQL("FROM {s}.{t} WHERE {cond}").format(
             s=sql.Identifier(table[0]),
             t=sql.Identifier(table[1]),
             cond=sql.SQL(" AND ").join(conditions),
-            n=sql.Literal(SAMPLE_ROWS),
         )
-        sampled.extend((coerce_key(key_type, row[0]), 1.0) for row in conn.execute(query))
+        query = sql.SQL("SELECT {k} {where} ORDER BY random() LIMIT {n}").format(
+            k=sql.Identifier(key), where=where, n=sql.Literal(SAMPLE_ROWS)
+        )
+        keys = [row[0] for row in conn.execute(query)]
+        # A full sample is the whole range (weight 1 per row); a capped one stands for every row of the
+        # range, so each sampled key weighs rows / sample size: ranges of 80k and 10k rows must not
+        # both look like 20k.
+        total = len(keys)
+        if total == SAMPLE_ROWS:
+            counted = conn.execute(sql.SQL("SELECT count(*) {where}").format(where=where)).fetchone()
+            total = int(counted[0]) if counted else total
+        weight = total / len(keys) if keys else 0.0
+        sampled.extend((coerce_key(key_type, k), weight) for k in keys)
     return Distribution.from_points(sampled, "sample" if sampled else "none")
