@@ -450,7 +450,7 @@ def test_balance_without_statistics_weighs_the_sample_by_each_range_s_rows(
             # No autovacuum, so no ANALYZE behind the test's back: the planner must sample.
             conn.execute("CREATE TABLE public.unanalysed (id bigint, v int) WITH (autovacuum_enabled = off)")
             conn.execute(
-                "INSERT INTO public.unanalysed SELECT g, g % 7 FROM generate_series(%s, %s) g",
+                "INSERT INTO public.unanalysed SELECT g, g %% 7 FROM generate_series(%s, %s) g",
                 (low, high - 1),
             )
     plan = plan_sharded_read(
