@@ -30,6 +30,7 @@ def test_full_option_set(emulator, broker_service) -> None:
     assert "lakebase.broker.fingerprint" not in opts  # loopback broker: plain HTTP
     assert opts["fetchsize"] == "10000"
     assert opts["reWriteBatchedInserts"] == "true"
+    assert opts["prepareThreshold"] == "-1"  # binary results from the first execution
     assert "password" not in opts
     assert all(isinstance(v, str) for v in opts.values())
 
