@@ -46,7 +46,7 @@ def spark_jars_dir() -> Path:
 #: The only jars the provider links against: JdbcConnectionProvider and DriverWrapper (spark-sql), the
 #: DataSource V2 write API and InternalRow (spark-catalyst), Spark's data types (spark-sql-api),
 #: UTF8String (spark-unsafe, which needs kryo), TaskContext (spark-core), SparkThrowable (spark-common-utils),
-#: Map/Option/Tuple2 (scala-library) and Jackson. The whole
+#: Map/Option/Tuple2 (scala-library), Jackson and slf4j (logging into Spark's log4j). The whole
 #: jars/ folder would also bring derby's manifest Class-Path entries, which javac reports as [path]
 #: warnings (fatal under -Werror).
 LINK_JARS = (
@@ -61,6 +61,7 @@ LINK_JARS = (
     "jackson-databind-*.jar",
     "jackson-core-*.jar",
     "jackson-annotations-*.jar",
+    "slf4j-api-*.jar",
 )
 
 

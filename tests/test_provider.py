@@ -6,7 +6,9 @@ import pytest
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 
-from lakebase_spark import LakebaseOptions
+from lakebase_spark import BrokerService, LakebaseOptions, TokenBroker, lakebase_options
+
+from .conftest import DATABASE, ENDPOINT
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
 
@@ -131,9 +133,13 @@ def test_plain_http_broker_off_loopback_is_refused(spark, opts, orders_table) ->
 
 
 def test_token_never_leaks(spark, spark_logs, opts, orders_table, broker_service, capfd, caplog) -> None:
+    # A broker of its own: its URL is new to the JVM's token cache, so the provider really asks it (and
+    # logs that it did) during this test.
+    fresh = BrokerService(TokenBroker(broker_service.broker.workspace)).start()
+    fresh_opts = lakebase_options(ENDPOINT, database=DATABASE, broker=fresh)
     spark.sparkContext.setLogLevel("DEBUG")
     try:
-        df = spark.read.format("jdbc").options(**opts).option("dbtable", orders_table).load()
+        df = spark.read.format("jdbc").options(**fresh_opts).option("dbtable", orders_table).load()
         df.collect()
         plans = [
             df._jdf.queryExecution().toString(),
@@ -150,12 +156,16 @@ def test_token_never_leaks(spark, spark_logs, opts, orders_table, broker_service
     out, err = capfd.readouterr()
     jvm_log = (spark_logs / "spark.log").read_text(errors="replace")
     assert "JDBC" in jvm_log  # DEBUG logging of the JDBC path really was captured
-    token = broker_service.broker.credential(endpoint=opts["lakebase.endpoint"]).token.reveal()
-    secret = opts["lakebase.broker.secret"]
-    assert "JDBCRelation" in plans[0] or "JDBC" in plans[0]
-    for text in [*plans, out, err, caplog.text, failure, repr(LakebaseOptions(opts)), jvm_log]:
-        assert token not in text
-        assert secret not in text
+    # ... and the provider's own lines reach Spark's log (slf4j), so this search covers them too.
+    assert f"DEBUG io.lakebase.spark: broker {fresh.url} served a token" in jvm_log
+    assert "JDBCRelation" in plans[0]
+    for service, options in ((broker_service, opts), (fresh, fresh_opts)):
+        token = service.broker.credential(endpoint=ENDPOINT).token.reveal()
+        secret = options["lakebase.broker.secret"]
+        for text in [*plans, out, err, caplog.text, failure, repr(LakebaseOptions(options)), jvm_log]:
+            assert token not in text
+            assert secret not in text
+    fresh.stop()
 
 
 @pytest.mark.parametrize("mode", ["REQUIRE", "Require"])

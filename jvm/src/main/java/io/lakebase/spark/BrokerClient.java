@@ -7,10 +7,7 @@ import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.net.UnknownHostException;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.sql.SQLException;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
@@ -159,16 +156,7 @@ final class BrokerClient {
 
     /** First 16 bytes of SHA-256 of a token, hex: names a token to the broker without revealing it. */
     static String digest(String token) {
-        try {
-            byte[] hash = MessageDigest.getInstance("SHA-256").digest(token.getBytes(StandardCharsets.UTF_8));
-            StringBuilder hex = new StringBuilder(32);
-            for (int i = 0; i < 16; i++) {
-                hex.append(String.format("%02x", hash[i] & 0xff));
-            }
-            return hex.toString();
-        } catch (NoSuchAlgorithmException e) {
-            throw new AssertionError("SHA-256 is always available", e);
-        }
+        return Digests.hex(Digests.sha256(token), 16);
     }
 
     private Socket connect(int connectTimeoutMs, int readTimeoutMs) throws SQLException, Transient {

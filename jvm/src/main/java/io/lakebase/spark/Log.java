@@ -1,20 +1,23 @@
 package io.lakebase.spark;
 
-import java.util.logging.Level;
-import java.util.logging.Logger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
-/** FINE-level java.util.logging for the provider; callers pass no tokens or secrets. */
+/**
+ * The provider's diagnostics, through slf4j (which Spark ships and routes to its log4j), so they land in Spark's
+ * log at the level the user sets for {@code io.lakebase.spark}. Callers pass no tokens or secrets.
+ */
 final class Log {
 
-    private static final Logger LOGGER = Logger.getLogger("io.lakebase.spark");
+    private static final Logger LOGGER = LoggerFactory.getLogger("io.lakebase.spark");
 
     private Log() {
     }
 
-    /** Logs {@code String.format(format, args)} at FINE, formatting only when FINE is on. */
+    /** Logs {@code String.format(format, args)} at DEBUG, formatting only when DEBUG is on. */
     static void fine(String format, Object... args) {
-        if (LOGGER.isLoggable(Level.FINE)) {
-            LOGGER.fine(String.format(format, args));
+        if (LOGGER.isDebugEnabled()) {
+            LOGGER.debug(String.format(format, args));
         }
     }
 }

@@ -47,12 +47,7 @@ final class PinnedTrustManager extends X509ExtendedTrustManager {
         if (chain == null || chain.length == 0) {
             throw new CertificateException("the broker presented no certificate");
         }
-        byte[] actual;
-        try {
-            actual = MessageDigest.getInstance("SHA-256").digest(chain[0].getEncoded());
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new CertificateException("SHA-256 is unavailable", e);
-        }
+        byte[] actual = Digests.sha256(chain[0].getEncoded());
         if (!MessageDigest.isEqual(expected, actual)) {
             throw new PinMismatchException("the broker's certificate has SHA-256 fingerprint " + hex(actual)
                     + ", not the pinned " + hex(expected));

@@ -1,8 +1,5 @@
 package io.lakebase.spark;
 
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
 
 /** What a cached token is for: one broker (with its secret and pin), one endpoint or instance, one role. */
@@ -18,18 +15,10 @@ final class TokenKey {
 
     TokenKey(String brokerUrl, String secret, byte[] fingerprint, LakebaseTarget target, String user) {
         this.brokerUrl = brokerUrl;
-        this.secretDigest = sha256(secret);
+        this.secretDigest = Digests.sha256(secret);
         this.fingerprint = fingerprint == null ? new byte[0] : fingerprint.clone();
         this.target = target;
         this.user = user;
-    }
-
-    private static byte[] sha256(String s) {
-        try {
-            return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
-        } catch (NoSuchAlgorithmException e) {
-            throw new AssertionError("every JVM has SHA-256", e);
-        }
     }
 
     @Override
