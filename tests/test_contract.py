@@ -67,3 +67,24 @@ def test_fault_points_agree(spark) -> None:
         names.append(str(field.get(fault)))
     documented = writer.WRITE_FAULT_POINTS
     assert tuple(names) == documented
+
+
+def test_the_provider_leaves_out_every_option_spark_itself_reads(spark) -> None:
+    """The provider keeps Spark's own JDBC options (dbtable, numPartitions, ...) out of the driver's
+    properties with its own list, not ``JDBCOptions.asConnectionProperties``: that needs a Scala map built
+    from Java, which no single jar can do for both Scala 2.12 (Spark 3.5) and 2.13 (Spark 4). This keeps the
+    list in step with the Spark it runs on."""
+    jvm = spark.sparkContext._jvm
+    gateway = spark.sparkContext._gateway
+    cls = jvm.java.lang.Class.forName("org.apache.spark.sql.execution.datasources.jdbc.JDBCOptions$")
+    module = cls.getField("MODULE$").get(None)
+    no_args = gateway.new_array(jvm.java.lang.Object, 0)
+    accessor = next(
+        m for m in cls.getMethods() if m.getName().endswith("$$jdbcOptionNames") and not m.getParameterCount()
+    )
+    sparks = {str(name).lower() for name in accessor.invoke(module, no_args).mkString("\n").split("\n")}
+    field = jvm.java.lang.Class.forName("io.lakebase.spark.LakebaseOptions").getDeclaredField("SPARK_OPTIONS")
+    field.setAccessible(True)
+    ours = {str(name) for name in field.get(None).toArray()}
+    assert len(sparks) > 20  # the real list was read
+    assert sparks <= ours, f"options Spark reads that would reach pgjdbc: {sorted(sparks - ours)}"
