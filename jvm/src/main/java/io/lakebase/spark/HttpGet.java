@@ -1,7 +1,6 @@
 package io.lakebase.spark;
 
 import java.io.BufferedInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
@@ -9,7 +8,6 @@ import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.util.Locale;
 import javax.net.ssl.SSLSocket;
 import javax.net.ssl.SSLSocketFactory;
 
@@ -98,7 +96,6 @@ final class HttpGet {
             throw new IOException("not an HTTP status: " + parts[1], e);
         }
         long contentLength = -1;
-        boolean chunked = false;
         for (int i = 0; ; i++) {
             String line = readLine(in);
             if (line.isEmpty()) {
@@ -108,70 +105,32 @@ final class HttpGet {
                 throw new IOException("more than " + MAX_HEADERS + " header lines");
             }
             int colon = line.indexOf(':');
-            if (colon <= 0) {
-                continue;
-            }
-            String name = line.substring(0, colon).trim().toLowerCase(Locale.ROOT);
-            String value = line.substring(colon + 1).trim();
-            if (name.equals("content-length")) {
+            if (colon > 0 && line.substring(0, colon).trim().equalsIgnoreCase("content-length")) {
                 try {
-                    contentLength = Long.parseLong(value);
+                    contentLength = Long.parseLong(line.substring(colon + 1).trim());
                 } catch (NumberFormatException e) {
-                    throw new IOException("bad Content-Length: " + value, e);
+                    throw new IOException("bad Content-Length", e);
                 }
-            } else if (name.equals("transfer-encoding")) {
-                chunked = value.toLowerCase(Locale.ROOT).contains("chunked");
             }
         }
-        ByteArrayOutputStream body = new ByteArrayOutputStream();
-        if (chunked) {
-            while (true) {
-                String sizeLine = readLine(in);
-                int semi = sizeLine.indexOf(';');
-                long size;
-                try {
-                    size = Long.parseLong((semi < 0 ? sizeLine : sizeLine.substring(0, semi)).trim(), 16);
-                } catch (NumberFormatException e) {
-                    throw new IOException("bad chunk size", e);
-                }
-                if (size == 0) {
-                    break; // trailers, if any, are not needed: the socket is closed next
-                }
-                copy(in, body, size, maxBody);
-                readLine(in); // CRLF after each chunk
-            }
-        } else if (contentLength >= 0) {
-            copy(in, body, contentLength, maxBody);
-        } else {
-            copy(in, body, -1, maxBody); // delimited by the server closing the connection
+        // The broker always sends Content-Length (never chunks, never ends a body by closing): an answer without
+        // it did not come from the broker.
+        if (contentLength < 0) {
+            throw new IOException("an answer without Content-Length");
         }
-        return new Response(status, body.toByteArray());
-    }
-
-    /** Copies {@code length} bytes (or up to EOF when -1), failing once the body would pass {@code maxBody}. */
-    private static void copy(InputStream in, ByteArrayOutputStream out, long length, int maxBody) throws IOException {
-        if (length > maxBody - out.size()) {
+        if (contentLength > maxBody) {
             throw new IOException("answer larger than " + maxBody + " bytes");
         }
-        byte[] buf = new byte[8192];
-        long remaining = length;
-        while (remaining != 0) {
-            int want = remaining < 0 ? buf.length : (int) Math.min(buf.length, remaining);
-            int n = in.read(buf, 0, want);
+        byte[] body = new byte[(int) contentLength];
+        int read = 0;
+        while (read < body.length) {
+            int n = in.read(body, read, body.length - read);
             if (n < 0) {
-                if (remaining < 0) {
-                    return;
-                }
                 throw new EOFException("answer ended early");
             }
-            out.write(buf, 0, n);
-            if (out.size() > maxBody) {
-                throw new IOException("answer larger than " + maxBody + " bytes");
-            }
-            if (remaining > 0) {
-                remaining -= n;
-            }
+            read += n;
         }
+        return new Response(status, body);
     }
 
     private static String readLine(InputStream in) throws IOException {
