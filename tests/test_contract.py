@@ -88,3 +88,22 @@ def test_the_provider_leaves_out_every_option_spark_itself_reads(spark) -> None:
     ours = {str(name) for name in field.get(None).toArray()}
     assert len(sparks) > 20  # the real list was read
     assert sparks <= ours, f"options Spark reads that would reach pgjdbc: {sorted(sparks - ours)}"
+
+
+def test_target_kinds_agree(spark) -> None:
+    from typing import get_args
+
+    from lakebase_spark.targets import Kind
+
+    jvm = spark.sparkContext._jvm
+    kinds = jvm.java.lang.Class.forName("io.lakebase.spark.LakebaseTarget$Kind").getEnumConstants()
+    params = []
+    for kind in kinds:
+        field = kind.getClass().getDeclaredField("param")
+        field.setAccessible(True)
+        params.append(str(field.get(kind)))
+    assert tuple(params) == get_args(Kind)
+    assert {k: py_options.TARGET_KEYS[k] for k in params} == {
+        "endpoint": java_constant(spark, "LakebaseOptions", "ENDPOINT"),
+        "instance": java_constant(spark, "LakebaseOptions", "INSTANCE"),
+    }

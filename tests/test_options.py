@@ -10,7 +10,7 @@ from lakebase_spark import (
     LakebaseOptions,
     lakebase_options,
 )
-from lakebase_spark.endpoints import Address
+from lakebase_spark.targets import Address
 
 from .conftest import DATABASE, ENDPOINT
 

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Literal
 
 from ._api import call_api
 from .credentials import Credential, Secret
-from .endpoints import validate_endpoint_name, validate_instance_name
 from .errors import CredentialError
 from .redaction import install_sdk_log_redaction
+from .targets import Target
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -215,16 +215,8 @@ class TokenBroker:
         token cause one mint. Exactly one of ``endpoint`` and ``instance`` is needed: the API
         requires a target to mint, though the token then serves every target.
         """
-        api: Api
-        if (endpoint is None) == (instance is None):
-            raise ValueError("give exactly one of endpoint= (Autoscaling) or instance= (Provisioned)")
-        if endpoint is not None:
-            validate_endpoint_name(endpoint)
-            api, target = "postgres", endpoint
-        else:
-            assert instance is not None
-            validate_instance_name(instance)
-            api, target = "database", instance
+        chosen = Target.of(endpoint, instance)
+        api, target = chosen.api, chosen.name
         key = (self.host, self.principal, api)
         with self._lock:
             slot = self._slots.setdefault(key, _Slot())

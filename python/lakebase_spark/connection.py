@@ -13,9 +13,9 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from .endpoints import Address, resolve_endpoint, resolve_instance
 from .errors import DatabaseConnectionError, MissingDependencyError, TLSRequiredError
 from .service import BrokerService, shared_broker_service
+from .targets import Address, Target
 
 if TYPE_CHECKING:
     import psycopg
@@ -78,8 +78,7 @@ def connect(
     seconds (0: no retry), then fails naming the limit and what to do.
     """
     psycopg = require_psycopg("connecting to Lakebase from Python")
-    if (endpoint is None) == (instance is None):
-        raise ValueError("give exactly one of endpoint=... or instance=...")
+    Target.of(endpoint, instance)  # exactly one, well-formed: before anything else
     if "password" in kwargs:
         raise ValueError("lakebase-spark logs in with a token from the broker; do not pass password=")
     sslmode = kwargs.get("sslmode", "require")
@@ -157,10 +156,7 @@ def resolve_address(
     tokens: TokenBroker, *, endpoint: str | None, instance: str | None, port: int | None = None
 ) -> Address:
     """Where the endpoint's (or instance's) Postgres listens: one workspace API call."""
-    if endpoint is not None:
-        return resolve_endpoint(tokens.workspace, endpoint, port=port)
-    assert instance is not None
-    return resolve_instance(tokens.workspace, instance, port=port)
+    return Target.of(endpoint, instance).resolve(tokens.workspace, port=port)
 
 
 def _connect(module: Any, password: str, params: dict[str, Any]) -> psycopg.Connection[Any]:

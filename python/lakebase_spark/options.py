@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from .endpoints import resolve_endpoint, resolve_instance
 from .service import BrokerService, shared_broker_service
+from .targets import DEFAULT_DATABASE, Target
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -15,7 +15,6 @@ __all__ = ["LakebaseOptions", "lakebase_options"]
 
 POSTGRES_DRIVER = "org.postgresql.Driver"
 PROVIDER_NAME = "lakebase"
-DEFAULT_DATABASE = "databricks_postgres"
 
 # Option keys the JVM provider reads (Spark lower-cases keys; these are matched case-insensitively).
 BROKER_URL = "lakebase.broker.url"
@@ -28,6 +27,8 @@ COLD_START_TIMEOUT_MS = "lakebase.coldstart.timeout.ms"
 CONNECTION_LIMIT_TIMEOUT_MS = "lakebase.connlimit.timeout.ms"
 ENDPOINT = "lakebase.endpoint"
 INSTANCE = "lakebase.instance"
+#: The option that names each kind of target (LakebaseTarget.Kind on the JVM side).
+TARGET_KEYS = {"endpoint": ENDPOINT, "instance": INSTANCE}
 
 
 class LakebaseOptions(dict[str, str]):
@@ -68,22 +69,13 @@ def lakebase_options(
         opts = lakebase_options("projects/p/branches/main/endpoints/primary", database="shop")
         df = spark.read.format("jdbc").options(**opts).option("dbtable", "public.orders").load()
     """
-    if (endpoint is None) == (instance is None):
-        raise ValueError(
-            "give exactly one of endpoint='projects/<p>/branches/<b>/endpoints/<e>' "
-            "(Lakebase Autoscaling) or instance='<name>' (Lakebase Provisioned)"
-        )
+    chosen = Target.of(endpoint, instance)
     if not database:
         raise ValueError("database must be a non-empty database name, e.g. 'databricks_postgres'")
     service = broker.start() if broker is not None else shared_broker_service(workspace_client)
     workspace = service.broker.workspace
-    if endpoint is not None:
-        address = resolve_endpoint(workspace, endpoint, port=port)
-        target = {ENDPOINT: endpoint}
-    else:
-        assert instance is not None
-        address = resolve_instance(workspace, instance, port=port)
-        target = {INSTANCE: instance}
+    address = chosen.resolve(workspace, port=port)
+    target = {TARGET_KEYS[chosen.kind]: chosen.name}
     host = f"[{address.host}]" if ":" in address.host else address.host
     options: dict[str, object] = {
         "url": f"jdbc:postgresql://{host}:{address.port}/{quote(database, safe='')}?sslmode=require",

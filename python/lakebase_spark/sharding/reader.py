@@ -313,9 +313,7 @@ def _plan(
 
 def shard_options(shard: Shard, broker: BrokerService) -> dict[str, str]:
     """The ``lakebase`` provider's options for one shard."""
-    if shard.endpoint is not None:
-        return dict(lakebase_options(shard.endpoint, database=shard.database, broker=broker))
-    return dict(lakebase_options(instance=shard.instance, database=shard.database, broker=broker))
+    return dict(lakebase_options(**shard.target.keywords(), database=shard.database, broker=broker))
 
 
 def check_same_schema(frames: Sequence[tuple[str, DataFrame]]) -> None:

@@ -45,8 +45,7 @@ def connect_shard(
         raise MissingDependencyError(str(e)) from e
     try:
         return connect(
-            endpoint=shard.endpoint,
-            instance=shard.instance,
+            **shard.target.keywords(),
             database=shard.database,
             broker=broker,
             workspace_client=workspace_client,

@@ -22,8 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, cast, get_args
 
-from ..endpoints import validate_endpoint_name, validate_instance_name
-from ..options import DEFAULT_DATABASE
+from ..targets import DEFAULT_DATABASE, Target
 from .errors import (
     InvalidRangeError,
     InvalidShardMapError,
@@ -102,21 +101,21 @@ class Shard:
                 "endpoint='projects/<p>/branches/<b>/endpoints/<e>' (Lakebase Autoscaling) "
                 "or instance='<name>' (Lakebase Provisioned)"
             )
-        if self.endpoint is not None:
-            validate_endpoint_name(self.endpoint)
-        else:
-            validate_instance_name(cast(str, self.instance))
+        _ = self.target  # the name rules
+
+    @property
+    def target(self) -> Target:
+        """The endpoint or instance this shard's database lives on."""
+        return Target.of(self.endpoint, self.instance)
 
     @property
     def location(self) -> tuple[str, str, str]:
         """What identifies the database itself: two shards of one map may not share it."""
-        if self.endpoint is not None:
-            return ("endpoint", self.endpoint, self.database)
-        return ("instance", cast(str, self.instance), self.database)
+        target = self.target
+        return (target.kind, target.name, self.database)
 
     def to_dict(self) -> dict[str, str]:
-        target = {"endpoint": self.endpoint} if self.endpoint is not None else {"instance": self.instance}
-        return {"name": self.name, "database": self.database, **cast(dict[str, str], target)}
+        return {"name": self.name, "database": self.database, self.target.kind: self.target.name}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Shard:

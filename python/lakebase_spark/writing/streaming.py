@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import WriteInputError
-from ..options import DEFAULT_DATABASE
+from ..targets import DEFAULT_DATABASE
 from .writer import Mode, write
 
 if TYPE_CHECKING:

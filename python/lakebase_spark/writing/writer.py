@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from psycopg import sql
 
 from ..connection import connect, resolve_address
-from ..endpoints import Address
 from ..errors import WriteError, WriteInputError
-from ..options import DEFAULT_DATABASE, LakebaseOptions, lakebase_options
+from ..options import LakebaseOptions, lakebase_options
 from ..service import BrokerService, shared_broker_service
+from ..targets import DEFAULT_DATABASE, Address
 from .commits import CommitLog, stage_name
 from .tables import Column, TableInfo, TableName, match_columns, quote_identifier
 

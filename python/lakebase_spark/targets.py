@@ -1,10 +1,11 @@
-"""Lakebase target names and where they live: Autoscaling endpoints and Provisioned instances."""
+"""What a job connects to: a Lakebase target (an Autoscaling endpoint or a Provisioned instance), its
+name rules, and where its Postgres listens. ``Target`` mirrors the JVM's ``LakebaseTarget``."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from ._api import call_api
 from .errors import CredentialError, InvalidEndpointNameError
@@ -13,12 +14,28 @@ if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
 
 __all__ = [
+    "DEFAULT_DATABASE",
     "Address",
+    "Target",
     "resolve_endpoint",
     "resolve_instance",
     "validate_endpoint_name",
     "validate_instance_name",
 ]
+
+#: The database every Lakebase endpoint and instance has.
+DEFAULT_DATABASE = "databricks_postgres"
+
+#: The broker's query parameter for each kind, too (``LakebaseTarget.Kind`` on the JVM side).
+Kind = Literal["endpoint", "instance"]
+
+
+class TargetKeywords(TypedDict):
+    """The ``endpoint=`` / ``instance=`` keyword arguments of the package's functions."""
+
+    endpoint: str | None
+    instance: str | None
+
 
 _SEGMENT = r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}"
 _ENDPOINT = re.compile(rf"projects/({_SEGMENT})/branches/({_SEGMENT})/endpoints/({_SEGMENT})")
@@ -92,3 +109,56 @@ def resolve_instance(workspace: WorkspaceClient, instance: str, *, port: int | N
             "wait until it is AVAILABLE"
         )
     return Address.parse(found.read_write_dns, port=port)
+
+
+@dataclass(frozen=True)
+class Target:
+    """An Autoscaling endpoint or a Provisioned instance, by a validated name.
+
+    Every place that takes ``endpoint=`` / ``instance=`` turns them into one of these with
+    :meth:`of`, so the "exactly one" rule, the name rules, which credential API mints for it and
+    how its host is found live here; a new kind (a read replica, a branch) is added here and in
+    ``LakebaseTarget.java``.
+    """
+
+    kind: Kind
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.kind == "endpoint":
+            validate_endpoint_name(self.name)
+        elif self.kind == "instance":
+            validate_instance_name(self.name)
+        else:
+            raise ValueError(f"unknown Lakebase target kind {self.kind!r}: 'endpoint' or 'instance'")
+
+    @classmethod
+    def of(cls, endpoint: str | None = None, instance: str | None = None) -> Target:
+        """The target named by exactly one of ``endpoint`` (Autoscaling) and ``instance`` (Provisioned)."""
+        if (endpoint is None) == (instance is None):
+            raise ValueError(
+                "give exactly one of endpoint='projects/<p>/branches/<b>/endpoints/<e>' "
+                "(Lakebase Autoscaling) or instance='<name>' (Lakebase Provisioned)"
+            )
+        return cls("endpoint", endpoint) if endpoint is not None else cls("instance", str(instance))
+
+    @property
+    def api(self) -> Literal["postgres", "database"]:
+        """The workspace API family that mints its credentials and describes it."""
+        return "postgres" if self.kind == "endpoint" else "database"
+
+    def keywords(self) -> TargetKeywords:
+        """``endpoint=`` and ``instance=`` for the package's functions (one of them ``None``)."""
+        return {
+            "endpoint": self.name if self.kind == "endpoint" else None,
+            "instance": self.name if self.kind == "instance" else None,
+        }
+
+    def resolve(self, workspace: WorkspaceClient, *, port: int | None = None) -> Address:
+        """Where its Postgres listens (one workspace API call)."""
+        if self.kind == "endpoint":
+            return resolve_endpoint(workspace, self.name, port=port)
+        return resolve_instance(workspace, self.name, port=port)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name!r}"
