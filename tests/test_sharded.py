@@ -464,3 +464,13 @@ def test_balance_without_statistics_weighs_the_sample_by_each_range_s_rows(
     assert sum(sizes) == 100_000
     print("unanalysed partition sizes:", sizes)
     assert max(sizes) / (sum(sizes) / len(sizes)) <= 1.5
+
+
+def test_a_sharded_read_looks_up_each_shard_s_host_once(spark, emulator, fleet, broker_service) -> None:
+    lookups = "GET /api/2.0/postgres/{name}"
+    before = emulator.stats.calls_to(lookups)
+    df = read_sharded(
+        spark, fleet.shard_map, table="public.orders", key="id", partitions=3, broker=broker_service
+    )
+    assert df.count() == len(fleet.keys)
+    assert emulator.stats.calls_to(lookups) - before == len(SHARDS)  # planning's; the Spark side reuses them

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from .service import BrokerService, shared_broker_service
-from .targets import DEFAULT_DATABASE, Target
+from .targets import DEFAULT_DATABASE, Address, Target
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -50,6 +50,7 @@ def lakebase_options(
     broker: BrokerService | None = None,
     user: str | None = None,
     port: int | None = None,
+    address: Address | None = None,
     fetchsize: int | None = 10_000,
     batchsize: int | None = 10_000,
     application_name: str | None = "lakebase-spark",
@@ -74,7 +75,8 @@ def lakebase_options(
         raise ValueError("database must be a non-empty database name, e.g. 'databricks_postgres'")
     service = broker.start() if broker is not None else shared_broker_service(workspace_client)
     workspace = service.broker.workspace
-    address = chosen.resolve(workspace, port=port)
+    if address is None:  # else the caller already resolved it (a sharded read, once per shard)
+        address = chosen.resolve(workspace, port=port)
     target = {TARGET_KEYS[chosen.kind]: chosen.name}
     host = f"[{address.host}]" if ":" in address.host else address.host
     options: dict[str, object] = {

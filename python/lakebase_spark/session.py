@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -27,7 +28,9 @@ B = TypeVar("B", bound="SparkSession.Builder")
 
 def jar_path() -> str:
     """The provider jar shipped inside this package (built from ``jvm/`` at install time)."""
-    jar = Path(__file__).parent / "jars" / JAR_NAME
+    # A package resource, not a path next to __file__: Spark needs a real file, which an installed
+    # wheel's resources are.
+    jar = importlib.resources.files("lakebase_spark").joinpath("jars", JAR_NAME)
     if not jar.is_file():
         raise JarNotFoundError(
             f"the lakebase-spark provider jar is missing (looked for {jar}). It is built when the "

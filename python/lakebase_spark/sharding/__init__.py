@@ -45,13 +45,8 @@ from .keys import (
     range_predicate,
     sql_literal,
 )
-from .reader import (
-    PartitionRange,
-    ShardedReadPlan,
-    SkippedRange,
-    plan_sharded_read,
-    read_sharded,
-)
+from .planning import PartitionRange, ReadRequest, ShardedReadPlan, SkippedRange, plan_sharded_read
+from .reader import read_sharded
 from .routing import connect_for_key, connect_shard
 from .shard_map import ClippedRange, MappingStatus, RangeMapping, RangeShardMap, Shard
 from .store import (
@@ -88,6 +83,7 @@ __all__ = [
     "RangeMapping",
     "RangeOverlapError",
     "RangeShardMap",
+    "ReadRequest",
     "Shard",
     "ShardConnectionError",
     "ShardMapCache",

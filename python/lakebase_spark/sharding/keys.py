@@ -319,3 +319,8 @@ def range_predicate(key_type: KeyType, column: str, low: Key | None, high: Key |
     if high is not None:
         parts.append(f"{col} < {sql_literal(key_type, high)}")
     return " AND ".join(parts) if parts else f"{col} IS NOT NULL"
+
+
+def key_lt(a: Key, b: Key) -> bool:
+    """``a < b`` for two keys of one map: they share one Python type (:func:`coerce_key`)."""
+    return bool(cast(Any, a) < b)

@@ -33,7 +33,7 @@ from .errors import (
     RangeOverlapError,
     UnknownShardError,
 )
-from .keys import Key, KeyType, check_key_type, coerce_key, key_from_json, key_to_json
+from .keys import Key, KeyType, check_key_type, coerce_key, key_from_json, key_lt, key_to_json
 
 __all__ = ["ClippedRange", "MappingStatus", "RangeMapping", "RangeShardMap", "Shard"]
 
@@ -55,11 +55,6 @@ def _check_name(what: str, name: object) -> str:
             f"invalid {what} {name!r}: use 1 to 63 letters, digits, '_' or '-' (e.g. 'orders-eu-1')"
         )
     return name
-
-
-def _lt(a: Key, b: Key) -> bool:
-    # Keys of one map share one Python type (coerce_key), so the comparison is well defined.
-    return bool(cast(Any, a) < b)
 
 
 def show_key(key: Key | None) -> str:
@@ -154,7 +149,7 @@ class RangeMapping:
 
     def contains(self, key: Key) -> bool:
         """Whether the coerced ``key`` (see :func:`coerce_key`) is in ``[low, high)``."""
-        return not _lt(key, self.low) and (self.high is None or _lt(key, self.high))
+        return not key_lt(key, self.low) and (self.high is None or key_lt(key, self.high))
 
     def describe(self) -> str:
         """``[low, high) on shard 's' (id ...)``, as messages name a range."""
@@ -335,23 +330,23 @@ class RangeShardMap:
         """
         lo = None if low is None else self.coerce(low)
         hi = None if high is None else self.coerce(high)
-        if lo is not None and hi is not None and not _lt(lo, hi):
+        if lo is not None and hi is not None and not key_lt(lo, hi):
             return []
         state = self._state
         start = 0 if lo is None else max(bisect.bisect_right(cast(Sequence[Any], state.lows), lo) - 1, 0)
         found = []
         for m in state.mappings[start:]:
-            if hi is not None and not _lt(m.low, hi):
+            if hi is not None and not key_lt(m.low, hi):
                 break
-            if lo is not None and m.high is not None and not _lt(lo, m.high):
+            if lo is not None and m.high is not None and not key_lt(lo, m.high):
                 continue
-            clip_low = m.low if lo is None or _lt(lo, m.low) else lo
+            clip_low = m.low if lo is None or key_lt(lo, m.low) else lo
             if m.high is None:
                 clip_high = hi
             elif hi is None:
                 clip_high = m.high
             else:
-                clip_high = m.high if _lt(m.high, hi) else hi
+                clip_high = m.high if key_lt(m.high, hi) else hi
             found.append(ClippedRange(m, clip_low, clip_high))
         return found
 
@@ -363,7 +358,7 @@ class RangeShardMap:
         found: list[tuple[Key | None, Key | None]] = [(None, mappings[0].low)]
         for before, after in itertools.pairwise(mappings):
             assert before.high is not None  # only the last range can be unbounded (no overlaps)
-            if _lt(before.high, after.low):
+            if key_lt(before.high, after.low):
                 found.append((before.high, after.low))
         if mappings[-1].high is not None:
             found.append((mappings[-1].high, None))
@@ -451,7 +446,7 @@ class RangeShardMap:
         with self._lock:
             state = self._state
             old = self._find(state, mapping_id)
-            if not (_lt(old.low, point) and (old.high is None or _lt(point, old.high))):
+            if not (key_lt(old.low, point) and (old.high is None or key_lt(point, old.high))):
                 raise InvalidRangeError(
                     f"cannot split {old.describe()} at {show_key(point)}: the split point must lie strictly "
                     "inside the range"
@@ -543,7 +538,7 @@ class RangeShardMap:
             if not isinstance(m, RangeMapping):
                 raise InvalidShardMapError(f"shard map {self._name!r}: expected RangeMapping, got {m!r}")
             m = replace(m, low=self.coerce(m.low), high=None if m.high is None else self.coerce(m.high))
-            if m.high is not None and not _lt(m.low, m.high):
+            if m.high is not None and not key_lt(m.low, m.high):
                 raise InvalidRangeError(
                     f"range [{show_key(m.low)}, {show_key(m.high)}) (id {m.id}) of shard map {self._name!r} "
                     "is empty: low must be below high (high is exclusive; None means unbounded)"
@@ -558,7 +553,7 @@ class RangeShardMap:
             checked.append(m)
         checked.sort(key=lambda m: cast(Any, m.low))
         for before, after in itertools.pairwise(checked):
-            if before.high is None or _lt(after.low, before.high):
+            if before.high is None or key_lt(after.low, before.high):
                 raise RangeOverlapError(
                     f"range {after.describe()} overlaps {before.describe()} in shard map {self._name!r}; "
                     "ranges are half-open [low, high): remove, split or shrink the existing range first"

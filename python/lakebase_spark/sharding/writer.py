@@ -18,9 +18,9 @@ from ..service import BrokerService, shared_broker_service
 from ..writing.writer import Mode, write
 from .errors import ShardMapError, UnroutableRowsError
 from .keys import Key
-from .reader import parse_table
 from .shard_map import RangeMapping, RangeShardMap
 from .store import ShardMapCache
+from .tables import parse_table
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient

@@ -1,0 +1,140 @@
+"""Catalog look-ups on one shard for planning: the key column's type, NULL keys, and the key's
+distribution (``pg_stats`` when the table was analysed, else a sample weighed by each range's rows)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+
+from .balance import Distribution
+from .errors import ShardedReadError
+from .keys import Key, KeyType, coerce_key, sql_literal
+from .shard_map import ClippedRange, Shard
+from .tables import quote_table
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["COLUMN_TYPES", "SAMPLE_ROWS", "check_key_column", "fail_on_null_keys", "key_distribution"]
+
+#: information_schema.columns.data_type values accepted for each key type.
+COLUMN_TYPES: dict[KeyType, tuple[str, ...]] = {
+    "smallint": ("smallint",),
+    "integer": ("integer",),
+    "bigint": ("bigint",),
+    "numeric": ("numeric",),
+    "date": ("date",),
+    "timestamp": ("timestamp without time zone",),
+    "timestamptz": ("timestamp with time zone",),
+    "text": ("text", "character varying", "character"),
+    "uuid": ("uuid",),
+}
+#: Keys to sample per range when a table has no statistics (Postgres' own ANALYZE reads 30,000 rows).
+SAMPLE_ROWS = 20_000
+
+
+def check_key_column(
+    conn: psycopg.Connection[Any], shard: Shard, table: tuple[str, str], key: str, key_type: KeyType
+) -> None:
+    """The shard's table has the key column, of a type matching the shard map's keys."""
+    row = conn.execute(
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s AND column_name = %s",
+        (table[0], table[1], key),
+    ).fetchone()
+    if row is None:
+        exists = conn.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s", table
+        ).fetchone()
+        if exists is None:
+            raise ShardedReadError(
+                f"shard {shard.name!r} (database {shard.database!r}) has no table {quote_table(table)} "
+                "visible to the current principal"
+            )
+        raise ShardedReadError(
+            f"table {quote_table(table)} on shard {shard.name!r} has no column {key!r} to shard by"
+        )
+    if row[0] not in COLUMN_TYPES[key_type]:
+        raise ShardedReadError(
+            f"column {key!r} of {quote_table(table)} on shard {shard.name!r} is {row[0]}, but the shard "
+            f"map's keys are {key_type}: use a map of key type matching the column"
+        )
+
+
+def fail_on_null_keys(conn: psycopg.Connection[Any], shard: Shard, table: tuple[str, str], key: str) -> None:
+    query = sql.SQL("SELECT count(*) FROM {}.{} WHERE {} IS NULL").format(
+        sql.Identifier(table[0]), sql.Identifier(table[1]), sql.Identifier(key)
+    )
+    row = conn.execute(query).fetchone()
+    nulls = int(row[0]) if row else 0
+    if nulls:
+        raise ShardedReadError(
+            f"{nulls} rows of {quote_table(table)} on shard {shard.name!r} have a NULL {key!r}, which maps "
+            "to no shard; fix them, or pass null_keys='exclude' to read without them"
+        )
+
+
+def key_distribution(
+    conn: psycopg.Connection[Any],
+    table: tuple[str, str],
+    key: str,
+    key_type: KeyType,
+    parts: Sequence[ClippedRange],
+) -> Distribution:
+    """The key's distribution on this shard: pg_stats (MCVs + histogram), else a sample of the ranges."""
+    array = sql.SQL(f"{key_type}[]")  # key_type is one of a fixed set of type names
+    stats = conn.execute(
+        sql.SQL(
+            "SELECT s.null_frac, (s.most_common_vals::text)::{array}, s.most_common_freqs, "
+            "(s.histogram_bounds::text)::{array}, c.reltuples "
+            "FROM pg_stats s JOIN pg_namespace n ON n.nspname = s.schemaname "
+            "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename "
+            "WHERE s.schemaname = %s AND s.tablename = %s AND s.attname = %s"
+        ).format(array=array),
+        (table[0], table[1], key),
+    ).fetchone()
+    if stats is not None and stats[4] and stats[4] > 0:
+        null_frac, mcv, mcf, bounds, reltuples = stats
+        points: list[tuple[Key, float]] = []
+        mcv_share = 0.0
+        for value, freq in zip(mcv or [], mcf or [], strict=True):
+            points.append((coerce_key(key_type, value), float(freq) * reltuples))
+            mcv_share += float(freq)
+        if bounds and len(bounds) > 1:
+            per_bucket = max(1.0 - null_frac - mcv_share, 0.0) * reltuples / (len(bounds) - 1)
+            points.extend((coerce_key(key_type, b), per_bucket) for b in bounds[:-1])
+            points.append((coerce_key(key_type, bounds[-1]), 0.0))
+        if points:
+            return Distribution.from_points(points, "pg_stats")
+    # No statistics yet (never analyzed, and we may not own the table to ANALYZE it): a random sample
+    # of each range's keys. ORDER BY random() LIMIT n scans the range once with a top-n heap.
+    sampled: list[tuple[Key, float]] = []
+    for part in parts:
+        conditions = [
+            sql.SQL("{} >= ").format(sql.Identifier(key)) + sql.SQL(sql_literal(key_type, part.low))
+        ]
+        if part.high is not None:
+            conditions.append(
+                sql.SQL("{} < ").format(sql.Identifier(key)) + sql.SQL(sql_literal(key_type, part.high))
+            )
+        where = sql.SQL("FROM {s}.{t} WHERE {cond}").format(
+            s=sql.Identifier(table[0]),
+            t=sql.Identifier(table[1]),
+            cond=sql.SQL(" AND ").join(conditions),
+        )
+        query = sql.SQL("SELECT {k} {where} ORDER BY random() LIMIT {n}").format(
+            k=sql.Identifier(key), where=where, n=sql.Literal(SAMPLE_ROWS)
+        )
+        keys = [row[0] for row in conn.execute(query)]
+        # A full sample is the whole range (weight 1 per row); a capped one stands for every row of the
+        # range, so each sampled key weighs rows / sample size: ranges of 80k and 10k rows must not
+        # both look like 20k.
+        total = len(keys)
+        if total == SAMPLE_ROWS:
+            counted = conn.execute(sql.SQL("SELECT count(*) {where}").format(where=where)).fetchone()
+            total = int(counted[0]) if counted else total
+        weight = total / len(keys) if keys else 0.0
+        sampled.extend((coerce_key(key_type, k), weight) for k in keys)
+    return Distribution.from_points(sampled, "sample" if sampled else "none")
