@@ -1,4 +1,5 @@
-"""A range shard map: half-open key ranges ``[low, high)`` mapped to shards (Lakebase databases).
+"""A range shard map: half-open key ranges ``[low, high)`` mapped to shards (Lakebase databases); its
+parts are in :mod:`.model`, its file format in :mod:`.documents`.
 
 Data-dependent routing in the style of Azure's Elastic Database client (``RangeShardMap``), with what it
 lacks: every key type checked and ordered exactly as Postgres orders it, gaps reported, ranges pruned and
@@ -8,167 +9,29 @@ clipped to a requested key range, and a map that is a plain JSON document (or YA
 from __future__ import annotations
 
 import bisect
-import datetime
-import importlib
 import itertools
 import json
 import os
-import re
 import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, cast, get_args
+from typing import Any, cast
 
-from ..targets import DEFAULT_DATABASE, Target
 from .errors import (
     InvalidRangeError,
     InvalidShardMapError,
     KeyNotMappedError,
     MappingNotFoundError,
     MappingOfflineError,
-    MissingDependencyError,
     RangeOverlapError,
     UnknownShardError,
 )
-from .keys import Key, KeyType, check_key_type, coerce_key, key_from_json, key_lt, key_to_json
+from .keys import Key, KeyType, check_key_type, coerce_key, key_lt
+from .model import ClippedRange, MappingStatus, RangeMapping, Shard, check_name, show_key
 
 __all__ = ["ClippedRange", "MappingStatus", "RangeMapping", "RangeShardMap", "Shard"]
-
-MappingStatus = Literal["online", "offline"]
-STATUSES: tuple[MappingStatus, ...] = get_args(MappingStatus)
-
-#: Version of the JSON document :meth:`RangeShardMap.to_dict` writes; newer documents are refused.
-FORMAT = 1
-_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}")
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
-# Ids of mappings a hand-written document leaves out are derived from the range, so loading the same
-# file twice gives the same ids (which shards' local maps are checked against).
-_ID_NAMESPACE = uuid.UUID("6f0c6a2e-3c55-4f55-9d51-2b1f7a0c4e11")
-
-
-def _check_name(what: str, name: object) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise InvalidShardMapError(
-            f"invalid {what} {name!r}: use 1 to 63 letters, digits, '_' or '-' (e.g. 'orders-eu-1')"
-        )
-    return name
-
-
-def show_key(key: Key | None) -> str:
-    """A key as messages print it: ISO dates and times, quoted text, ``unbounded`` for ``None``."""
-    if key is None:
-        return "unbounded"
-    if isinstance(key, str):
-        return repr(key)
-    if isinstance(key, datetime.datetime):
-        return key.isoformat(sep=" ")
-    if isinstance(key, datetime.date):
-        return key.isoformat()
-    return str(key)
-
-
-@dataclass(frozen=True)
-class Shard:
-    """A shard's home: a database of a Lakebase endpoint (Autoscaling) or instance (Provisioned)."""
-
-    #: Unique in the map: 1 to 63 of ``[A-Za-z0-9_-]``.
-    name: str
-    database: str = DEFAULT_DATABASE
-    #: A Lakebase Autoscaling endpoint, ``projects/<p>/branches/<b>/endpoints/<e>`` ...
-    endpoint: str | None = None
-    #: ... or a Lakebase Provisioned instance name: exactly one of the two.
-    instance: str | None = None
-
-    def __post_init__(self) -> None:
-        _check_name("shard name", self.name)
-        db = self.database
-        if not isinstance(db, str) or not db or "\x00" in db or len(db.encode("utf-8")) > 63:
-            raise InvalidShardMapError(
-                f"shard {self.name!r}: invalid database name {db!r}: give a Postgres database name of "
-                "1 to 63 bytes, e.g. 'databricks_postgres'"
-            )
-        if (self.endpoint is None) == (self.instance is None):
-            raise InvalidShardMapError(
-                f"shard {self.name!r} needs exactly one of "
-                "endpoint='projects/<p>/branches/<b>/endpoints/<e>' (Lakebase Autoscaling) "
-                "or instance='<name>' (Lakebase Provisioned)"
-            )
-        _ = self.target  # the name rules
-
-    @property
-    def target(self) -> Target:
-        """The endpoint or instance this shard's database lives on."""
-        return Target.of(self.endpoint, self.instance)
-
-    @property
-    def location(self) -> tuple[str, str, str]:
-        """What identifies the database itself: two shards of one map may not share it."""
-        target = self.target
-        return (target.kind, target.name, self.database)
-
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "database": self.database, self.target.kind: self.target.name}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Shard:
-        _check_fields("shard", d, required={"name"}, optional={"database", "endpoint", "instance"})
-        return cls(**dict(d))
-
-
-@dataclass(frozen=True)
-class RangeMapping:
-    """The keys ``low <= key < high`` (``high=None``: no upper bound) live on ``shard``."""
-
-    #: Stable id (a UUID string unless given): shards' local maps and the reader's validation name it.
-    id: str
-    low: Key
-    high: Key | None
-    shard: str
-    #: ``offline`` while a range is moved or repaired: routing refuses it, the caller decides for reads.
-    status: MappingStatus = "online"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not _ID.fullmatch(self.id):
-            raise InvalidShardMapError(
-                f"invalid mapping id {self.id!r}: use 1 to 128 letters, digits, '_', '.', ':' or '-' "
-                "(or leave it out to get a UUID)"
-            )
-        _check_name("shard name", self.shard)
-        if self.status not in STATUSES:
-            raise InvalidShardMapError(
-                f"mapping {self.id!r}: invalid status {self.status!r}: use 'online' or 'offline'"
-            )
-        if self.low is None:
-            raise InvalidRangeError(
-                f"mapping {self.id!r}: low cannot be None; start the first range at the key type's "
-                "smallest value instead"
-            )
-
-    def contains(self, key: Key) -> bool:
-        """Whether the coerced ``key`` (see :func:`coerce_key`) is in ``[low, high)``."""
-        return not key_lt(key, self.low) and (self.high is None or key_lt(key, self.high))
-
-    def describe(self) -> str:
-        """``[low, high) on shard 's' (id ...)``, as messages name a range."""
-        return f"[{show_key(self.low)}, {show_key(self.high)}) on shard {self.shard!r} (id {self.id})"
-
-
-@dataclass(frozen=True)
-class ClippedRange:
-    """A mapping cut to a requested key range: read ``low <= key < high`` from ``mapping.shard``."""
-
-    mapping: RangeMapping
-    #: ``max(mapping.low, requested low)``.
-    low: Key
-    #: ``min(mapping.high, requested high)``; ``None`` only if both are unbounded.
-    high: Key | None
-
-    @property
-    def shard(self) -> str:
-        return self.mapping.shard
 
 
 @dataclass(frozen=True)
@@ -212,7 +75,7 @@ class RangeShardMap:
         mappings: Iterable[RangeMapping] = (),
         version: int = 1,
     ) -> None:
-        self._name = _check_name("shard map name", name)
+        self._name = check_name("shard map name", name)
         self._key_type = check_key_type(key_type)
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise InvalidShardMapError(f"shard map {name!r}: version must be an int >= 1, got {version!r}")
@@ -587,29 +450,13 @@ class RangeShardMap:
             "list them with .mappings (ids change on split and merge)"
         )
 
-    # -- documents ----------------------------------------------------------------------------------
+    # -- documents (the format lives in .documents) ----------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """The map as a JSON-ready document (keys in their lossless JSON form, :func:`key_to_json`)."""
-        state = self._state
-        kt = self._key_type
-        return {
-            "format": FORMAT,
-            "name": self._name,
-            "key_type": kt,
-            "version": state.version,
-            "shards": [state.shards[n].to_dict() for n in sorted(state.shards)],
-            "mappings": [
-                {
-                    "id": m.id,
-                    "low": key_to_json(kt, m.low),
-                    "high": None if m.high is None else key_to_json(kt, m.high),
-                    "shard": m.shard,
-                    "status": m.status,
-                }
-                for m in state.mappings
-            ],
-        }
+        from .documents import map_to_document
+
+        return map_to_document(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RangeShardMap:
@@ -619,115 +466,34 @@ class RangeShardMap:
         a mapping's ``high`` (unbounded), ``status`` (online) and ``id``: a missing id is derived from
         the map name and the range, so loading one file twice gives the same ids.
         """
-        if not isinstance(d, Mapping):
-            raise InvalidShardMapError(f"a shard map document must be a mapping, got {type(d).__name__}")
-        _check_fields(
-            "shard map",
-            d,
-            required={"name", "key_type"},
-            optional={"format", "version", "shards", "mappings"},
-        )
-        fmt = d.get("format", FORMAT)
-        if fmt != FORMAT:
-            raise InvalidShardMapError(
-                f"shard map document format {fmt!r} is not supported (this lakebase-spark reads format "
-                f"{FORMAT}); upgrade lakebase-spark"
-            )
-        name = _check_name("shard map name", d["name"])
-        kt = check_key_type(d["key_type"])
-        shards = [Shard.from_dict(_as_mapping("shard", s)) for s in _as_list("shards", d.get("shards", []))]
-        mappings = []
-        for raw in _as_list("mappings", d.get("mappings", [])):
-            m = _as_mapping("mapping", raw)
-            _check_fields("mapping", m, required={"low", "shard"}, optional={"id", "high", "status"})
-            low = key_from_json(kt, m["low"])
-            high = None if m.get("high") is None else key_from_json(kt, m["high"])
-            mapping_id = m.get("id")
-            if mapping_id is None:
-                high_json = None if high is None else key_to_json(kt, high)
-                seed = json.dumps([name, m["shard"], key_to_json(kt, low), high_json])
-                mapping_id = str(uuid.uuid5(_ID_NAMESPACE, seed))
-            mappings.append(RangeMapping(mapping_id, low, high, m["shard"], m.get("status", "online")))
-        return cls(name, kt, shards=shards, mappings=mappings, version=d.get("version", 1))
+        from .documents import map_from_document
+
+        return map_from_document(d)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> RangeShardMap:
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InvalidShardMapError(f"shard map JSON is malformed: {e}") from e
-        return cls.from_dict(document)
+        from .documents import map_from_json
+
+        return map_from_json(text)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RangeShardMap:
         """Read a map from a ``.json`` file, or ``.yaml``/``.yml`` (needs PyYAML)."""
-        file = Path(path)
-        suffix = file.suffix.lower()
-        if suffix == ".json":
-            return cls.from_json(file.read_text(encoding="utf-8"))
-        if suffix in (".yaml", ".yml"):
-            try:
-                # Imported by name: PyYAML is optional and its type stubs may be missing.
-                yaml = importlib.import_module("yaml")
-            except ImportError as e:
-                raise MissingDependencyError(
-                    f"reading the YAML shard map {str(file)!r} needs PyYAML: pip install pyyaml "
-                    "(or save the map as .json)"
-                ) from e
-            try:
-                document = yaml.safe_load(file.read_text(encoding="utf-8"))
-            except yaml.YAMLError as e:
-                raise InvalidShardMapError(f"shard map YAML {str(file)!r} is malformed: {e}") from e
-            return cls.from_dict(document)
-        raise InvalidShardMapError(
-            f"cannot tell the format of shard map file {str(file)!r}: name it *.json, *.yaml or *.yml"
-        )
+        from .documents import load_map
+
+        return load_map(path)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the map as JSON (also valid YAML), atomically: readers see the old or the new file."""
-        file = Path(path)
-        # Not mkstemp: its 0600 mode would end up on the map file; "x" creates with the umask's mode.
-        tmp = file.with_name(f".{file.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            with tmp.open("x", encoding="utf-8") as out:
-                out.write(self.to_json() + "\n")
-            os.replace(tmp, file)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        from .documents import save_map
+
+        save_map(self, path)
 
 
 def _restore(
     name: str, key_type: KeyType, version: int, shards: tuple[Shard, ...], mappings: tuple[RangeMapping, ...]
 ) -> RangeShardMap:
     return RangeShardMap(name, key_type, shards=shards, mappings=mappings, version=version)
-
-
-def _check_fields(what: str, d: Mapping[str, Any], *, required: set[str], optional: set[str]) -> None:
-    missing = sorted(required - d.keys())
-    unknown = sorted(set(d.keys()) - required - optional)
-    if missing or unknown:
-        problems = []
-        if missing:
-            problems.append(f"missing {', '.join(missing)}")
-        if unknown:
-            problems.append(f"unknown {', '.join(map(str, unknown))}")
-        raise InvalidShardMapError(
-            f"{what} entry {dict(d)!r}: {'; '.join(problems)} "
-            f"(fields: {', '.join(sorted(required | optional))})"
-        )
-
-
-def _as_list(what: str, value: object) -> list[Any]:
-    if not isinstance(value, list):
-        raise InvalidShardMapError(f"shard map field {what!r} must be a list, got {type(value).__name__}")
-    return value
-
-
-def _as_mapping(what: str, value: object) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidShardMapError(f"each {what} must be a mapping of fields, got {value!r}")
-    return value
