@@ -7,11 +7,8 @@ Unix socket inside the server's own directory (trust), for test setup only.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
-import pwd
-import re
 import shutil
 import signal
 import socket
@@ -20,7 +17,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -30,15 +26,14 @@ from psycopg.conninfo import make_conninfo
 
 from ..certificates import self_signed_certificate
 from .coldstart import StartingUpResponder
-from .errors import EmulatorNotRunningError, PostgresNotFoundError, PostgresStartError
+from .errors import EmulatorNotRunningError, PostgresStartError
+from .pgbin import BINDIR_ENV, RunAs, find_bindir, server_user
 
 __all__ = ["ADMIN_USER", "BINDIR_ENV", "PostgresServer", "find_bindir"]
 
 logger = logging.getLogger(__name__)
 
 ADMIN_USER: Final = "lakebase_admin"
-# Overrides the search for server binaries, e.g. /usr/lib/postgresql/16/bin.
-BINDIR_ENV: Final = "LAKEBASE_EMULATOR_PG_BINDIR"
 
 _READY_TIMEOUT_SECONDS: Final = 30.0
 _STOP_TIMEOUT_SECONDS: Final = 10.0
@@ -62,79 +57,6 @@ _SETTINGS: Final[dict[str, str]] = {
     "logging_collector": "off",
     "log_min_messages": "warning",
 }
-
-
-def _has_server(bindir: Path) -> bool:
-    return (bindir / "initdb").is_file() and (bindir / "postgres").is_file()
-
-
-def _version_key(path: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", path))
-
-
-def find_bindir() -> Path:
-    """The directory holding ``initdb`` and ``postgres``.
-
-    Looks at ``$LAKEBASE_EMULATOR_PG_BINDIR``, then ``pg_config --bindir``, then the newest
-    ``/usr/lib/postgresql/*/bin`` (Debian/Ubuntu layout).
-    """
-    tried: list[str] = []
-    override = os.environ.get(BINDIR_ENV)
-    if override:
-        if _has_server(Path(override)):
-            return Path(override)
-        raise PostgresNotFoundError(
-            f"${BINDIR_ENV}={override!r} holds no initdb/postgres;"
-            " point it at a PostgreSQL server bin directory"
-        )
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        try:
-            out = subprocess.run(  # noqa: S603 - our own argv, no shell
-                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
-            )
-        except (OSError, subprocess.SubprocessError) as e:
-            tried.append(f"{pg_config} --bindir (failed: {e})")
-        else:
-            candidate = Path(out.stdout.strip())
-            if _has_server(candidate):
-                return candidate
-            tried.append(f"{candidate} (from {pg_config} --bindir)")
-    else:
-        tried.append("pg_config (not on PATH)")
-    for candidate_dir in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True):
-        if _has_server(Path(candidate_dir)):
-            return Path(candidate_dir)
-        tried.append(candidate_dir)
-    tried.append("/usr/lib/postgresql/*/bin")
-    raise PostgresNotFoundError(
-        "no PostgreSQL server binaries (initdb, postgres) found; looked at: "
-        + ", ".join(tried)
-        + f". Install the server (e.g. apt-get install postgresql) or set ${BINDIR_ENV} to its bin directory."
-    )
-
-
-@dataclass(frozen=True)
-class _RunAs:
-    name: str
-    uid: int
-    gid: int
-
-
-def _server_user() -> _RunAs | None:
-    """Postgres refuses to run as root: when we are root, the unprivileged user to run it as."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
-            continue
-        return _RunAs(name, entry.pw_uid, entry.pw_gid)
-    raise PostgresStartError(
-        "running as root, but neither the 'postgres' nor the 'nobody' OS user exists to run PostgreSQL as;"
-        " create one (useradd --system postgres) or run as an unprivileged user"
-    )
 
 
 def _free_port(host: str) -> int:
@@ -189,7 +111,7 @@ class PostgresServer:
         self._ldap_suffix = ldap_suffix
         self._workdir = None if workdir is None else Path(workdir)
         self._bindir = None if bindir is None else Path(bindir)
-        self._run_as: _RunAs | None = None
+        self._run_as: RunAs | None = None
         self._root: Path | None = None
         self._port = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -266,7 +188,7 @@ class PostgresServer:
                 return
             self._closing.clear()
             self._bindir = self._bindir or find_bindir()
-            self._run_as = _server_user()
+            self._run_as = server_user()
             self._root = Path(tempfile.mkdtemp(prefix="lakebase-emu-", dir=self._workdir))
             try:
                 socket_path = len(str(self.socket_dir)) + len("/.s.PGSQL.65535")
