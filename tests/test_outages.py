@@ -7,9 +7,6 @@ Each runs ``jobs/read_job.py`` in a Spark of its own (``local[N,F]`` lets Spark 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,10 +17,9 @@ import pytest
 from lakebase_spark.testing import LakebaseEmulator
 
 from .conftest import DATABASE, ENDPOINT
+from .jobs import run_job
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
-
-JOB = Path(__file__).parent / "jobs" / "read_job.py"
 
 
 def seed(emulator: LakebaseEmulator, table: str, rows: int) -> None:
@@ -45,29 +41,9 @@ def run_read(
     *options: str,
     during: Callable[[Path], None] | None = None,
 ) -> dict:
-    signal = tmp_path / "reading"
-    env = dict(
-        os.environ,
-        LAKEBASE_TEST_PAT=emulator.pat,
-        LAKEBASE_TEST_SIGNAL=str(signal),
-        PYSPARK_PYTHON=sys.executable,
-    )
     args = [master, emulator.host, ENDPOINT, DATABASE, table, str(rows), str(partitions), str(sleep)]
-    job = subprocess.Popen(
-        [sys.executable, str(JOB), *args, *options],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        if during is not None:
-            during(signal)
-        stdout, stderr = job.communicate(timeout=600)
-    finally:
-        job.kill()
-    assert job.returncode == 0, stderr[-4000:]
-    result = json.loads(stdout.strip().splitlines()[-1])
+    env = {"LAKEBASE_TEST_PAT": emulator.pat}
+    result, _ = run_job("read_job.py", [*args, *options], env=env, signal=tmp_path / "reading", during=during)
     print("read job:", master, json.dumps(result)[:300])  # figures for the notes (pytest -s)
     return result
 

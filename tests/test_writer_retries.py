@@ -3,10 +3,6 @@ JVMs killed right after it (``local-cluster``). Every row is counted, and every 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,46 +10,27 @@ import psycopg
 import pytest
 
 from .conftest import DATABASE, ENDPOINT
+from .jobs import run_job
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
 
-JOB = Path(__file__).parent / "jobs" / "write_job.py"
 ROWS = 20_000
 
 
-def run_job(emulator, tmp_path: Path, master: str, *scenarios: str, during=None) -> tuple[dict, str]:
+def run_writes(emulator, tmp_path: Path, master: str, *scenarios: str, during=None) -> tuple[dict, str]:
     """Run write_job.py; ``during(signal_file)`` runs meanwhile (e.g. to restart Postgres mid-write)."""
     events = tmp_path / "events"
     events.mkdir()
-    signal = tmp_path / "writing"
-    env = dict(
-        os.environ,
-        LAKEBASE_TEST_PAT=emulator.pat,
-        LAKEBASE_TEST_ADMIN=emulator.admin_conninfo(DATABASE),
-        LAKEBASE_TEST_SIGNAL=str(signal),
-        PYSPARK_PYTHON=sys.executable,
-    )
-    job = subprocess.Popen(
-        [sys.executable, str(JOB), master, emulator.host, ENDPOINT, DATABASE, str(events), *scenarios],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        if during is not None:
-            during(signal)
-        stdout, stderr = job.communicate(timeout=600)
-    finally:
-        job.kill()
-    assert job.returncode == 0, stderr[-4000:]
+    env = {"LAKEBASE_TEST_PAT": emulator.pat, "LAKEBASE_TEST_ADMIN": emulator.admin_conninfo(DATABASE)}
+    args = [master, emulator.host, ENDPOINT, DATABASE, str(events), *scenarios]
+    result, stderr = run_job("write_job.py", args, env=env, signal=tmp_path / "writing", during=during)
     event_log = "".join(p.read_text(errors="replace") for p in events.rglob("*") if p.is_file())
-    return json.loads(stdout.strip().splitlines()[-1]), event_log + stderr
+    return result, event_log + stderr
 
 
 def test_retried_tasks_write_every_row_exactly_once(emulator, tmp_path) -> None:
     scenarios = ("fail-after-commit", "fail-before-commit", "upsert-fail-after-commit")
-    result, logs = run_job(emulator, tmp_path, "local[2,4]", *scenarios)
+    result, logs = run_writes(emulator, tmp_path, "local[2,4]", *scenarios)
     for scenario in scenarios:
         del result[scenario]["window"]
     # Every partition's first attempt failed after its rows were committed; Spark ran each again.
@@ -70,7 +47,7 @@ def test_retried_tasks_write_every_row_exactly_once(emulator, tmp_path) -> None:
 
 def test_executors_killed_mid_write_lose_and_repeat_nothing(emulator, tmp_path) -> None:
     scenarios = ("halt-after-commit", "halt-mid-copy")
-    result, logs = run_job(emulator, tmp_path, "local-cluster[2,1,1024]", *scenarios)
+    result, logs = run_writes(emulator, tmp_path, "local-cluster[2,1,1024]", *scenarios)
     for scenario in scenarios:
         del result[scenario]["window"]
     # An executor JVM halted right after committing partition 1: its retry finds the marker.
@@ -105,7 +82,7 @@ def test_postgres_restarted_mid_write_loses_and_repeats_nothing(emulator, tmp_pa
         # retries them, and their logins wait out the cold start.
         emulator.faults.cold_start(down_seconds=1.0, starting_seconds=1.0).result(timeout=120)
 
-    result, logs = run_job(emulator, tmp_path, "local[2,4]", "restart", during=restart_when_copying)
+    result, logs = run_writes(emulator, tmp_path, "local[2,4]", "restart", during=restart_when_copying)
     rows = 3_000_000
     del result["restart"]["window"]
     assert restarted == [restarted[0]]
