@@ -5,21 +5,24 @@ from __future__ import annotations
 import zipfile
 
 import pytest
+from pyspark.sql import SparkSession
 
 import lakebase_spark
 from lakebase_spark import JarNotFoundError
 from lakebase_spark.session import DRIVER_JAR_ENV, POSTGRES_DRIVER_PACKAGE
 
 
-class RecordingBuilder:
-    """Stands in for ``SparkSession.Builder``'s config surface only (no JVM needed)."""
+def builder(**preset: str) -> SparkSession.Builder:
+    """A real ``SparkSession.Builder`` (making one starts no JVM) with the user's own settings."""
+    made = SparkSession.Builder()
+    for key, value in preset.items():
+        made = made.config(key, value)
+    return made
 
-    def __init__(self, **preset: str) -> None:
-        self._options = dict(preset)
 
-    def config(self, key: str, value: str) -> RecordingBuilder:
-        self._options[key] = value
-        return self
+def settings(made: SparkSession.Builder) -> dict[str, str]:
+    """What the builder will start Spark with; PySpark has no public reader, configure() uses the same."""
+    return dict(made._options)
 
 
 def test_the_jar_holds_the_provider_and_its_service_file() -> None:
@@ -34,22 +37,22 @@ def test_configure_adds_jars_and_keeps_the_users(monkeypatch, tmp_path) -> None:
     driver = tmp_path / "postgresql-42.jar"
     driver.write_bytes(b"")
     monkeypatch.setenv(DRIVER_JAR_ENV, str(driver))
-    builder = RecordingBuilder(**{"spark.jars": "/opt/mine.jar"})
-    assert lakebase_spark.configure(builder) is builder  # type: ignore[type-var]
-    jars = builder._options["spark.jars"].split(",")
+    mine = builder(**{"spark.jars": "/opt/mine.jar"})
+    assert lakebase_spark.configure(mine) is mine
+    jars = settings(mine)["spark.jars"].split(",")
     assert jars == ["/opt/mine.jar", lakebase_spark.jar_path(), str(driver)]
-    assert str(driver) in builder._options["spark.driver.extraClassPath"]
-    assert "spark.jars.packages" not in builder._options
+    assert str(driver) in settings(mine)["spark.driver.extraClassPath"]
+    assert "spark.jars.packages" not in settings(mine)
 
 
 def test_configure_falls_back_to_the_maven_coordinate(monkeypatch) -> None:
     monkeypatch.delenv(DRIVER_JAR_ENV, raising=False)
     monkeypatch.setattr(lakebase_spark.session, "SYSTEM_DRIVER_JARS", ())
-    builder = lakebase_spark.configure(RecordingBuilder())  # type: ignore[type-var]
-    assert builder._options["spark.jars.packages"] == POSTGRES_DRIVER_PACKAGE
+    configured = lakebase_spark.configure(builder())
+    assert settings(configured)["spark.jars.packages"] == POSTGRES_DRIVER_PACKAGE
 
 
 def test_a_missing_named_driver_jar_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.setenv(DRIVER_JAR_ENV, "/nowhere/postgresql.jar")
     with pytest.raises(JarNotFoundError, match="names no file"):
-        lakebase_spark.configure(RecordingBuilder())  # type: ignore[type-var]
+        lakebase_spark.configure(builder())
