@@ -1,4 +1,5 @@
-"""The facts Python and the JVM share (option keys, counter names) agree on both sides.
+"""The facts Python and the JVM share agree on both sides: option keys, the broker protocol (path,
+JSON fields, query parameters), counter names, target kinds, fault points, Spark's own option names.
 
 Each side defines them once; this test reads the Java constants from the provider jar itself, in the
 shared Spark session's JVM, and compares them with the Python ones.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from lakebase_spark import options as py_options
-from lakebase_spark import service
+from lakebase_spark import service, targets
 from lakebase_spark.writing import writer
 
 pytestmark = [pytest.mark.spark]
@@ -25,7 +26,16 @@ SHARED = [
     ("LakebaseOptions", "ENDPOINT", py_options.ENDPOINT),
     ("LakebaseOptions", "INSTANCE", py_options.INSTANCE),
     ("LakebaseOptions", "PROVIDER_NAME", py_options.PROVIDER_NAME),
+    ("LakebaseOptions", "ENDPOINT_PATTERN", targets.ENDPOINT_PATTERN),
+    ("LakebaseOptions", "SEGMENT_PATTERN", targets.SEGMENT_PATTERN),
     ("LakebaseOptions", "POSTGRES_DRIVER", py_options.POSTGRES_DRIVER),
+    ("BrokerClient", "TOKEN_PATH", service.TOKEN_PATH),
+    ("BrokerClient", "TOKEN", service.TOKEN),
+    ("BrokerClient", "EXPIRES_IN_MS", service.EXPIRES_IN_MS),
+    ("BrokerClient", "REFRESH_IN_MS", service.REFRESH_IN_MS),
+    ("BrokerClient", "ERROR", service.ERROR),
+    ("BrokerClient", "REFUSED", service.REFUSED),
+    ("ProviderStats", "JVM", service.JVM),
     ("WriteOptions", "TABLE", writer.WRITE_TABLE),
     ("WriteOptions", "COLUMNS", writer.WRITE_COLUMNS),
     ("WriteOptions", "WRITE_ID", writer.WRITE_ID),

@@ -51,6 +51,13 @@ REQUEST_TIMEOUT = 10.0
 WORKERS = 64
 MAX_LINE = 8 * 1024
 MAX_HEADERS = 100
+# The protocol with BrokerClient.java (checked against it by tests/test_contract.py).
+TOKEN_PATH = "/v1/token"  # noqa: S105 - a URL path, not a secret
+#: The 200 answer's fields; any other status answers {ERROR: message}.
+TOKEN, EXPIRES_IN_MS, REFRESH_IN_MS, ERROR = "token", "expires_in_ms", "refresh_in_ms", "error"
+#: Query parameters besides the target (endpoint= or instance=): a refused token's digest, and the
+#: reporting JVM's random id (its counters follow as name=value).
+REFUSED, JVM = "refused", "jvm"
 #: Counters the JVM provider reports with each token request (see ProviderStats.java).
 JVM_COUNTERS = (
     "logins",
@@ -160,7 +167,7 @@ class BrokerService:
 
     def record(self, query: dict[str, list[str]], served: bool) -> None:
         """Count a served token and keep the JVM's counters from the request's query."""
-        jvm = query.get("jvm", [None])[0]
+        jvm = query.get(JVM, [None])[0]
         with self._stats_lock:
             if served:
                 self.tokens_served += 1
@@ -180,33 +187,33 @@ class BrokerService:
     def answer(self, target: str, authorization: str | None) -> tuple[HTTPStatus, dict[str, Any]]:
         """The reply to ``GET target``: a status and a JSON body (the protocol, apart from HTTP)."""
         if not self.authorized(authorization):
-            return HTTPStatus.UNAUTHORIZED, {"error": "missing or wrong broker secret"}
+            return HTTPStatus.UNAUTHORIZED, {ERROR: "missing or wrong broker secret"}
         url = urlsplit(target)
-        if url.path != "/v1/token":
-            return HTTPStatus.NOT_FOUND, {"error": f"no such path {url.path[:200]!r}"}
+        if url.path != TOKEN_PATH:
+            return HTTPStatus.NOT_FOUND, {ERROR: f"no such path {url.path[:200]!r}"}
         query = parse_qs(url.query)
         try:
             cred = self.broker.credential(
                 endpoint=query.get("endpoint", [None])[0],
                 instance=query.get("instance", [None])[0],
                 force=query.get("force", ["false"])[0] == "true",
-                refused=query.get("refused", [None])[0],
+                refused=query.get(REFUSED, [None])[0],
             )
         except (InvalidEndpointNameError, ValueError) as e:
-            return HTTPStatus.BAD_REQUEST, {"error": str(e)}
+            return HTTPStatus.BAD_REQUEST, {ERROR: str(e)}
         except EndpointNotFoundError as e:
-            return HTTPStatus.NOT_FOUND, {"error": str(e)}
+            return HTTPStatus.NOT_FOUND, {ERROR: str(e)}
         except PermissionDeniedError as e:
-            return HTTPStatus.FORBIDDEN, {"error": str(e)}
+            return HTTPStatus.FORBIDDEN, {ERROR: str(e)}
         except Exception as e:  # any mint failure must reach the executor as a message, not a hang
             log.warning("Lakebase token broker could not serve a credential: %s", e)
-            return HTTPStatus.BAD_GATEWAY, {"error": str(e)}
+            return HTTPStatus.BAD_GATEWAY, {ERROR: str(e)}
         self.record(query, served=True)
         now = self.broker.now()  # the clock the credential's times are on
         return HTTPStatus.OK, {
-            "token": cred.token.reveal(),
-            "expires_in_ms": max(int((cred.expires_at - now) * 1000), 0),
-            "refresh_in_ms": max(int((cred.refresh_at - now) * 1000), 0),
+            TOKEN: cred.token.reveal(),
+            EXPIRES_IN_MS: max(int((cred.expires_at - now) * 1000), 0),
+            REFRESH_IN_MS: max(int((cred.refresh_at - now) * 1000), 0),
         }
 
     def authorized(self, header: str | None) -> bool:
@@ -281,20 +288,20 @@ class _Handler(socketserver.StreamRequestHandler):
             if line in (b"\r\n", b"\n", b""):
                 break
             if len(line) > MAX_LINE:
-                self._reply(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, {"error": "header line too long"})
+                self._reply(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, {ERROR: "header line too long"})
                 return
             name, colon, value = line.decode("latin-1").partition(":")
             if colon:
                 headers[name.strip().lower()] = value.strip()
         else:
-            self._reply(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, {"error": "too many headers"})
+            self._reply(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, {ERROR: "too many headers"})
             return
         parts = request_line.decode("latin-1").split()
         if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or len(request_line) > MAX_LINE:
-            self._reply(HTTPStatus.BAD_REQUEST, {"error": "not an HTTP/1.x request line"})
+            self._reply(HTTPStatus.BAD_REQUEST, {ERROR: "not an HTTP/1.x request line"})
             return
         if parts[0] != "GET":
-            self._reply(HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"method {parts[0][:16]!r} not allowed"})
+            self._reply(HTTPStatus.METHOD_NOT_ALLOWED, {ERROR: f"method {parts[0][:16]!r} not allowed"})
             return
         status, body = self.server.service.answer(parts[1], headers.get("authorization"))
         # The request target holds the path, the target's name and counters; headers (the secret)

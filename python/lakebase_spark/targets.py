@@ -37,9 +37,11 @@ class TargetKeywords(TypedDict):
     instance: str | None
 
 
-_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}"
-_ENDPOINT = re.compile(rf"projects/({_SEGMENT})/branches/({_SEGMENT})/endpoints/({_SEGMENT})")
-_INSTANCE = re.compile(_SEGMENT)
+# Name rules, shared with the JVM's LakebaseOptions (tests/test_contract.py compares them).
+SEGMENT_PATTERN = "[A-Za-z0-9][A-Za-z0-9_-]{0,62}"
+ENDPOINT_PATTERN = f"projects/({SEGMENT_PATTERN})/branches/({SEGMENT_PATTERN})/endpoints/({SEGMENT_PATTERN})"
+_ENDPOINT = re.compile(ENDPOINT_PATTERN)
+_INSTANCE = re.compile(SEGMENT_PATTERN)
 POSTGRES_PORT = 5432
 
 

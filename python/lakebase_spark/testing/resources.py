@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Final
 
+from ..targets import ENDPOINT_PATTERN, SEGMENT_PATTERN
+
 __all__ = ["ENDPOINT_NAME_PATTERN", "INSTANCE_NAME_PATTERN", "Endpoint", "Instance", "Resources", "rfc3339"]
 
-_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}"
-ENDPOINT_NAME_PATTERN: Final = re.compile(
-    rf"projects/({_SEGMENT})/branches/({_SEGMENT})/endpoints/({_SEGMENT})"
-)
-INSTANCE_NAME_PATTERN: Final = re.compile(_SEGMENT)
+# The package's own name rules (targets.py): the emulator accepts exactly the names the client does.
+ENDPOINT_NAME_PATTERN: Final = re.compile(ENDPOINT_PATTERN)
+INSTANCE_NAME_PATTERN: Final = re.compile(SEGMENT_PATTERN)
 
 
 def rfc3339(moment: datetime) -> str:

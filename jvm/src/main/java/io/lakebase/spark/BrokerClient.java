@@ -25,6 +25,14 @@ import javax.net.ssl.SSLSocketFactory;
  */
 final class BrokerClient {
 
+    // The protocol with the broker (Python's service.py; checked against it by tests/test_contract.py).
+    static final String TOKEN_PATH = "/v1/token";
+    static final String TOKEN = "token";
+    static final String EXPIRES_IN_MS = "expires_in_ms";
+    static final String REFRESH_IN_MS = "refresh_in_ms";
+    static final String ERROR = "error";
+    static final String REFUSED = "refused";
+
     static final int CONNECT_TIMEOUT_MS = 10_000;
     static final long FIRST_RETRY_DELAY_MS = 100;
     static final long MAX_RETRY_DELAY_MS = 2_000;
@@ -90,7 +98,7 @@ final class BrokerClient {
      */
     BrokerToken fetch(LakebaseTarget target, CachedToken refused) throws SQLException {
         ProviderStats.BROKER_FETCHES.incrementAndGet();
-        String query = target.brokerQuery() + (refused == null ? "" : "&refused=" + digest(refused.value())) + "&"
+        String query = target.brokerQuery() + (refused == null ? "" : "&" + REFUSED + "=" + digest(refused.value())) + "&"
                 + ProviderStats.brokerQuery();
         // Refused, reset and timed-out connects and 5xx answers are retried with jittered backoff (when a stage starts,
         // a thousand executors connect at once), inside the one budget; 401 and other 4xx answers fail at once.
@@ -130,7 +138,7 @@ final class BrokerClient {
         Socket socket = connect(Math.min(CONNECT_TIMEOUT_MS, budgetMs), budgetMs);
         HttpGet.Response answer;
         try {
-            answer = HttpGet.exchange(socket, hostHeader, path + "/v1/token?" + query,
+            answer = HttpGet.exchange(socket, hostHeader, path + TOKEN_PATH + "?" + query,
                     new String[] {"Accept: application/json", "Authorization: Bearer " + secret}, MAX_BODY_BYTES);
         } catch (SocketTimeoutException e) {
             throw fail("the token broker at " + brokerUrl + " did not answer within " + seconds(timeoutMs)
@@ -198,13 +206,13 @@ final class BrokerClient {
             // Not e's message: parser messages quote the input, which may hold the token.
             throw fail("the token broker at " + brokerUrl + " sent a 200 answer that is not JSON", null);
         }
-        JsonNode token = root == null ? null : root.get("token");
-        JsonNode expires = root == null ? null : root.get("expires_in_ms");
-        JsonNode refresh = root == null ? null : root.get("refresh_in_ms");
+        JsonNode token = root == null ? null : root.get(TOKEN);
+        JsonNode expires = root == null ? null : root.get(EXPIRES_IN_MS);
+        JsonNode refresh = root == null ? null : root.get(REFRESH_IN_MS);
         if (token == null || !token.isTextual() || token.asText().isEmpty()
                 || expires == null || !expires.canConvertToLong() || expires.asLong() <= 0) {
             throw fail("the token broker at " + brokerUrl + " sent a 200 answer without a token and a positive "
-                    + "expires_in_ms; is the broker the same version as this jar?", null);
+                    + EXPIRES_IN_MS + "; is the broker the same version as this jar?", null);
         }
         long expiresInMs = expires.asLong();
         // Without advice, refresh at four fifths of the lifetime, as the broker itself would.
@@ -226,7 +234,7 @@ final class BrokerClient {
     private static String errorMessage(byte[] body) {
         try {
             JsonNode root = JSON.readTree(body);
-            JsonNode error = root == null ? null : root.get("error");
+            JsonNode error = root == null ? null : root.get(ERROR);
             if (error == null || !error.isTextual()) {
                 return null;
             }

@@ -66,7 +66,12 @@ final class LakebaseOptions {
     private static final Set<String> WEAK_SSLMODES =
             Collections.unmodifiableSet(new HashSet<>(Arrays.asList("disable", "allow", "prefer")));
 
-    private static final Pattern ENDPOINT_NAME = Pattern.compile("projects/[^/]+/branches/[^/]+/endpoints/[^/]+");
+    // Name rules, shared with Python's targets.py (tests/test_contract.py compares them).
+    static final String SEGMENT_PATTERN = "[A-Za-z0-9][A-Za-z0-9_-]{0,62}";
+    static final String ENDPOINT_PATTERN = "projects/(" + SEGMENT_PATTERN + ")/branches/(" + SEGMENT_PATTERN
+            + ")/endpoints/(" + SEGMENT_PATTERN + ")";
+    private static final Pattern ENDPOINT_NAME = Pattern.compile(ENDPOINT_PATTERN);
+    private static final Pattern INSTANCE_NAME = Pattern.compile(SEGMENT_PATTERN);
     private static final Pattern IPV4 = Pattern.compile("(\\d{1,3})\\.(\\d{1,3})\\.(\\d{1,3})\\.(\\d{1,3})");
 
     /** Normalised broker base URL (scheme and host lower-case, no trailing slash); not secret. */
@@ -368,6 +373,11 @@ final class LakebaseOptions {
                         + "(for a Lakebase Provisioned instance use " + INSTANCE + ")");
             }
             return new LakebaseTarget(LakebaseTarget.Kind.ENDPOINT, endpoint);
+        }
+        if (!INSTANCE_NAME.matcher(instance).matches()) {
+            throw new LakebaseException.Options("lakebase: " + INSTANCE + "='" + instance + "' is not an instance "
+                    + "name: expected 1 to 63 letters, digits, '-' or '_' (for a Lakebase Autoscaling endpoint use "
+                    + ENDPOINT + ")");
         }
         return new LakebaseTarget(LakebaseTarget.Kind.INSTANCE, instance);
     }

@@ -13,6 +13,8 @@ public final class ProviderStats {
 
     /** Names this JVM in reports to the broker; random, so it reveals nothing about the host. */
     static final String JVM_ID = UUID.randomUUID().toString();
+    /** The query parameter that carries {@link #JVM_ID} (Python's service.JVM). */
+    static final String JVM = "jvm";
 
     static final AtomicLong LOGINS = new AtomicLong();
     static final AtomicLong BROKER_FETCHES = new AtomicLong();
@@ -37,7 +39,7 @@ public final class ProviderStats {
 
     /** The report appended to broker requests (counters only; no host, user or token). */
     static String brokerQuery() {
-        StringBuilder query = new StringBuilder("jvm=").append(JVM_ID);
+        StringBuilder query = new StringBuilder(JVM).append('=').append(JVM_ID);
         for (Map.Entry<String, Long> e : snapshot().entrySet()) {
             query.append('&').append(e.getKey()).append('=').append(e.getValue());
         }

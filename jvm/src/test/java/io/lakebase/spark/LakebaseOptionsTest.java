@@ -99,6 +99,20 @@ public class LakebaseOptionsTest {
     }
 
     @Test
+    public void malformedTargetNamesAreRefused() {
+        for (String bad : new String[] {"projects/p/branches/b", "projects/p/branches/b/endpoints/e/x",
+                "projects/p q/branches/b/endpoints/e", "projects//branches/b/endpoints/e"}) {
+            Map<String, String> o = valid();
+            o.put(LakebaseOptions.ENDPOINT, bad);
+            assertTrue(refused(o).contains("is not an endpoint name"));
+        }
+        Map<String, String> o = valid();
+        o.remove(LakebaseOptions.ENDPOINT);
+        o.put(LakebaseOptions.INSTANCE, "a/b");
+        assertTrue(refused(o).contains("is not an instance name"));
+    }
+
+    @Test
     public void anEndpointOrAnInstanceIsRequired() {
         Map<String, String> o = valid();
         o.remove(LakebaseOptions.ENDPOINT);
