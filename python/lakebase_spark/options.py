@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from .service import BrokerService, shared_broker_service
+from .session import check_jvm_classes
+from .sessions import active_session, is_connect
 from .targets import DEFAULT_DATABASE, Address, Target
 
 if TYPE_CHECKING:
@@ -71,6 +73,7 @@ def lakebase_options(
         df = spark.read.format("jdbc").options(**opts).option("dbtable", "public.orders").load()
     """
     chosen = Target.of(endpoint, instance)
+    _check_active_session()
     if not database:
         raise ValueError("database must be a non-empty database name, e.g. 'databricks_postgres'")
     service = broker.start() if broker is not None else shared_broker_service(workspace_client)
@@ -103,6 +106,22 @@ def lakebase_options(
     }
     options.update(extra)
     return LakebaseOptions({k: _spark_value(v) for k, v in options.items() if v is not None})
+
+
+_checked_jvms: set[int] = set()
+
+
+def _check_active_session() -> None:
+    """Fail now, with the fix, if the active classic session's JVM lacks the provider or the driver
+    (a plain ``python job.py`` without ``configure()``), instead of at the first read."""
+    spark = active_session()
+    if spark is None or is_connect(spark):
+        return  # no session yet, or a Connect server whose jars are not ours to see
+    jvm = spark.sparkContext._jvm
+    if jvm is None or id(jvm) in _checked_jvms:
+        return
+    check_jvm_classes(jvm, started_by="a SparkSession built without lakebase_spark.configure(...)")
+    _checked_jvms.add(id(jvm))
 
 
 def _spark_value(value: object) -> str:

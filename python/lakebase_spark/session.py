@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.resources
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import JarNotFoundError, LakebaseSparkError
 from .sessions import is_connect
@@ -13,7 +13,7 @@ from .sessions import is_connect
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["configure", "jar_path", "postgres_driver_jar", "provider_stats"]
+__all__ = ["check_jvm_classes", "configure", "jar_path", "postgres_driver_jar", "provider_stats"]
 
 JAR_NAME = "lakebase-spark-provider.jar"
 #: Names a local Postgres JDBC driver jar to use instead of downloading one.
@@ -22,6 +22,9 @@ DRIVER_JAR_ENV = "LAKEBASE_SPARK_JDBC_DRIVER_JAR"
 SYSTEM_DRIVER_JARS = ("/usr/share/java/postgresql.jar",)
 #: Resolved by Spark (Ivy) when no local driver jar is found.
 POSTGRES_DRIVER_PACKAGE = "org.postgresql:postgresql:42.7.4"
+#: What a Spark driver JVM must be able to load for lakebase_options to work.
+PROVIDER_CLASS = "io.lakebase.spark.LakebaseConnectionProvider"
+DRIVER_CLASS = "org.postgresql.Driver"
 
 B = TypeVar("B", bound="SparkSession.Builder")
 
@@ -64,6 +67,14 @@ def configure(builder: B, *, driver_jar: str | None = None) -> B:
     (``builder.remote("local[*]")``) is started with them; a remote one (``sc://...``) must have been
     started with them, so for such a builder this raises, naming the flags to start the server with.
     """
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):
+        # spark-submit and the pyspark shell start the driver JVM before this script runs: what
+        # configure() would set for the driver's class path could no longer take effect.
+        from pyspark import SparkContext
+
+        SparkContext._ensure_initialized()  # connects to that JVM; creates no SparkContext
+        check_jvm_classes(SparkContext._jvm, started_by="spark-submit (or the pyspark shell)")
+        return builder  # the jars are there: nothing to add
     current = dict(getattr(builder, "_options", {}))  # keep what the user already set
     remote = str(current.get("spark.remote", ""))
     if remote and not remote.startswith("local"):
@@ -88,6 +99,29 @@ def configure(builder: B, *, driver_jar: str | None = None) -> B:
     if driver is None:
         append("spark.jars.packages", POSTGRES_DRIVER_PACKAGE, ",")
     return builder
+
+
+def check_jvm_classes(jvm: Any, *, started_by: str) -> None:
+    """Raise, naming the fix, unless ``jvm`` (a running Spark driver's) can load the provider and the
+    Postgres driver. Without them Spark fails later with a bare ``ClassNotFoundException``, or quietly
+    uses its ``basic`` provider."""
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    missing = []
+    for name in (PROVIDER_CLASS, DRIVER_CLASS):
+        try:
+            jvm.java.lang.Class.forName(name, False, loader)
+        except Exception:  # py4j's error for ClassNotFoundException
+            missing.append(name)
+    if missing:
+        from .cli import submit_args
+
+        raise JarNotFoundError(
+            f"the Spark driver JVM, started by {started_by} before this code ran, cannot load "
+            f"{' and '.join(missing)}, and jars cannot be added to a running JVM. Start it with the "
+            f"provider and the Postgres JDBC driver: spark-submit {' '.join(submit_args())} <your_job.py> "
+            "(`lakebase-spark submit-args` prints these flags), or build the session yourself with "
+            "lakebase_spark.configure(SparkSession.builder) in a plain `python` process"
+        )
 
 
 def provider_stats(spark: SparkSession) -> dict[str, int]:
