@@ -32,10 +32,29 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
 
+WHEELS="$ROOT/build/wheel"
+
 # Build the wheel against the venv's own pyspark (no isolated build env with a second copy).
 install_package() {  # $1: extras, e.g. "dev"
   "${PIP[@]}" hatchling "pyspark>=3.5"
   "${PIP[@]}" --no-build-isolation "$ROOT[$1]"
-  # The package itself is rebuilt every time, so the jar always matches jvm/.
-  "${PIP[@]}" --no-build-isolation --no-deps --force-reinstall "$ROOT"
+  # The package itself is rebuilt every time, so the jar always matches jvm/; the wheel stays in
+  # build/wheel, so a second venv (Spark 3.5) can install the very same jar.
+  rm -rf "$WHEELS"
+  "$VENV/bin/python" -m pip wheel --quiet --disable-pip-version-check --no-build-isolation --no-deps \
+    -w "$WHEELS" "$ROOT"
+  "${PIP[@]}" --no-deps --force-reinstall "$WHEELS"/lakebase_spark-*.whl
+}
+
+# A second venv with pyspark 3.5 (built from its sdist: it needs wheel and setuptools) and the wheel
+# install_package built, for the end-to-end Spark tests on the oldest Spark we support.
+VENV35="${VENV35:-$ROOT/.venv-spark35}"
+SPARK35="pyspark>=3.5,<3.6"
+install_spark35() {
+  [ -x "$VENV35/bin/python" ] || "$PYTHON" -m venv "$VENV35"
+  local pip35=("$VENV35/bin/python" -m pip install --quiet --disable-pip-version-check)
+  "${pip35[@]}" wheel setuptools
+  "${pip35[@]}" "$SPARK35" "databricks-sdk>=0.79" "cryptography>=41" "psycopg[binary]>=3.1" pyyaml \
+    "pytest>=8" "chispa>=0.10"
+  "${pip35[@]}" --no-deps --force-reinstall "$WHEELS"/lakebase_spark-*.whl
 }
