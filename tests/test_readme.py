@@ -108,3 +108,30 @@ def test_emulator_example(spark) -> None:
     finally:
         lakebase_spark.stop_shared_broker_services()
     assert scope["total"] == 100
+
+
+def test_quickstart_and_notebook_examples(spark, emulator, monkeypatch) -> None:
+    emulator.create_endpoint("projects/shop/branches/main/endpoints/primary")
+    emulator.create_database("shop")
+    with shop(emulator) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.orders, public.order_counts")
+        conn.execute("CREATE TABLE public.orders (id bigint, customer text)")
+        conn.execute("INSERT INTO public.orders SELECT g, 'c' || (g % 3) FROM generate_series(1, 30) g")
+        conn.execute(f'GRANT SELECT ON public.orders TO "{emulator.user_name}"')
+        conn.execute(f'GRANT CREATE ON SCHEMA public TO "{emulator.user_name}"')
+    scope = readme_scope(spark, emulator, monkeypatch)
+    try:
+        exec(compile(example("quickstart-example"), "README.md", "exec"), scope)
+        exec(compile(example("notebook-example"), "README.md", "exec"), scope)
+    finally:
+        lakebase_spark.stop_shared_broker_services()
+    assert scope["df"].count() == 30
+    with shop(emulator) as conn:
+        counts = conn.execute("SELECT customer, count FROM public.order_counts ORDER BY 1").fetchall()
+    assert counts == [("c0", 10), ("c1", 10), ("c2", 10)]
+
+
+def test_the_plugin_example_is_the_file_the_suite_runs() -> None:
+    block = re.search(r"<!-- plugin-example: .*? -->\n```python\n(.*?)```", README.read_text(), re.S)
+    assert block, "README has no plugin-example block"
+    assert block.group(1) in (README.parent / "examples" / "test_customer_totals.py").read_text()
