@@ -9,9 +9,14 @@ authentication.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
 import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--master", default="local[2]", help="Spark master (default: local[2])")
     parser.add_argument("--rows", type=int, default=100_000, help="rows in the demo orders table")
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="emulator token lifetime, seconds")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show Spark's own start-up and log output here"
+    )
     args = parser.parse_args(argv)
 
     from pyspark.sql import SparkSession
@@ -46,14 +54,21 @@ def main(argv: list[str] | None = None) -> int:
 
         builder = SparkSession.builder.master(args.master).appName("lakebase-spark demo")
         builder = builder.config("spark.sql.shuffle.partitions", "4")  # a small job: no 200 tiny writes
-        spark = lakebase_spark.configure(
-            builder.config("spark.ui.showConsoleProgress", "false")
-        ).getOrCreate()
+        builder = builder.config("spark.ui.showConsoleProgress", "false")
+        log_file = None
+        if not args.verbose:
+            builder, log_file = _quiet(builder, args.master)
+        say(f"starting Spark: master {args.master} ({_describe(args.master)})")
+        with _stderr_muted(not args.verbose):  # the JVM's own start-up lines; its log goes to log_file
+            spark = lakebase_spark.configure(builder).getOrCreate()
         spark.sparkContext.setLogLevel("ERROR")
+        summary: list[tuple[str, str]] = [
+            ("spark", f"pyspark {spark.version}, master {args.master} ({_describe(args.master)})")
+        ]
         try:
             workspace = emu.workspace_client("pat")
             opts = lakebase_spark.lakebase_options(ENDPOINT, database=DATABASE, workspace_client=workspace)
-            say(f"options: {opts}")
+            say(f"options (the secret is masked): {opts}")
 
             started = time.perf_counter()
             orders = (
@@ -82,28 +97,93 @@ def main(argv: list[str] | None = None) -> int:
                 spark.read.format("jdbc").options(**opts).option("dbtable", "public.customer_totals").load()
             )
             elapsed = time.perf_counter() - started
-            say(f"read {orders.count():,} orders in {orders.rdd.getNumPartitions()} partitions")
-            say(f"wrote public.customer_totals: {back.count()} customers, top 3 by revenue:")
-            for row in back.orderBy(F.desc("revenue")).limit(3).collect():
-                say(f"  {row.customer:<12} {row.orders:>7,} orders  {row.revenue:>16,.2f}")
-
-            _sharded(spark, emu, workspace, orders, args.rows)
+            top = back.orderBy(F.desc("revenue")).first()
+            summary.append(
+                ("read", f"{orders.count():,} orders in {orders.rdd.getNumPartitions()} partitions")
+            )
+            summary.append(
+                (
+                    "wrote",
+                    f"public.customer_totals: {back.count()} customers (COPY, exactly once); top: "
+                    f"{top.customer if top else '-'} {top.revenue if top else 0:,.2f}",
+                )
+            )
+            summary += _sharded(spark, emu, workspace, orders, args.rows)
 
             service = lakebase_spark.shared_broker_service(workspace)
-            say(
-                f"credentials: {service.broker.stats.mints} minted, {service.tokens_served} served to JVMs, "
-                f"{emu.tokens.stats.logins_ok} Postgres logins with them ({elapsed:.1f} s end to end)"
+            summary.append(
+                (
+                    "credentials",
+                    f"{service.broker.stats.mints} minted, {service.tokens_served} served to JVMs, "
+                    f"{emu.tokens.stats.logins_ok} Postgres logins with them ({elapsed:.1f} s end to end)",
+                )
             )
         finally:
             spark.stop()
             lakebase_spark.stop_shared_broker_services()
-    say("done")
+    if log_file is not None:
+        summary.append(("spark log", f"{log_file} (--verbose shows it here)"))
+    width = max(len(name) for name, _ in summary)
+    print("\nlakebase-spark demo: summary", flush=True)
+    for name, value in summary:
+        print(f"  {name:<{width}}  {value}", flush=True)
     return 0
+
+
+def _describe(master: str) -> str:
+    if master.startswith("local-cluster"):
+        return "executors in JVMs of their own, fetching tokens from the broker"
+    if master.startswith("local"):
+        return "driver and executors in one JVM"
+    return "a cluster"
+
+
+_LOG4J = """rootLogger.level = warn
+rootLogger.appenderRef.file.ref = file
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d %p %c: %m%n%ex
+"""
+
+
+def _quiet(builder: SparkSession.Builder, master: str) -> tuple[SparkSession.Builder, Path]:
+    """Spark's log to a file instead of the terminal; loopback addresses for a local master."""
+    folder = Path(tempfile.mkdtemp(prefix="lakebase-spark-demo-"))
+    log, conf = folder / "spark.log", folder / "log4j2.properties"
+    conf.write_text(_LOG4J.format(log=log))
+    option = f"-Dlog4j2.configurationFile=file:{conf}"
+    builder = builder.config("spark.driver.extraJavaOptions", option)
+    builder = builder.config("spark.executor.extraJavaOptions", option)
+    if master.startswith("local"):  # else Spark warns that the hostname resolves to loopback
+        builder = builder.config("spark.driver.host", "127.0.0.1").config(
+            "spark.driver.bindAddress", "127.0.0.1"
+        )
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark\.")
+    return builder, log
+
+
+@contextlib.contextmanager
+def _stderr_muted(mute: bool) -> Iterator[None]:
+    """Point fd 2 at /dev/null while the JVM starts (it inherits it: its log4j output goes to a file)."""
+    if not mute:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _sharded(
     spark: SparkSession, emu: LakebaseEmulator, workspace: WorkspaceClient, orders: DataFrame, rows: int
-) -> None:
+) -> list[tuple[str, str]]:
     """Spread the orders over three shard databases by id range, then read them back as one."""
     from pyspark.sql import functions as F
 
@@ -122,17 +202,22 @@ def _sharded(
     written = write_sharded(
         orders, shard_map, table="public.orders", key="id", mode="overwrite", broker=broker
     )
-    say(f"sharded write: {written.rows}")
     sharded = read_sharded(
         spark, shard_map, table="public.orders", key="id", partitions=6, shard_column="shard", broker=broker
     )
     sizes = sorted(row["count"] for row in sharded.groupBy(F.spark_partition_id()).count().collect())
-    say(f"sharded read: {sharded.count():,} rows from 3 shards in {len(sizes)} partitions of {sizes} rows")
     window = (rows // 4, rows // 2)
     plan = plan_sharded_read(
         shard_map, table="public.orders", key="id", key_range=window, partitions=2, broker=broker
     )
-    say(f"key range [{window[0]:,}, {window[1]:,}) touches only {plan.shards_touched}")
+    return [
+        ("sharded write", f"{written.rows}"),
+        (
+            "sharded read",
+            f"{sharded.count():,} rows from 3 shards in {len(sizes)} partitions of {sizes} rows",
+        ),
+        ("key range", f"[{window[0]:,}, {window[1]:,}) touches only {plan.shards_touched}"),
+    ]
 
 
 def _seed_orders(emu: LakebaseEmulator, rows: int) -> None:
