@@ -6,6 +6,7 @@ import pickle
 import threading
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 
 import pytest
 
@@ -16,6 +17,8 @@ from lakebase_spark import (
     Secret,
     TokenBroker,
 )
+from lakebase_spark import broker as broker_module
+from lakebase_spark.service import TOKEN_PATH, BrokerService
 from lakebase_spark.testing import LakebaseEmulator
 
 from .conftest import ENDPOINT
@@ -244,7 +247,10 @@ def test_background_refresh_mints_before_anyone_asks(emulator) -> None:
 
     clock, scheduler = FakeClock(time.time()), ManualScheduler()
     broker = TokenBroker(
-        emulator.workspace_client("pat"), background_refresh=True, clock=clock, scheduler=scheduler
+        emulator.workspace_client("pat", retry_timeout_seconds=1),
+        background_refresh=True,
+        clock=clock,
+        scheduler=scheduler,
     )
     first = broker.credential(endpoint=ENDPOINT)
     [(delay, _)] = scheduler.pending
@@ -258,9 +264,12 @@ def test_background_refresh_mints_before_anyone_asks(emulator) -> None:
     assert broker.stats.cache_hits == 1
     assert len(scheduler.pending) == 1  # the following refresh is already scheduled
 
-    emulator.faults.fail_mints(1, status=403)  # a failed background refresh keeps the current token
+    emulator.faults.api_down_for(3600)  # a failed background refresh keeps the current token
     clock.now = second.refresh_at
-    scheduler.fire()
+    try:
+        scheduler.fire()
+    finally:
+        emulator.faults.api_down_for(0)
     assert broker.stats.refresh_failures == 1
     assert broker.stats.mints == 2
     [(retry_in, _)] = scheduler.pending  # ... and is retried after a jittered backoff
@@ -380,6 +389,101 @@ def test_an_outage_past_expiry_is_a_clear_error_naming_it(emulator) -> None:
             broker.credential(endpoint=ENDPOINT)
     finally:
         emulator.faults.api_down_for(0)
-    assert "1 failed refresh attempt since" in str(info.value)
+    # Every failed attempt counts: the background refresh and this caller's own mint.
+    assert "(2 failed attempts to mint a new database credential since" in str(info.value)
     assert "kept failing transiently" in str(info.value)  # the outage itself, as the SDK saw it
     assert broker.stats.mint_failures == 1
+
+
+# -- refusals: a 401/403/404 is not an outage -------------------------------------------------------
+
+CAN_USE = "User does not have CAN_USE permission on the project"
+
+
+def refusing_broker(emulator) -> tuple[TokenBroker, FakeClock, ManualScheduler]:
+    clock, scheduler = FakeClock(time.time()), ManualScheduler()
+    workspace = emulator.workspace_client("pat", retry_timeout_seconds=1)
+    return TokenBroker(workspace, clock=clock, scheduler=scheduler), clock, scheduler
+
+
+def test_a_refused_refresh_drops_the_stale_token_and_fails_every_caller_at_once(emulator) -> None:
+    broker, clock, scheduler = refusing_broker(emulator)
+    first = broker.credential(endpoint=ENDPOINT)
+    calls = emulator.stats.calls_to("POST /api/2.0/postgres/credentials")
+    clock.now = first.refresh_at + 1
+    emulator.faults.fail_mints(1000, status=403, message=CAN_USE)
+    try:
+        assert broker.credential(endpoint=ENDPOINT).token == first.token  # stale: served, refresh starts
+        scheduler.fire()  # refused
+        for _ in range(20):  # a herd of JVMs and task retries: the refusal, at once, the fix first
+            with pytest.raises(PermissionDeniedError) as info:
+                broker.credential(endpoint=ENDPOINT)
+            assert str(info.value).startswith("To fix: grant the principal CAN USE")
+            assert CAN_USE in str(info.value)
+        assert emulator.stats.calls_to("POST /api/2.0/postgres/credentials") - calls == 1
+        assert broker.stats.refusals_served == 20
+        clock.now += broker_module.REFUSAL_HOLD  # then the workspace is asked again
+        with pytest.raises(PermissionDeniedError):
+            broker.credential(endpoint=ENDPOINT)
+        assert emulator.stats.calls_to("POST /api/2.0/postgres/credentials") - calls == 2
+    finally:
+        emulator.faults.clear()
+    clock.now += broker_module.REFUSAL_HOLD  # a grant takes effect without restarting anything
+    assert broker.credential(endpoint=ENDPOINT).token != first.token
+
+
+def test_a_refusal_after_a_failed_refresh_is_still_a_refusal_not_an_outage(emulator) -> None:
+    """The race of the 22-minute hang: a transient refresh failure, then a refused blocking mint, which was
+    reported as a retryable outage (502) instead of the refusal (403)."""
+    broker, clock, scheduler = refusing_broker(emulator)
+    service = BrokerService(broker)
+    first = broker.credential(endpoint=ENDPOINT)
+    clock.now = first.refresh_at + 1
+    emulator.faults.api_down_for(3600)
+    try:
+        assert broker.credential(endpoint=ENDPOINT).token == first.token
+        scheduler.fire()  # the refresh fails transiently
+    finally:
+        emulator.faults.api_down_for(0)
+    assert broker.stats.refresh_failures == 1
+    emulator.faults.fail_mints(1000, status=403, message=CAN_USE)
+    try:
+        clock.now = first.expires_at - 1  # expired: a blocking mint, refused
+        status, body = service.answer(
+            f"{TOKEN_PATH}?endpoint={ENDPOINT}", f"Bearer {service.secret.reveal()}"
+        )
+    finally:
+        emulator.faults.clear()
+    assert status == HTTPStatus.FORBIDDEN
+    assert body["error"].startswith("To fix: grant the principal CAN USE")
+    assert "failing for" not in body["error"]
+
+
+def test_callers_waiting_for_a_failing_mint_share_its_failure(emulator) -> None:
+    broker, _, _ = refusing_broker(emulator)
+    _ = broker.principal
+    calls = emulator.stats.calls_to("POST /api/2.0/postgres/credentials")
+    emulator.faults.mint_delay = 0.5  # the threads queue behind the first mint
+    emulator.faults.fail_mints(1000, status=403, message=CAN_USE)
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        barrier.wait()
+        try:
+            broker.credential(endpoint=ENDPOINT)
+        except BaseException as e:
+            errors.append(e)
+
+    try:
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+    finally:
+        emulator.faults.mint_delay = 0.0
+        emulator.faults.clear()
+    assert len(errors) == 8
+    assert all(isinstance(e, PermissionDeniedError) for e in errors)
+    assert emulator.stats.calls_to("POST /api/2.0/postgres/credentials") - calls == 1

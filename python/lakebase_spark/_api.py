@@ -15,7 +15,7 @@ from typing import TypeVar
 from databricks.sdk import errors as sdk_errors
 from databricks.sdk.errors import base as _sdk_base
 
-from .errors import CredentialError, EndpointNotFoundError, PermissionDeniedError
+from .errors import CredentialError, EndpointNotFoundError, InvalidRequestError, PermissionDeniedError
 
 T = TypeVar("T")
 
@@ -62,24 +62,33 @@ def sdk_message(e: BaseException) -> str:
 
 
 def call_api(call: Callable[[], T], *, what: str, target: str | None = None) -> T:
-    """Run an SDK call; turn its errors into ones that say what to fix."""
+    """Run an SDK call; turn its errors into ones that say what to fix, the fix first.
+
+    A refusal (401/403/404/400) raises a :class:`~lakebase_spark.errors.WorkspaceRefusalError`
+    subclass: no retry can get past it. What the SDK gave up retrying raises :class:`CredentialError`.
+    """
     try:
         return call()
     except sdk_errors.NotFound as e:
         raise EndpointNotFoundError(
-            f"could not {what}: the workspace has no such resource ({e}). Check the name: "
-            "Autoscaling endpoints look like projects/<project>/branches/<branch>/endpoints/"
-            "<endpoint>, Provisioned instances are plain instance names."
+            "To fix: check the name (Autoscaling endpoints look like projects/<project>/branches/<branch>/"
+            "endpoints/<endpoint>, Provisioned instances are plain instance names) and that it exists in "
+            f"this workspace. Could not {what}: the workspace has no such resource ({sdk_message(e)})"
         ) from e
     except (sdk_errors.Unauthenticated, sdk_errors.PermissionDenied) as e:
-        # The fix first: the JVM shows broker errors cut to a few hundred characters, and the SDK's own
-        # text ends with a dump of its configuration ("Config: host=..., client_id=...") that says nothing.
+        # The fix first: Spark shows the JVM's error after its own prefix and a stack trace, and the SDK's
+        # own text ends with a dump of its configuration ("Config: host=...") that says nothing.
         raise PermissionDeniedError(
-            f"could not {what}: the workspace refused the caller. To fix: {permission_hint(str(e))}. "
-            f"The workspace said: {sdk_message(e)}"
+            f"To fix: {permission_hint(str(e))}. Could not {what}: the workspace refused the caller "
+            f"(HTTP {_status(e)}): {sdk_message(e)}"
+        ) from e
+    except sdk_errors.BadRequest as e:
+        raise InvalidRequestError(
+            f"To fix: check the request's parameters. Could not {what}: the workspace rejected it as "
+            f"invalid (HTTP 400): {sdk_message(e)}"
         ) from e
     except _sdk_base.DatabricksError as e:
-        raise CredentialError(f"could not {what}: {e}") from e
+        raise CredentialError(f"could not {what}: {sdk_message(e)}") from e
     except TimeoutError as e:
         # The SDK raises TimeoutError once its retries of a transient failure used up the budget.
         raise CredentialError(
@@ -87,3 +96,7 @@ def call_api(call: Callable[[], T], *, what: str, target: str | None = None) -> 
             f"network errors) for the whole retry budget ({e}); retry later, or raise the client's "
             "retry_timeout_seconds"
         ) from e
+
+
+def _status(e: BaseException) -> str:
+    return "401" if isinstance(e, sdk_errors.Unauthenticated) else "403"

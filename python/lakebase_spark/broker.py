@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ._api import call_api
 from .credentials import Credential, Secret
-from .errors import CredentialError
+from .errors import CredentialError, WorkspaceRefusalError
 from .redaction import install_sdk_log_redaction
 from .targets import Target
 
@@ -48,6 +48,11 @@ MAX_RETRY_BACKOFF = 60.0
 STALE_ASK_AGAIN = 5.0
 #: databricks-sdk's default retry_timeout_seconds.
 DEFAULT_SDK_RETRY_TIMEOUT = 300.0
+#: After the workspace refuses a mint (401/403/404/400), every request fails with that refusal for this
+#: long without asking the workspace again (a herd of JVMs and task retries causes one API call); the
+#: next request after it asks again, so a permission granted meanwhile takes effect without a restart.
+#: The JVM's token cache holds a refusal as long (TokenCache.REFUSAL_HOLD_MS).
+REFUSAL_HOLD = 10.0
 
 
 @dataclass
@@ -64,6 +69,8 @@ class BrokerStats:
     refused_tokens: int = 0
     #: Refreshes of a still-valid token that failed; the token stayed in use, the refresh was retried.
     refresh_failures: int = 0
+    #: Requests failed at once because the workspace refused a mint (401/403/404/400) moments before.
+    refusals_served: int = 0
     #: Seconds of life left on the newest token at the last mint or lookup (``None`` before any).
     seconds_left: float | None = None
 
@@ -94,9 +101,17 @@ class _Slot:
     refreshing: bool = False
     #: No refresh is attempted before this time (set after a failure, with jitter).
     retry_at: float = 0.0
+    #: Failed mints (background refreshes and blocking mints) since the last success, and since when.
     failures: int = 0
     failing_since: float | None = None
     last_failure: str | None = None
+    #: Mints finished (either way): a caller that waited for ``mint_lock`` while one failed shares its
+    #: failure instead of calling the workspace again.
+    attempts: int = 0
+    last_error: Exception | None = None
+    #: The workspace's last refusal and when it came: served to every caller for ``REFUSAL_HOLD``.
+    refusal: WorkspaceRefusalError | None = None
+    refused_at: float = 0.0
     cancel_timer: Callable[[], None] | None = None
     #: Held for the whole of each mint, so concurrent callers wait for one mint, not start their own.
     mint_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -220,26 +235,42 @@ class TokenBroker:
         key = (self.host, self.principal, api)
         with self._lock:
             slot = self._slots.setdefault(key, _Slot())
+            self._raise_held_refusal(slot)
             served = None if force else self._serve(slot, refused, key, api, target)
-            generation = slot.generation
+            generation, attempts = slot.generation, slot.attempts
         if served is not None:
             return served
         with slot.mint_lock:
             with self._lock:
-                # Another caller (or a refresh) may have minted while this one waited for the lock.
+                # Another caller (or a refresh) may have minted while this one waited for the lock ...
                 if slot.generation != generation:
                     served = self._serve(slot, refused, key, api, target)
                     if served is not None:
                         return served
+                # ... or failed to: one mint at a time means one failure at a time, shared.
+                if slot.attempts != attempts and slot.last_error is not None:
+                    self.stats.mint_failures += 1
+                    raise _same_error(slot.last_error)
             try:
                 fresh = self._mint(api, target)
+            except WorkspaceRefusalError as e:
+                with self._lock:
+                    self.stats.mint_failures += 1
+                    self._refused(slot, e)
+                raise
             except Exception as e:
                 with self._lock:
                     self.stats.mint_failures += 1
-                    outage = _outage(slot, self._clock())
-                if outage is None:
+                    now = self._clock()
+                    self._failed(slot, e, now)
+                    outage = _outage(slot, now)
+                    failure: Exception = (
+                        e if outage is None else CredentialError(f"{outage}; the last error: {e}")
+                    )
+                    slot.last_error = failure
+                if failure is e:
                     raise
-                raise CredentialError(f"{outage}; the last error: {e}") from e
+                raise failure from e
             self._store(key, slot, fresh, api, target)
             if refused is not None:
                 with self._lock:
@@ -252,6 +283,34 @@ class TokenBroker:
             ", replacing a refused token" if refused is not None else "",
         )
         return fresh
+
+    def _raise_held_refusal(self, slot: _Slot) -> None:
+        """Fail at once (``_lock`` held) if the workspace refused a mint less than ``REFUSAL_HOLD`` ago."""
+        if slot.refusal is not None and self._clock() - slot.refused_at < REFUSAL_HOLD:
+            self.stats.refusals_served += 1
+            raise _same_error(slot.refusal)
+
+    def _refused(self, slot: _Slot, error: WorkspaceRefusalError) -> None:
+        """Record a refusal (``_lock`` held): the cached token is dropped, not served stale, and every
+        caller fails with the refusal until ``REFUSAL_HOLD`` has passed. A refusal is not an outage."""
+        slot.refusal, slot.refused_at = error, self._clock()
+        slot.attempts += 1
+        slot.last_error = error
+        slot.credential = None
+        slot.generation += 1  # a refresh in flight for the dropped token is discarded
+        slot.refreshing = False
+        slot.retry_at, slot.failures, slot.failing_since, slot.last_failure = 0.0, 0, None, None
+        if slot.cancel_timer is not None:
+            slot.cancel_timer()
+            slot.cancel_timer = None
+
+    def _failed(self, slot: _Slot, error: Exception, now: float) -> None:
+        """Record a transient failure (``_lock`` held): counted into the outage the error names."""
+        slot.attempts += 1
+        slot.failures += 1
+        slot.failing_since = slot.failing_since or now
+        slot.last_failure = str(error)
+        slot.last_error = error
 
     def _serve(self, slot: _Slot, refused: str | None, key: Key, api: Api, target: str) -> Credential | None:
         """The cached credential if it may be served now (``_lock`` held), else ``None``: mint."""
@@ -283,8 +342,10 @@ class TokenBroker:
             self.stats.seconds_left = fresh.expires_at - fresh.minted_at
             slot.credential = fresh
             slot.generation += 1
+            slot.attempts += 1
             slot.refreshing = False
             slot.retry_at, slot.failures, slot.failing_since, slot.last_failure = 0.0, 0, None, None
+            slot.last_error, slot.refusal = None, None
             self._schedule(key, slot, fresh.refresh_at - self._clock(), api, target)
 
     def _schedule(self, key: Key, slot: _Slot, delay: float, api: Api, target: str) -> None:
@@ -315,13 +376,21 @@ class TokenBroker:
                     return
             try:
                 fresh = self._mint(api, target)
+            except WorkspaceRefusalError as e:
+                with self._lock:
+                    self.stats.refresh_failures += 1
+                    self._refused(slot, e)
+                log.warning(
+                    "refreshing the Lakebase database credential was refused by the workspace; the cached "
+                    "token is dropped and token requests fail with this until it is fixed: %s",
+                    e,
+                )
+                return
             except Exception as e:
                 with self._lock:
                     now = self._clock()
                     slot.refreshing = False
-                    slot.failures += 1
-                    slot.failing_since = slot.failing_since or now
-                    slot.last_failure = str(e)
+                    self._failed(slot, e, now)
                     backoff = min(MAX_RETRY_BACKOFF, FIRST_RETRY_BACKOFF * 2 ** (slot.failures - 1))
                     backoff *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
                     slot.retry_at = now + backoff
@@ -386,11 +455,19 @@ def _outage(slot: _Slot, now: float) -> str | None:
     expired = datetime.fromtimestamp(slot.credential.expires_at, timezone.utc)
     return (
         f"the workspace API has been failing for {now - slot.failing_since:.0f} s "
-        f"({slot.failures} failed refresh attempt{'s' if slot.failures != 1 else ''} since the cached "
-        "database credential turned stale), "
+        f"({slot.failures} failed attempt{'s' if slot.failures != 1 else ''} to mint a new database "
+        "credential since the cached one turned stale), "
         f"and that credential can no longer be used (it expires at {expired:%H:%M:%S} UTC); "
         "logins resume when the workspace API answers again"
     )
+
+
+def _same_error(error: Exception) -> Exception:
+    """A new exception like ``error`` (same class and message) for another caller to raise."""
+    try:
+        return type(error)(str(error))
+    except Exception:
+        return CredentialError(str(error))
 
 
 def _timestamp_seconds(ts: object) -> float | None:

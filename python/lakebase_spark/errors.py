@@ -8,11 +8,14 @@ __all__ = [
     "DatabaseConnectionError",
     "EndpointNotFoundError",
     "InvalidEndpointNameError",
+    "InvalidRequestError",
+    "InvalidTableNameError",
     "JarNotFoundError",
     "LakebaseSparkError",
     "MissingDependencyError",
     "PermissionDeniedError",
     "TLSRequiredError",
+    "WorkspaceRefusalError",
     "WriteError",
     "WriteInputError",
 ]
@@ -26,16 +29,31 @@ class InvalidEndpointNameError(LakebaseSparkError, ValueError):
     """An endpoint or instance name is not of the form the Lakebase API expects."""
 
 
+class InvalidTableNameError(LakebaseSparkError, ValueError):
+    """A table name does not parse by Postgres' rules, or names something Postgres would change."""
+
+
 class TLSRequiredError(LakebaseSparkError, ValueError):
     """A connection setting would disable TLS, which Lakebase requires."""
 
 
-class EndpointNotFoundError(LakebaseSparkError, LookupError):
+class WorkspaceRefusalError(LakebaseSparkError):
+    """The workspace refused a request (HTTP 4xx other than 429): retrying cannot help, a fix is needed.
+
+    Not an outage: the broker never serves a cached token past a refusal, and every JVM fails at once.
+    """
+
+
+class EndpointNotFoundError(WorkspaceRefusalError, LookupError):
     """The workspace has no Lakebase endpoint or instance of that name (HTTP 404)."""
 
 
-class PermissionDeniedError(LakebaseSparkError, PermissionError):
+class PermissionDeniedError(WorkspaceRefusalError, PermissionError):
     """The workspace refused the caller (HTTP 401/403): authentication or entitlement to fix."""
+
+
+class InvalidRequestError(WorkspaceRefusalError, ValueError):
+    """The workspace rejected a credential request as invalid (HTTP 400 and other 4xx but 429)."""
 
 
 class CredentialError(LakebaseSparkError, RuntimeError):

@@ -6,8 +6,10 @@ Usage::
 
 Reads ``TABLE`` (``id bigint, v text``, ids ``0..ROWS-1``) in ``PARTITIONS`` partitions whose queries
 each sleep ``SLEEP`` seconds in Postgres (so they overlap), compares every row with the expected ones
-(chispa), and prints one JSON line: the rows, the provider's counters, or the error Spark raised.
-Writes the file ``LAKEBASE_TEST_SIGNAL`` names when the read starts.
+(chispa), and prints one JSON line: the rows, the provider's counters, or the error Spark raised and
+how long the read took. Writes the file ``LAKEBASE_TEST_SIGNAL`` names when the read starts. Options
+whose key starts with ``spark.`` configure the session (e.g. ``spark.task.maxFailures=4``); the rest
+are read options.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from chispa import assert_df_equality
@@ -26,6 +29,7 @@ import lakebase_spark
 
 def main() -> None:
     master, host, endpoint, database, table, rows, partitions, sleep, *extra = sys.argv[1:]
+    settings = dict(pair.split("=", 1) for pair in extra)
     workspace = WorkspaceClient(host=host, token=os.environ["LAKEBASE_TEST_PAT"])
     builder = (
         SparkSession.builder.master(master)
@@ -33,11 +37,14 @@ def main() -> None:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
     )
+    for key, value in settings.items():
+        if key.startswith("spark."):
+            builder = builder.config(key, value)
     spark = lakebase_spark.configure(builder).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     try:
         options = lakebase_spark.lakebase_options(endpoint, database=database, workspace_client=workspace)
-        options.update(dict(pair.split("=", 1) for pair in extra))
+        options.update({k: v for k, v in settings.items() if not k.startswith("spark.")})
         before = lakebase_spark.provider_stats(spark)
         slow = f"(SELECT id, v FROM {table}, LATERAL (SELECT pg_sleep({float(sleep)})) s) q"
         df = (
@@ -51,10 +58,11 @@ def main() -> None:
             .load()
         )
         Path(os.environ["LAKEBASE_TEST_SIGNAL"]).write_text("reading")
+        started = time.monotonic()
         try:
             got = spark.createDataFrame(df.orderBy("id").collect(), df.schema)
         except Exception as e:  # reported to the test, which asserts on it
-            print(json.dumps({"error": str(e)}))
+            print(json.dumps({"error": str(e), "seconds": time.monotonic() - started}))
             return
         expected = spark.range(0, int(rows)).selectExpr("id", "concat('v', id) AS v")
         assert_df_equality(got, expected, ignore_nullable=True, ignore_metadata=True)

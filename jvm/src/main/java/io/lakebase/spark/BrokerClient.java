@@ -223,11 +223,17 @@ final class BrokerClient {
 
     private SQLException statusError(int status, String error, LakebaseTarget target) {
         if (status == 401) {
-            return fail("the token broker at " + brokerUrl + " rejected the broker secret (HTTP 401); options were "
-                    + "built for another broker or the broker restarted: " + rebuild(), null);
+            return new LakebaseException.Refused("lakebase: the token broker at " + brokerUrl + " rejected the broker "
+                    + "secret (HTTP 401); options were built for another broker or the broker restarted: " + rebuild(),
+                    null);
         }
-        return fail("the token broker at " + brokerUrl + " answered HTTP " + status + " for " + target
-                + (error != null ? ": " + error : " (no error message)"), null);
+        String where = "the token broker at " + brokerUrl + " answered HTTP " + status + " for " + target;
+        if (status >= 400 && status < 500) {
+            // The workspace refused (the broker relays its 403/404/400): the broker's message starts with the fix.
+            return new LakebaseException.Refused("lakebase: " + (error != null ? error + " (" + where + ")"
+                    : where + " (no error message)"), null);
+        }
+        return fail(where + (error != null ? ": " + error : " (no error message)"), null);
     }
 
     /** The broker's {@code {"error": "..."}} message (written to be safe to show), or null. */

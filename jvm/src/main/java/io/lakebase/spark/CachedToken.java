@@ -6,11 +6,18 @@ final class CachedToken {
     private final String value;
     private final long refreshAtNanos;
     private final long expiresAtNanos;
+    /** Its life left when the broker served it (a fresh token: its lifetime), which bounds the login margin. */
+    private final long lifetimeNanos;
 
     CachedToken(String value, long refreshAtNanos, long expiresAtNanos) {
+        this(value, refreshAtNanos, expiresAtNanos, Long.MAX_VALUE);
+    }
+
+    private CachedToken(String value, long refreshAtNanos, long expiresAtNanos, long lifetimeNanos) {
         this.value = value;
         this.refreshAtNanos = refreshAtNanos;
         this.expiresAtNanos = expiresAtNanos;
+        this.lifetimeNanos = lifetimeNanos;
     }
 
     /**
@@ -20,7 +27,16 @@ final class CachedToken {
     static CachedToken from(BrokerToken token, long requestedAtNanos) {
         return new CachedToken(token.value(),
                 requestedAtNanos + token.refreshInMs * 1_000_000L,
-                requestedAtNanos + token.expiresInMs * 1_000_000L);
+                requestedAtNanos + token.expiresInMs * 1_000_000L,
+                token.expiresInMs * 1_000_000L);
+    }
+
+    /**
+     * The time before expiry in which this token is no longer handed to a login: {@code maxNanos}, or
+     * {@code share} of its lifetime if less (the broker's rule: 30 s, or the last tenth of a short token's life).
+     */
+    long loginMarginNanos(long maxNanos, double share) {
+        return lifetimeNanos == Long.MAX_VALUE ? maxNanos : Math.min(maxNanos, (long) (lifetimeNanos * share));
     }
 
     /** The token itself: pass it to the driver, never to a log or message. */

@@ -45,6 +45,25 @@ final class LakebaseException {
         }
     }
 
+    /**
+     * The workspace (through the broker) refused a token request, HTTP 4xx: no retry gets past it. The token cache
+     * drops its token and fails every request with this for a while instead of serving a stale token.
+     */
+    static final class Refused extends SQLException implements Condition {
+        private static final long serialVersionUID = 1L;
+        /** SQLSTATE 08004: the server rejected the establishment of the connection. */
+        static final String SQLSTATE = "08004";
+
+        Refused(String message, Throwable cause) {
+            super(message, SQLSTATE, cause);
+        }
+
+        @Override
+        public String getSqlState() {
+            return getSQLState();
+        }
+    }
+
     /** A failed login or token fetch; keeps the SQLSTATE so callers can still tell auth from network failures. */
     static final class Sql extends SQLException implements Condition {
         private static final long serialVersionUID = 1L;

@@ -23,7 +23,9 @@ import java.util.function.LongSupplier;
  *       (single flight), at most the given time.</li>
  * </ul>
  * A token the database refused is never served again, nor accepted from a broker call that was already in flight
- * when the refusal was seen.
+ * when the refusal was seen. A refusal by the workspace ({@link LakebaseException.Refused}, HTTP 4xx from the broker)
+ * is not an outage: the cached token is dropped rather than served stale, and every request fails with that refusal
+ * for {@link #REFUSAL_HOLD_MS} without asking the broker again, so every task of every JVM fails at once.
  */
 final class TokenCache {
 
@@ -34,8 +36,12 @@ final class TokenCache {
 
     /** A token this close to expiry is not handed to a login: the login needs time to happen. */
     static final long LOGIN_MARGIN_NANOS = TimeUnit.SECONDS.toNanos(30);
+    /** ... or within a tenth of its lifetime, if shorter (the broker's LOGIN_MARGIN and MAX_LOGIN_MARGIN_SHARE). */
+    static final double MAX_LOGIN_MARGIN_SHARE = 0.1;
     static final long FIRST_BACKOFF_MS = 1_000;
     static final long MAX_BACKOFF_MS = 60_000;
+    /** How long a refusal is served without asking the broker again (the broker's REFUSAL_HOLD). */
+    static final long REFUSAL_HOLD_MS = 10_000;
 
     private static final ExecutorService REFRESHER = Executors.newCachedThreadPool(runnable -> {
         Thread thread = new Thread(runnable, "lakebase-token-refresh");
@@ -58,6 +64,9 @@ final class TokenCache {
         /** No background refresh before this (set after a failed one). */
         long retryAtNanos;
         int failures;
+        /** The workspace's last refusal, served until {@code refusedAtNanos + REFUSAL_HOLD_MS}. */
+        LakebaseException.Refused refusal;
+        long refusedAtNanos;
     }
 
     TokenCache(LongSupplier nanoClock, Executor refresher, DoubleSupplier jitter) {
@@ -93,10 +102,14 @@ final class TokenCache {
                 }
                 CachedToken cached = slot.token;
                 long now = nanoClock.getAsLong();
+                if (slot.refusal != null && now - slot.refusedAtNanos < TimeUnit.MILLISECONDS.toNanos(REFUSAL_HOLD_MS)) {
+                    throw new LakebaseException.Refused(slot.refusal.getMessage(), slot.refusal);
+                }
                 if (cached != null && cached.isFresh(now)) {
                     return cached;
                 }
-                if (cached != null && cached.isUsable(now + LOGIN_MARGIN_NANOS)) {
+                if (cached != null && cached.isUsable(now + cached.loginMarginNanos(LOGIN_MARGIN_NANOS,
+                        MAX_LOGIN_MARGIN_SHARE))) {
                     if (slot.inFlight == null && now - slot.retryAtNanos >= 0) {
                         CompletableFuture<CachedToken> background = new CompletableFuture<>();
                         slot.inFlight = background;
@@ -134,8 +147,19 @@ final class TokenCache {
                 slot.token = token;
                 slot.inFlight = null;
                 slot.failures = 0;
+                slot.refusal = null;
             }
             flight.complete(token);
+        } catch (LakebaseException.Refused refusal) {
+            synchronized (slot) {
+                slot.inFlight = null;
+                slot.token = null; // not served stale: a refusal is not an outage
+                slot.refusal = refusal;
+                slot.refusedAtNanos = nanoClock.getAsLong();
+                Log.fine("the broker refused a token for %s; every request fails with that for %d ms: %s", key,
+                        REFUSAL_HOLD_MS, refusal.getMessage());
+            }
+            flight.completeExceptionally(refusal);
         } catch (Throwable t) {
             // Whatever happened, complete the flight: waiting threads must not hang on it.
             synchronized (slot) {

@@ -76,7 +76,7 @@ public class TokenCacheTest {
         background.remove(0).run();
         assertEquals(2, calls.get());
         // Within the login margin of expiry the token is no longer served: the caller sees the broker's error.
-        advanceMs(60_000 - 2_600 - 20_000);
+        advanceMs(60_000 - 2_600 - 5_000); // 5 s left: inside its last tenth (6 s)
         try {
             cache.get(KEY, down, WAIT_MS);
             fail("an expiring token must not be served");
@@ -208,5 +208,77 @@ public class TokenCacheTest {
         } finally {
             leader.interrupt();
         }
+    }
+
+    private static LakebaseException.Refused refusal() {
+        return new LakebaseException.Refused("lakebase: To fix: grant the principal CAN USE (the token broker at "
+                + "http://127.0.0.1:1 answered HTTP 403)", null);
+    }
+
+    /** A refusal is not an outage: the stale token is dropped, and callers fail at once without a broker call. */
+    @Test
+    public void aRefusedBackgroundRefreshDropsTheStaleTokenAndFailsEveryCallerAtOnce() throws SQLException {
+        AtomicInteger calls = new AtomicInteger();
+        TokenCache.Fetcher refusing = () -> {
+            calls.incrementAndGet();
+            throw refusal();
+        };
+        CachedToken first = cache.get(KEY, () -> token("t1"), WAIT_MS);
+        advanceMs(2_000);
+        assertSame("stale: served while the background call runs", first, cache.get(KEY, refusing, WAIT_MS));
+        background.remove(0).run(); // the broker answers 403
+        for (int i = 0; i < 5; i++) {
+            try {
+                cache.get(KEY, refusing, WAIT_MS);
+                fail("a refused token must not be served stale");
+            } catch (LakebaseException.Refused e) {
+                assertTrue(e.getMessage(), e.getMessage().startsWith("lakebase: To fix: grant"));
+                assertEquals("08004", e.getSQLState());
+            }
+        }
+        assertEquals("the refusal is held: one broker call, however many callers", 1, calls.get());
+        assertTrue(background.isEmpty());
+        advanceMs(TokenCache.REFUSAL_HOLD_MS);
+        assertEquals("after the hold the broker is asked again (a grant takes effect)", "t2",
+                cache.get(KEY, () -> {
+                    calls.incrementAndGet();
+                    return token("t2");
+                }, WAIT_MS).value());
+        assertEquals(2, calls.get());
+    }
+
+    @Test
+    public void aRefusalOfABlockingCallIsHeldToo() throws SQLException {
+        AtomicInteger calls = new AtomicInteger();
+        TokenCache.Fetcher refusing = () -> {
+            calls.incrementAndGet();
+            throw refusal();
+        };
+        for (int i = 0; i < 3; i++) {
+            try {
+                cache.get(KEY, refusing, WAIT_MS);
+                fail("refused");
+            } catch (LakebaseException.Refused e) {
+                assertTrue(e.getMessage().contains("CAN USE"));
+            }
+        }
+        assertEquals(1, calls.get());
+    }
+
+    /** The login margin is the broker's: 30 s, or the last tenth of a short token's life. */
+    @Test
+    public void aShortTokenIsServedStaleUntilItsLastTenth() throws SQLException {
+        AtomicInteger calls = new AtomicInteger();
+        TokenCache.Fetcher fetcher = () -> new BrokerToken("s" + calls.incrementAndGet(), 2_000, 1_000);
+        CachedToken first = cache.get(KEY, fetcher, WAIT_MS);
+        advanceMs(1_700); // stale, 0.3 s left: more than a tenth of its 2 s life
+        assertSame(first, cache.get(KEY, fetcher, WAIT_MS));
+        assertEquals(1, background.size());
+        background.remove(0).run(); // s2, fetched now, 2 s to live
+        advanceMs(1_850); // 0.15 s left: inside the margin, the caller waits for a broker call
+        assertEquals("s3", cache.get(KEY, fetcher, WAIT_MS).value());
+        assertTrue(background.isEmpty());
+        assertEquals(60_000L, TimeUnit.NANOSECONDS.toMillis(new CachedToken("x", 0, 1).loginMarginNanos(
+                TimeUnit.SECONDS.toNanos(60), TokenCache.MAX_LOGIN_MARGIN_SHARE)));
     }
 }
