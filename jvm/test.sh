@@ -28,4 +28,6 @@ for source in "${sources[@]}"; do
   rel="${source#"$root/jvm/src/test/java/"}"
   classes+=("$(echo "${rel%.java}" | tr / .)")
 done
-exec java -cp "$out:$classpath" org.junit.runner.JUnitCore "${classes[@]}"
+# Spark opens this to its own code (JavaModuleOptions); the encoder calls Spark's date conversions, which need it.
+exec java --add-opens=java.base/sun.util.calendar=ALL-UNNAMED -cp "$out:$classpath" org.junit.runner.JUnitCore \
+  "${classes[@]}"

@@ -24,7 +24,8 @@ import org.apache.spark.sql.connector.write.WriterCommitMessage;
 final class CopyDataWriter implements DataWriter<InternalRow> {
 
     static final int FLUSH_BYTES = 64 * 1024;
-    private static final Pattern COPY_WHERE = Pattern.compile("line (\\d+)(?:, column ([^:\\n]+))?");
+    /** COPY's context line; a value's own parser may add lines before it (json: "JSON data, line 1: ..."). */
+    private static final Pattern COPY_WHERE = Pattern.compile("COPY [^\\n]*?, line (\\d+)(?:, column ([^:\\n]+))?");
 
     private final LakebaseOptions options;
     private final WriteOptions write;
@@ -215,10 +216,16 @@ final class CopyDataWriter implements DataWriter<InternalRow> {
         String message = String.valueOf(e.getMessage());
         StringBuilder where = new StringBuilder("partition ").append(partition);
         Matcher m = COPY_WHERE.matcher(message);
-        if (m.find()) {
-            where.append(", row ").append(m.group(1));
-            if (m.group(2) != null) {
-                where.append(", column '").append(m.group(2).trim()).append('\'');
+        String line = null;
+        String column = null;
+        while (m.find()) { // the last one: COPY's own context comes after any the value's parser added
+            line = m.group(1);
+            column = m.group(2);
+        }
+        if (line != null) {
+            where.append(", row ").append(line);
+            if (column != null) {
+                where.append(", column '").append(column.trim()).append('\'');
             }
         }
         return new WriteFailure("lakebase: writing into " + write.table + " on " + options.hosts() + " failed while "

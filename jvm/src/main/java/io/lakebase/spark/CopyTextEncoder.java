@@ -6,9 +6,13 @@ import java.time.LocalDateTime;
 import java.time.ZoneId;
 import java.time.ZoneOffset;
 import java.time.zone.ZoneRules;
+import java.util.Calendar;
+import java.util.GregorianCalendar;
+import java.util.TimeZone;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.SpecializedGetters;
 import org.apache.spark.sql.catalyst.util.ArrayData;
+import org.apache.spark.sql.catalyst.util.DateTimeUtils;
 import org.apache.spark.sql.types.ArrayType;
 import org.apache.spark.sql.types.BinaryType;
 import org.apache.spark.sql.types.BooleanType;
@@ -33,8 +37,14 @@ import org.apache.spark.sql.types.TimestampType;
  *
  * <p>Text won over binary by measurement (see bench/results.md): the server's per-row work (heap, index, WAL)
  * dominates, and text needs no per-type OIDs, so every column type Postgres can parse (json, uuid, enums, arrays)
- * goes through the same path. Timestamps are written with this JVM's UTC offset, as Spark's own JDBC writer does,
- * so {@code timestamptz} gets the exact instant and {@code timestamp} the wall clock Spark's JDBC reader expects.
+ * goes through the same path.
+ *
+ * <p>What lands in each column is what Spark's own JDBC writer makes Postgres store for the same value
+ * ({@link ColumnTarget}, checked by tests/test_writer_types.py against Spark's writer): values of the column's own
+ * type are written as they are; a value of another type is converted as Postgres converts Spark's parameter (pgjdbc
+ * binds floats as real, decimals as numeric...). Dates and timestamps are written as pgjdbc writes them (it sends them
+ * untyped): {@code 2024-01-01 12:34:56.5+00} with this JVM's UTC offset, so {@code timestamptz} gets the exact instant,
+ * {@code timestamp} the wall clock Spark's JDBC reader expects, and a text column the very same string.
  */
 final class CopyTextEncoder {
 
@@ -49,17 +59,29 @@ final class CopyTextEncoder {
     private final Field[] fields;
     private final String[] names;
     private final ZoneRules zone;
+    /** pgjdbc's default calendar: Gregorian with the Julian calendar before 1582, in this JVM's zone. */
+    private final Calendar calendar = new GregorianCalendar(TimeZone.getDefault());
     /** Scratch space for array literals, which are escaped twice (array syntax, then COPY). */
     private final Buffer scratch = new Buffer(256);
 
+    /** An encoder writing each value in its own type's text (no target columns known). */
     CopyTextEncoder(StructType schema, ZoneId zone) {
+        this(schema, null, zone);
+    }
+
+    /** {@code targets}: the target column of each field, in order; null when unknown. */
+    CopyTextEncoder(StructType schema, ColumnTarget[] targets, ZoneId zone) {
         StructField[] structFields = schema.fields();
+        if (targets != null && targets.length != structFields.length) {
+            throw new LakebaseException.Options("lakebase: " + targets.length + " column types for "
+                    + structFields.length + " columns; write with lakebase_spark.write(...)");
+        }
         this.fields = new Field[structFields.length];
         this.names = new String[structFields.length];
         this.zone = zone.getRules();
         for (int i = 0; i < structFields.length; i++) {
             names[i] = structFields[i].name();
-            fields[i] = field(structFields[i].dataType(), names[i]);
+            fields[i] = field(structFields[i].dataType(), targets == null ? null : targets[i], names[i]);
         }
     }
 
@@ -83,33 +105,47 @@ final class CopyTextEncoder {
         new CopyTextEncoder(schema, ZoneOffset.UTC);
     }
 
-    private Field field(DataType type, String column) {
+    private Field field(DataType type, ColumnTarget target, String column) {
+        if (target != null && target.array && !(type instanceof ArrayType)) {
+            target = target.element(); // the up-front check refused this pair; let Postgres name the problem
+        }
         if (type instanceof BooleanType) {
+            if (target != null && target.isText()) {
+                return (row, i, out) -> out.putAscii(row.getBoolean(i) ? "true" : "false");
+            }
             return (row, i, out) -> out.put(row.getBoolean(i) ? (byte) 't' : (byte) 'f');
         }
+        // pgjdbc binds Spark's integers as int2/int4, whose cast to an OID alias (regclass...) reads the bits unsigned.
+        boolean unsigned = target != null && target.isOidAlias();
         if (type instanceof ByteType) {
-            return (row, i, out) -> out.putLong(row.getByte(i));
+            return unsigned ? (row, i, out) -> out.putAscii(Integer.toUnsignedString(row.getByte(i)))
+                    : (row, i, out) -> out.putLong(row.getByte(i));
         }
         if (type instanceof ShortType) {
-            return (row, i, out) -> out.putLong(row.getShort(i));
+            return unsigned ? (row, i, out) -> out.putAscii(Integer.toUnsignedString(row.getShort(i)))
+                    : (row, i, out) -> out.putLong(row.getShort(i));
         }
         if (type instanceof IntegerType) {
-            return (row, i, out) -> out.putLong(row.getInt(i));
+            return unsigned ? (row, i, out) -> out.putAscii(Integer.toUnsignedString(row.getInt(i)))
+                    : (row, i, out) -> out.putLong(row.getInt(i));
         }
         if (type instanceof LongType) {
             return (row, i, out) -> out.putLong(row.getLong(i));
         }
         if (type instanceof FloatType) {
-            // Float.toString gives NaN, Infinity, -Infinity and 1.0E10, all of which float4in parses.
-            return (row, i, out) -> out.putAscii(Float.toString(row.getFloat(i)));
+            return floatField(target);
         }
         if (type instanceof DoubleType) {
-            return (row, i, out) -> out.putAscii(Double.toString(row.getDouble(i)));
+            return doubleField(target);
         }
         if (type instanceof DecimalType) {
             DecimalType d = (DecimalType) type;
             int precision = d.precision();
             int scale = d.scale();
+            if (target != null && target.isInteger()) {
+                return (row, i, out) -> out.putAscii(PgText.integer(row.getDecimal(i, precision, scale)
+                        .toJavaBigDecimal()));
+            }
             return (row, i, out) -> out.putAscii(row.getDecimal(i, precision, scale).toJavaBigDecimal().toPlainString());
         }
         if (type instanceof StringType) {
@@ -120,26 +156,38 @@ final class CopyTextEncoder {
             };
         }
         if (type instanceof BinaryType) {
-            // bytea hex input, \x..., with the backslash escaped for COPY.
+            // bytea hex input, \x..., with the backslash escaped for COPY; a text column takes the same string
+            // (bytea's output).
             return (row, i, out) -> putHexBytea(row.getBinary(i), out, true);
         }
         if (type instanceof DateType) {
-            return (row, i, out) -> putDate(LocalDate.ofEpochDay(row.getInt(i)), out);
+            return (row, i, out) -> putJdbcDate(row.getInt(i), out);
         }
         if (type instanceof TimestampType) {
-            return (row, i, out) -> putTimestamp(row.getLong(i), true, out);
+            return (row, i, out) -> putJdbcTimestamp(row.getLong(i), false, out);
         }
         if (type instanceof TimestampNTZType) {
-            return (row, i, out) -> putTimestamp(row.getLong(i), false, out);
+            return (row, i, out) -> putJdbcTimestamp(row.getLong(i), true, out);
+        }
+        if (type instanceof ArrayType && target != null && !target.array) {
+            // Spark binds the array as elementtype[]; a text column takes it as array_out prints it.
+            Element encoder = printed(((ArrayType) type).elementType(), column);
+            return (row, i, out) -> {
+                scratch.reset();
+                putArray(row.getArray(i), encoder, (byte) ',', scratch);
+                out.putEscaped(scratch.bytes, 0, scratch.length);
+            };
         }
         if (type instanceof ArrayType) {
-            DataType element = ((ArrayType) type).elementType();
-            Element encoder = element(element, column);
+            DataType elementType = ((ArrayType) type).elementType();
+            ColumnTarget elementTarget = target == null ? null : target.element();
+            Element encoder = element(elementType, elementTarget, column);
+            byte delimiter = elementTarget == null ? (byte) ',' : (byte) elementTarget.delimiter;
             // Spark has no type for multi-dimensional arrays: a nested array is an array of arrays, which Postgres
             // takes as one multi-dimensional array literal when it is rectangular.
             return (row, i, out) -> {
                 scratch.reset();
-                putArray(row.getArray(i), encoder, scratch);
+                putArray(row.getArray(i), encoder, delimiter, scratch);
                 out.putEscaped(scratch.bytes, 0, scratch.length);
             };
         }
@@ -148,15 +196,74 @@ final class CopyTextEncoder {
                 + "or jsonb column)");
     }
 
+    /** A real, as pgjdbc binds it (float4), converted the way Postgres converts a float4 into the column's type. */
+    private static Field floatField(ColumnTarget target) {
+        if (target == null || target.is("float4")) {
+            // Float.toString gives NaN, Infinity, -Infinity and 1.0E10, all of which float4in parses.
+            return (row, i, out) -> out.putAscii(Float.toString(row.getFloat(i)));
+        }
+        if (target.is("float8")) {
+            return (row, i, out) -> out.putAscii(Double.toString(row.getFloat(i))); // exact widening
+        }
+        if (target.is("numeric")) {
+            return (row, i, out) -> out.putAscii(PgText.numeric(row.getFloat(i), 6));
+        }
+        if (target.isInteger()) {
+            return (row, i, out) -> {
+                float f = row.getFloat(i);
+                String rounded = PgText.integer(f);
+                out.putAscii(rounded != null ? rounded : Float.toString(f)); // Postgres refuses it either way
+            };
+        }
+        if (target.isText()) {
+            return (row, i, out) -> out.putAscii(PgText.shortest(row.getFloat(i)));
+        }
+        return (row, i, out) -> out.putAscii(Float.toString(row.getFloat(i)));
+    }
+
+    /** A double precision, converted the way Postgres converts a float8 into the column's type. */
+    private static Field doubleField(ColumnTarget target) {
+        if (target == null || target.is("float8")) {
+            return (row, i, out) -> out.putAscii(Double.toString(row.getDouble(i)));
+        }
+        if (target.is("float4")) {
+            return (row, i, out) -> out.putAscii(narrow(row.getDouble(i)));
+        }
+        if (target.is("numeric")) {
+            return (row, i, out) -> out.putAscii(PgText.numeric(row.getDouble(i), 15));
+        }
+        if (target.isInteger()) {
+            return (row, i, out) -> {
+                double d = row.getDouble(i);
+                String rounded = PgText.integer(d);
+                out.putAscii(rounded != null ? rounded : Double.toString(d));
+            };
+        }
+        if (target.isText()) {
+            return (row, i, out) -> out.putAscii(PgText.shortest(row.getDouble(i)));
+        }
+        return (row, i, out) -> out.putAscii(Double.toString(row.getDouble(i)));
+    }
+
+    /** float8 to float4 as Postgres' dtof: rounded to nearest (even); out of range stays out of range, refused. */
+    private static String narrow(double d) {
+        float f = (float) d;
+        if ((Float.isInfinite(f) && !Double.isInfinite(d)) || (f == 0 && d != 0)) {
+            return Double.toString(d); // float4in refuses it, as dtof does: overflow or underflow
+        }
+        return Float.toString(f);
+    }
+
     /** An array element in array-literal syntax (not yet COPY-escaped). */
     private interface Element {
         void encode(ArrayData array, int index, Buffer out);
     }
 
-    private Element element(DataType type, String column) {
+    private Element element(DataType type, ColumnTarget target, String column) {
         if (type instanceof ArrayType) {
-            Element inner = element(((ArrayType) type).elementType(), column);
-            return (array, index, out) -> putArray(array.getArray(index), inner, out);
+            Element inner = element(((ArrayType) type).elementType(), target, column);
+            byte delimiter = target == null ? (byte) ',' : (byte) target.delimiter;
+            return (array, index, out) -> putArray(array.getArray(index), inner, delimiter, out);
         }
         if (type instanceof StringType) {
             return (array, index, out) -> {
@@ -172,25 +279,94 @@ final class CopyTextEncoder {
                 out.put((byte) '"');
             };
         }
-        if (type instanceof DateType || type instanceof TimestampType || type instanceof TimestampNTZType) {
-            // Dates and timestamps may contain spaces (and " BC"): quote them.
-            Field scalar = field(type, column);
+        if (type instanceof DateType) {
+            // Spark binds an array of dates as date[]: each element reaches the column as a date, not as pgjdbc's
+            // untyped literal.
             return (array, index, out) -> {
                 out.put((byte) '"');
-                scalar.encode(array, index, out);
+                putDate(LocalDate.ofEpochDay(array.getInt(index)), out);
                 out.put((byte) '"');
             };
         }
-        Field scalar = field(type, column); // numbers and booleans need no quotes
+        if (type instanceof TimestampType || type instanceof TimestampNTZType) {
+            boolean withOffset = type instanceof TimestampType;
+            return (array, index, out) -> {
+                out.put((byte) '"');
+                putTimestamp(array.getLong(index), withOffset, out);
+                out.put((byte) '"');
+            };
+        }
+        Field scalar = field(type, target, column); // numbers and booleans need no quotes
         return scalar::encode;
     }
 
-    private static void putArray(ArrayData array, Element element, Buffer out) {
+    /**
+     * An element as Postgres' array_out prints it for an array of Spark's bound element type: each element's own
+     * output (booleans t/f, floats shortest, dates ISO, bytea \x...), quoted only when array_out quotes it.
+     */
+    private Element printed(DataType type, String column) {
+        if (type instanceof ArrayType) {
+            Element inner = printed(((ArrayType) type).elementType(), column);
+            return (array, index, out) -> putArray(array.getArray(index), inner, (byte) ',', out);
+        }
+        if (type instanceof StringType) {
+            return (array, index, out) -> {
+                byte[] utf8 = array.getUTF8String(index).getBytes();
+                checkNoNul(utf8, column);
+                putPrinted(utf8, out);
+            };
+        }
+        if (type instanceof BooleanType) {
+            return (array, index, out) -> out.put(array.getBoolean(index) ? (byte) 't' : (byte) 'f');
+        }
+        if (type instanceof FloatType) {
+            return (array, index, out) -> out.putAscii(PgText.shortest(array.getFloat(index)));
+        }
+        if (type instanceof DoubleType) {
+            return (array, index, out) -> out.putAscii(PgText.shortest(array.getDouble(index)));
+        }
+        if (type instanceof BinaryType) {
+            return (array, index, out) -> {
+                Buffer hex = new Buffer(2 + array.getBinary(index).length * 2);
+                putHexBytea(array.getBinary(index), hex, false);
+                putPrinted(java.util.Arrays.copyOf(hex.bytes, hex.length), out);
+            };
+        }
+        if (type instanceof DateType) {
+            return (array, index, out) -> {
+                Buffer date = new Buffer(16);
+                putDate(LocalDate.ofEpochDay(array.getInt(index)), date);
+                putPrinted(java.util.Arrays.copyOf(date.bytes, date.length), out);
+            };
+        }
+        Element element = element(type, null, column); // integers and decimals print as they are written
+        return element;
+    }
+
+    /** array_out's quoting: empty, NULL, or holding a quote, backslash, brace, comma or white space. */
+    private static void putPrinted(byte[] utf8, Buffer out) {
+        boolean quote = utf8.length == 0 || (utf8.length == 4 && new String(utf8, StandardCharsets.US_ASCII)
+                .equalsIgnoreCase("NULL"));
+        for (byte b : utf8) {
+            if (b == '"' || b == '\\' || b == '{' || b == '}' || b == ',' || b == ' ' || b == '\t' || b == '\n'
+                    || b == '\r' || b == 0x0b || b == '\f') {
+                quote = true;
+                break;
+            }
+        }
+        if (quote) {
+            putQuoted(utf8, out);
+        } else {
+            out.put(utf8);
+        }
+    }
+
+    private static void putArray(ArrayData array, Element element, byte delimiter, Buffer out) {
         out.put((byte) '{');
         int n = array.numElements();
         for (int j = 0; j < n; j++) {
             if (j > 0) {
-                out.put((byte) ',');
+                out.put(delimiter);
             }
             if (array.isNullAt(j)) {
                 out.putAscii("NULL");
@@ -243,6 +419,84 @@ final class CopyTextEncoder {
         BadValue(String column, String problem) {
             super("column '" + column + "' " + problem);
             this.column = column;
+        }
+    }
+
+    /**
+     * A date as Spark's JDBC writer sends it: Spark turns the day into a java.sql.Date
+     * ({@code DateTimeUtils.toJavaDate}, rebased to the hybrid Julian calendar java.sql uses), and pgjdbc prints that
+     * untyped in this JVM's zone: {@code 2024-01-01 +01}, with " BC" before the offset.
+     */
+    private void putJdbcDate(int epochDay, Buffer out) {
+        java.sql.Date date = DateTimeUtils.toJavaDate(epochDay);
+        calendar.setTimeInMillis(date.getTime());
+        putCalendarDate(out);
+        if (calendar.get(Calendar.ERA) == GregorianCalendar.BC) {
+            out.putAscii(" BC");
+        }
+        out.put((byte) ' ');
+        putCalendarOffset(out);
+    }
+
+    /**
+     * A timestamp as Spark's JDBC writer sends it: a java.sql.Timestamp (for a timestamp without time zone, Spark's
+     * dialect places the wall clock in this JVM's zone with {@code Timestamp.valueOf}), which pgjdbc prints untyped in
+     * this JVM's zone: {@code 2024-01-01 12:34:56.5+01} (fraction without trailing zeros, the offset as
+     * +HH[:MM[:SS]], then " BC").
+     */
+    private void putJdbcTimestamp(long micros, boolean wallClock, Buffer out) {
+        java.sql.Timestamp t = wallClock ? java.sql.Timestamp.valueOf(DateTimeUtils.microsToLocalDateTime(micros))
+                : DateTimeUtils.toJavaTimestamp(micros);
+        calendar.setTimeInMillis(t.getTime());
+        putCalendarDate(out);
+        out.put((byte) ' ');
+        putPadded(calendar.get(Calendar.HOUR_OF_DAY), 2, out);
+        out.put((byte) ':');
+        putPadded(calendar.get(Calendar.MINUTE), 2, out);
+        out.put((byte) ':');
+        putPadded(calendar.get(Calendar.SECOND), 2, out);
+        int fraction = t.getNanos() / 1000;
+        if (fraction != 0) {
+            int digits = 6;
+            while (fraction % 10 == 0) {
+                fraction /= 10;
+                digits--;
+            }
+            out.put((byte) '.');
+            putPadded(fraction, digits, out);
+        }
+        putCalendarOffset(out);
+        if (calendar.get(Calendar.ERA) == GregorianCalendar.BC) {
+            out.putAscii(" BC");
+        }
+    }
+
+    /** pgjdbc's appendDate and, for dates, appendEra: yyyy-MM-dd of the hybrid calendar, " BC" when so. */
+    private void putCalendarDate(Buffer out) {
+        putPadded(calendar.get(Calendar.YEAR), 4, out);
+        out.put((byte) '-');
+        putPadded(calendar.get(Calendar.MONTH) + 1, 2, out);
+        out.put((byte) '-');
+        putPadded(calendar.get(Calendar.DAY_OF_MONTH), 2, out);
+    }
+
+    private void putCalendarOffset(Buffer out) {
+        putOffset((calendar.get(Calendar.ZONE_OFFSET) + calendar.get(Calendar.DST_OFFSET)) / 1000, out);
+    }
+
+    /** pgjdbc's offset: +HH, +HH:MM or +HH:MM:SS. */
+    private static void putOffset(int totalSeconds, Buffer out) {
+        int total = totalSeconds;
+        out.put(total < 0 ? (byte) '-' : (byte) '+');
+        total = Math.abs(total);
+        putPadded(total / 3600, 2, out);
+        if (total % 3600 != 0) {
+            out.put((byte) ':');
+            putPadded(total / 60 % 60, 2, out);
+            if (total % 60 != 0) {
+                out.put((byte) ':');
+                putPadded(total % 60, 2, out);
+            }
         }
     }
 

@@ -28,7 +28,9 @@ final class CopyWriterFactory implements DataWriterFactory {
     public DataWriter<InternalRow> createWriter(int partitionId, long taskId) {
         TaskContext task = TaskContext.get();
         int attempt = task == null ? 0 : task.attemptNumber() + task.stageAttemptNumber();
-        return new CopyDataWriter(LakebaseOptions.parse(options), WriteOptions.parse(options),
-                new CopyTextEncoder(schema, ZoneId.systemDefault()), partitionId, numPartitions, attempt);
+        WriteOptions write = WriteOptions.parse(options);
+        return new CopyDataWriter(LakebaseOptions.parse(options), write,
+                new CopyTextEncoder(schema, write.columnTypes, ZoneId.systemDefault()), partitionId, numPartitions,
+                attempt);
     }
 }

@@ -135,8 +135,7 @@ public final class LakebaseConnectionProvider extends JdbcConnectionProvider {
 
     /** invalid_password (28P01) or invalid_authorization_specification (28000). */
     static boolean isAuthFailure(SQLException e) {
-        String state = e.getSQLState();
-        return "28P01".equals(state) || "28000".equals(state);
+        return java.util.Arrays.asList(LoginRetry.AUTH_SQLSTATES).contains(e.getSQLState());
     }
 
     private static SQLException authFailed(SQLException e, LakebaseOptions options) {

@@ -43,6 +43,10 @@ final class LoginRetry {
     static final long MAX_DELAY_MS = 4_000;
     /** SQLSTATE too_many_connections. */
     static final String TOO_MANY_CONNECTIONS = "53300";
+    /** cannot_connect_now (starting up) and admin_shutdown (suspending under us): a later login gets in. */
+    static final String[] COLD_START_SQLSTATES = {"57P03", "57P01"};
+    /** invalid_password and invalid_authorization_specification: a refused token, replaced once. */
+    static final String[] AUTH_SQLSTATES = {"28P01", "28000"};
 
     private final long coldStartTimeoutMs;
     private final long connectionLimitTimeoutMs;
@@ -139,8 +143,8 @@ final class LoginRetry {
         if (message.contains("couldn't connect to compute node")) {
             return Failure.COLD_START; // the Lakebase (Neon) proxy while the compute is starting
         }
-        if ("57P03".equals(state) || "57P01".equals(state)) {
-            return Failure.COLD_START; // cannot_connect_now (starting up); admin_shutdown (suspending under us)
+        if (java.util.Arrays.asList(COLD_START_SQLSTATES).contains(state)) {
+            return Failure.COLD_START;
         }
         if (state == null || !state.startsWith("08") || state.equals("08004")) {
             return Failure.PERMANENT; // 08004: the server refused the connection outright (e.g. no SSL): not transient

@@ -20,10 +20,14 @@ final class WriteOptions implements Serializable {
 
     static final String TABLE = "lakebase.write.table";
     static final String COLUMNS = "lakebase.write.columns";
+    /** What each written column is in Postgres (JSON, see {@link ColumnTarget}); absent: each value in its own type. */
+    static final String COLUMN_TYPES = "lakebase.write.column.types";
     static final String WRITE_ID = "lakebase.write.id";
     static final String COMMITS = "lakebase.write.commits";
     static final String FAULT = "lakebase.write.fault";
     static final String FAULT_PARTITIONS = "lakebase.write.fault.partitions";
+    /** Characters (code points) a write id may have (Python's MAX_WRITE_ID). */
+    static final int MAX_WRITE_ID = 512;
 
     /** Test-only fault injection points (documented in the README); off unless {@link #FAULT} is set. */
     enum Fault {
@@ -49,6 +53,8 @@ final class WriteOptions implements Serializable {
 
     final String table;
     final String columns;
+    /** The target column of each DataFrame column, in order, or null. */
+    final ColumnTarget[] columnTypes;
     final String writeId;
     /** The commit log, or null: plain at-least-once COPY (only the benchmark writes without one). */
     final String commits;
@@ -58,15 +64,45 @@ final class WriteOptions implements Serializable {
     private WriteOptions(Map<String, String> options) {
         this.table = quoted(options, TABLE, QUALIFIED);
         this.columns = quoted(options, COLUMNS, COLUMN_LIST);
+        String types = options.get(COLUMN_TYPES);
+        this.columnTypes = types == null ? null : ColumnTarget.parseAll(types, COLUMN_TYPES);
         this.commits = options.containsKey(COMMITS) ? quoted(options, COMMITS, QUALIFIED) : null;
         String id = options.get(WRITE_ID);
-        if (id == null || id.isEmpty() || id.length() > 512) {
-            throw new LakebaseException.Options("lakebase: option " + WRITE_ID + " must be a write id of 1 to 512 "
-                    + "characters; write with lakebase_spark.write(...)");
+        String problem = writeIdProblem(id);
+        if (problem != null) {
+            throw new LakebaseException.Options("lakebase: option " + WRITE_ID + " " + problem + ": a write id is 1 to "
+                    + MAX_WRITE_ID + " characters without NUL; write with lakebase_spark.write(...)");
         }
         this.writeId = id;
         this.fault = parseFault(options.get(FAULT));
         this.faultPartitions = parsePartitions(options.get(FAULT_PARTITIONS));
+    }
+
+    /**
+     * Why {@code id} is not a valid write id, or null. The rule is Python's ({@code writing/write_ids.py}): 1 to
+     * {@link #MAX_WRITE_ID} characters counted as Unicode code points (an emoji is one, not two UTF-16 units), no NUL,
+     * no unpaired surrogate; tests/test_contract.py runs both on the same ids.
+     */
+    static String writeIdProblem(String id) {
+        if (id == null || id.isEmpty()) {
+            return "must be a non-empty string";
+        }
+        int characters = id.codePointCount(0, id.length());
+        if (characters > MAX_WRITE_ID) {
+            return "has " + characters + " characters, more than " + MAX_WRITE_ID;
+        }
+        for (int i = 0; i < id.length(); i++) {
+            char c = id.charAt(i);
+            if (c == 0) {
+                return "contains a NUL character";
+            }
+            if (Character.isHighSurrogate(c) && i + 1 < id.length() && Character.isLowSurrogate(id.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                return "is not valid Unicode (a lone surrogate)";
+            }
+        }
+        return null;
     }
 
     /** Parses the writer keys of a lower-cased option map. */
