@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 
+from lakebase_spark import broker, connection, service, targets
 from lakebase_spark import options as py_options
-from lakebase_spark import service, targets
-from lakebase_spark.writing import writer
+from lakebase_spark.writing import jobs as writer
+from lakebase_spark.writing import tables, write_ids
 
 pytestmark = [pytest.mark.spark]
 
@@ -42,6 +43,32 @@ SHARED = [
     ("WriteOptions", "COMMITS", writer.WRITE_COMMITS),
     ("WriteOptions", "FAULT", writer.WRITE_FAULT),
     ("WriteOptions", "FAULT_PARTITIONS", writer.WRITE_FAULT_PARTITIONS),
+    ("WriteOptions", "COLUMN_TYPES", writer.WRITE_COLUMN_TYPES),
+    ("ColumnTarget", "TYPE", tables.TYPE),
+    ("ColumnTarget", "CATEGORY", tables.CATEGORY),
+    ("ColumnTarget", "ARRAY", tables.ARRAY),
+    ("ColumnTarget", "DELIMITER", tables.DELIMITER),
+    ("LoginRetry", "TOO_MANY_CONNECTIONS", connection.CONNECTION_LIMIT_SQLSTATE),
+]
+
+#: Numbers both sides apply: (Java class, constant, Python value in the Java constant's unit).
+NUMBERS = [
+    ("WriteOptions", "MAX_WRITE_ID", write_ids.MAX_WRITE_ID),
+    ("LakebaseOptions", "DEFAULT_COLD_START_TIMEOUT_MS", connection.COLD_START_TIMEOUT * 1000),
+    ("LakebaseOptions", "DEFAULT_CONNECTION_LIMIT_TIMEOUT_MS", connection.CONNECTION_LIMIT_TIMEOUT * 1000),
+    ("LoginRetry", "FIRST_DELAY_MS", connection.FIRST_DELAY * 1000),
+    ("LoginRetry", "MAX_DELAY_MS", connection.MAX_DELAY * 1000),
+    ("TokenCache", "LOGIN_MARGIN_NANOS", broker.LOGIN_MARGIN * 1e9),
+    ("TokenCache", "MAX_LOGIN_MARGIN_SHARE", broker.MAX_LOGIN_MARGIN_SHARE),
+    ("TokenCache", "FIRST_BACKOFF_MS", broker.FIRST_RETRY_BACKOFF * 1000),
+    ("TokenCache", "MAX_BACKOFF_MS", broker.MAX_RETRY_BACKOFF * 1000),
+    ("TokenCache", "REFUSAL_HOLD_MS", broker.REFUSAL_HOLD * 1000),
+]
+
+#: SQLSTATE lists both login policies classify by: (Java constant of LoginRetry, Python tuple).
+SQLSTATES = [
+    ("AUTH_SQLSTATES", connection.AUTH_SQLSTATES),
+    ("COLD_START_SQLSTATES", connection.STARTING_SQLSTATES),
 ]
 
 
@@ -55,6 +82,47 @@ def java_constant(spark, cls: str, name: str) -> str:
 @pytest.mark.parametrize(("cls", "name", "python"), SHARED, ids=[f"{c}.{n}" for c, n, _ in SHARED])
 def test_option_keys_agree(spark, cls: str, name: str, python: str) -> None:
     assert java_constant(spark, cls, name) == python
+
+
+@pytest.mark.parametrize(("cls", "name", "python"), NUMBERS, ids=[f"{c}.{n}" for c, n, _ in NUMBERS])
+def test_numbers_agree(spark, cls: str, name: str, python: float) -> None:
+    assert float(java_constant(spark, cls, name)) == float(python)
+
+
+@pytest.mark.parametrize(("name", "python"), SQLSTATES, ids=[n for n, _ in SQLSTATES])
+def test_sqlstate_lists_agree(spark, name: str, python: tuple[str, ...]) -> None:
+    jvm = spark.sparkContext._jvm
+    field = jvm.java.lang.Class.forName("io.lakebase.spark.LoginRetry").getDeclaredField(name)
+    field.setAccessible(True)
+    assert tuple(str(v) for v in field.get(None)) == python
+
+
+#: Ids each side judges: the limits, characters beyond the basic plane (one character, two UTF-16 units), NUL.
+WRITE_IDS = [
+    "a",
+    "x" * 512,
+    "x" * 513,
+    "\U0001f600" * 300,
+    "\U0001f600" * 512,
+    "\U0001f600" * 513,
+    "a\x00b",
+    "",
+]
+
+
+@pytest.mark.parametrize("write_id", WRITE_IDS, ids=lambda w: f"{len(w)}:{w[:3]!r}")
+def test_the_write_id_rule_is_the_same(spark, write_id: str) -> None:
+    jvm, gateway = spark.sparkContext._jvm, spark.sparkContext._gateway
+    parameters = gateway.new_array(jvm.java.lang.Class, 1)
+    parameters[0] = jvm.java.lang.Class.forName("java.lang.String")
+    method = jvm.java.lang.Class.forName("io.lakebase.spark.WriteOptions").getDeclaredMethod(
+        "writeIdProblem", parameters
+    )
+    method.setAccessible(True)
+    arguments = gateway.new_array(jvm.java.lang.Object, 1)
+    arguments[0] = write_id
+    java = method.invoke(None, arguments)
+    assert (None if java is None else str(java)) == write_ids.write_id_problem(write_id)
 
 
 def test_the_copy_source_class_exists(spark) -> None:

@@ -13,6 +13,8 @@ from chispa import assert_df_equality
 from psycopg import sql
 from pyspark.sql import functions as F
 
+from lakebase_spark import InvalidTableNameError
+from lakebase_spark.names import TableName
 from lakebase_spark.sharding import (
     MappingValidationError,
     RangeShardMap,
@@ -315,22 +317,41 @@ def test_validation_against_local_maps(spark, emulator, fleet, broker_service) -
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("kwargs", "error", "match"),
     [
-        ({"key": "nope"}, "has no column 'nope'"),
-        ({"key": 'id" = 1 OR "id'}, "has no column"),
-        ({"table": "orders; DROP TABLE public.orders_all; --"}, "has no table"),
-        ({"table": "public.orders; DROP TABLE public.orders_all; --"}, "table must be 'schema.table'"),
-        ({"table": "a.b.c"}, "table must be 'schema.table'"),
-        ({"key": "customer"}, "is text, but the shard map's keys are bigint"),
+        ({"key": "nope"}, ShardedReadError, "has no column 'nope'"),
+        ({"key": 'id" = 1 OR "id'}, ShardedReadError, "has no column"),
+        ({"table": "missing_table"}, ShardedReadError, "has no table"),
+        # Names follow Postgres' rules, as for every other call of the package (one parser).
+        (
+            {"table": "orders; DROP TABLE public.orders_all; --"},
+            InvalidTableNameError,
+            "not a plain identifier",
+        ),
+        ({"table": "public.orders; DROP TABLE x; --"}, InvalidTableNameError, "not a plain identifier"),
+        ({"table": "a.b.c"}, InvalidTableNameError, "must be 'table' or 'schema.table'"),
+        ({"key": "customer"}, ShardedReadError, "is text, but the shard map's keys are bigint"),
     ],
 )
-def test_bad_input_is_explained_and_changes_nothing(emulator, fleet, broker_service, kwargs, match) -> None:
+def test_bad_input_is_explained_and_changes_nothing(
+    emulator, fleet, broker_service, kwargs, error, match
+) -> None:
     args = {"table": "public.orders", "key": "id", **kwargs}
-    with pytest.raises(ShardedReadError, match=match):
+    with pytest.raises(error, match=match):
         plan_sharded_read(fleet.shard_map, broker=broker_service, **args)
     with connect(emulator, "shard_c") as conn:
         assert conn.execute("SELECT count(*) FROM public.orders_all").fetchone()[0] == len(fleet.keys)
+
+
+def test_table_names_fold_to_lower_case_as_in_postgres_and_in_write(fleet, broker_service) -> None:
+    """``"Orders"`` is ``public.orders`` for sharded reads as for lakebase_spark.write (it used to be
+    ``public."Orders"`` here only)."""
+    # The fleet's table is public.orders: this planned "Public"."Orders" and found no table.
+    plan = plan_sharded_read(fleet.shard_map, table="Public.Orders", key="id", broker=broker_service)
+    assert plan.table == TableName("public", "orders")
+    assert plan.partitions
+    quoted = plan_sharded_read(fleet.shard_map, table=("public", "orders"), key="id", broker=broker_service)
+    assert quoted.table == plan.table
 
 
 def test_sharded_write_routes_every_row(spark, emulator, fleet, broker_service) -> None:

@@ -14,9 +14,9 @@ import pytest
 from chispa import assert_df_equality
 from psycopg import sql
 
-from lakebase_spark import WriteError, WriteInputError, WriteResult, write
+from lakebase_spark import InvalidTableNameError, WriteError, WriteInputError, WriteResult, write
+from lakebase_spark.names import TableName
 from lakebase_spark.writing.commits import stage_name
-from lakebase_spark.writing.tables import TableName
 
 from .conftest import DATABASE, ENDPOINT
 
@@ -44,6 +44,14 @@ def read(spark, opts, table: str):
 
 def counts(db, table: str) -> tuple[int, int]:
     return db.execute(f"SELECT count(*), count(DISTINCT id) FROM {table}").fetchone()
+
+
+def committed(db, write_id: str, log: str = "public.lakebase_spark_commits") -> tuple[int, int]:
+    """(partitions, rows) the commit log holds for an unfinished write."""
+    parts, rows = db.execute(
+        f"SELECT count(*), coalesce(sum(rows), 0) FROM {log} WHERE write_id = %s AND part >= 0", (write_id,)
+    ).fetchone()
+    return parts, rows
 
 
 # -- types ---------------------------------------------------------------------------------------------
@@ -186,11 +194,9 @@ def test_a_failed_append_says_what_it_left_and_its_rerun_finishes_it(spark, targ
         target(df, "public.w_resume", write_id="resume-1", options=fault)
     message = str(failed.value)
     assert "injected fault fail-before-commit in partition 2" in message
-    parts, rows = db.execute(
-        "SELECT count(*), sum(rows) FROM public.lakebase_spark_commits WHERE write_id = 'resume-1'"
-    ).fetchone()
-    # local[2] runs no task twice: partition 2 failed, the other three may have committed before the job
-    # was cancelled. The message reports exactly what the commit log (and the table) holds.
+    parts, rows = committed(db, "resume-1")
+    # local[2] runs no task twice: partition 2 failed; the other three ran to their end (the writer waits for
+    # the failed job's running tasks), and the message reports exactly what the commit log and table hold.
     assert f"holds the {parts} partition(s) ({rows or 0} rows)" in message
     assert counts(db, "public.w_resume") == (rows or 0, rows or 0)
     assert "write_id='resume-1'" in message
@@ -422,7 +428,7 @@ def test_errorifexists_and_ignore_behave_as_in_spark(spark, target, db) -> None:
 )
 def test_hostile_or_unquotable_table_names_are_refused(spark, target, table, message) -> None:
     df = spark.createDataFrame([(1,)], "id long")
-    with pytest.raises(WriteInputError, match=message):
+    with pytest.raises(InvalidTableNameError, match=message):
         target(df, table)
 
 
@@ -438,11 +444,13 @@ def test_bad_input_is_refused_before_any_row_is_written(spark, target, db, emula
     good = spark.createDataFrame([(10, "x")], "id long, v string")
     cases = [
         (good.withColumn("extra", good.id), "column 'extra' of the DataFrame is not a column of"),
-        (good.withColumn("v", good.id), 'cannot be written into "public"."w_bad"."v" of type text'),
-        (good.withColumn("id", good.v), "cast the string to the column's type"),
+        # Types Postgres does not assign what Spark's JDBC writer binds (boolean, bytea, text[]) are refused
+        # as Spark's writer is refused, naming each column; a number into text is not (Spark writes it too).
+        (good.selectExpr("id = 10 AS id", "v"), "Postgres has no assignment from boolean"),
+        (good.selectExpr("cast(v AS binary) AS id", "v"), "from bytea (what Spark's JDBC writer sends)"),
         (good.selectExpr("id", "named_struct('a', 1) AS v"), "to_json"),
         (good.selectExpr("id", "map('a', 1) AS v"), "to_json"),
-        (good.selectExpr("id", "array(v) AS v"), "an array goes into an array column"),
+        (good.selectExpr("array(v) AS id", "v"), "Postgres has no assignment from text[]"),
     ]
     for df, message in cases:
         with pytest.raises(WriteInputError) as refused:
@@ -463,8 +471,186 @@ def test_bad_input_is_refused_before_any_row_is_written(spark, target, db, emula
 
 
 def test_the_copy_job_repr_holds_no_secret(spark, opts) -> None:
-    from lakebase_spark.writing.writer import _CopyJob
+    from lakebase_spark.writing.jobs import CopyJob
 
-    job = _CopyJob(spark.range(1), [], opts, {}, "w-1")
+    job = CopyJob(spark.range(1), [], opts, {}, "w-1")
     assert opts["lakebase.broker.secret"] not in repr(job)
     assert "***" in repr(job)
+
+
+# -- a failed job's other tasks: the error counts what they committed too ------------------------------------
+
+
+def test_a_failed_appends_count_includes_tasks_that_commit_after_the_job_failed(
+    spark, target, db, emulator
+) -> None:
+    """Spark fails a job at its first failed task and does not wait for the others: partition 1 here is
+    still committing (its marker insert waits on a lock the test holds) when partition 0's failure ends the
+    job. The error must count partition 1, which the table ends up holding."""
+    db.execute("DROP TABLE IF EXISTS public.w_straggler")
+    db.execute("CREATE TABLE public.w_straggler (id bigint)")
+    target(spark.range(1), "public.w_straggler_seed")  # the commit log exists before the lock is taken
+    df = spark.range(0, 1_200_000, numPartitions=2)
+    fault = {"lakebase.write.fault": "fail-before-commit", "lakebase.write.fault.partitions": "0"}
+    released: list[float] = []
+
+    def hold_the_commit_log() -> None:
+        with psycopg.connect(emulator.admin_conninfo(DATABASE), autocommit=True) as conn:
+            deadline = time.monotonic() + 120
+            while (
+                time.monotonic() < deadline
+                and not conn.execute(
+                    'SELECT count(*) FROM pg_stat_activity WHERE query LIKE \'COPY "public"."w_straggler"%\''
+                ).fetchone()[0]
+            ):
+                time.sleep(0.01)
+            with conn.transaction():
+                conn.execute("LOCK TABLE public.lakebase_spark_commits IN SHARE MODE")
+                while (
+                    time.monotonic() < deadline
+                    and not conn.execute(
+                        "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
+                        "'public.lakebase_spark_commits'::regclass"
+                    ).fetchone()[0]
+                ):
+                    time.sleep(0.01)  # until partition 1 waits to insert its marker
+                time.sleep(2)  # the job has failed by now (partition 0 fails at its commit)
+                released.append(time.monotonic())
+
+    holder = threading.Thread(target=hold_the_commit_log)
+    holder.start()
+    try:
+        with pytest.raises(WriteError) as failed:
+            target(df, "public.w_straggler", write_id="straggler-1", options=fault)
+    finally:
+        holder.join()
+    assert released  # the lock was taken, and partition 1 really waited on it
+    parts, rows = committed(db, "straggler-1")
+    assert (parts, rows) == (1, 600_000)  # partition 1 committed after the job had failed
+    assert f"holds the {parts} partition(s) ({rows} rows)" in str(failed.value)
+    assert counts(db, "public.w_straggler") == (600_000, 600_000)
+
+
+# -- write ids: one rule on both sides, one write per id ---------------------------------------------------
+
+
+def test_a_write_id_is_up_to_512_characters_counted_as_python_and_the_jvm_count_them(
+    spark, target, db
+) -> None:
+    df = spark.createDataFrame([(1,)], "id long")
+    db.execute("DROP TABLE IF EXISTS public.w_emoji_id")
+    emoji = "\U0001f600" * 300  # 300 characters, 600 UTF-16 units: the JVM used to refuse it mid-job
+    assert target(df, "public.w_emoji_id", write_id=emoji).rows == 1
+    assert target(df, "public.w_emoji_id", write_id=emoji).skipped
+    db.execute("DROP TABLE IF EXISTS public.w_long_id")
+    for bad in ("x" * 513, "\U0001f600" * 513, "a\x00b", "", "lone \ud800 surrogate"):
+        with pytest.raises(WriteInputError, match="write_id"):
+            target(df, "public.w_long_id", write_id=bad)
+    assert db.execute("SELECT to_regclass('public.w_long_id')").fetchone() == (
+        None,
+    )  # refused before creating
+
+
+def test_reusing_a_write_id_for_another_write_is_refused_naming_the_first(spark, target, db) -> None:
+    make_old_table(db, "public.w_reuse", 3)
+    df = spark.createDataFrame([(100, "new")], "id long, v string")
+    first = target(df, "public.w_reuse", write_id="reuse-1")
+    assert first.rows == 1
+    for other, expected in (
+        ({"mode": "overwrite"}, "mode='overwrite'"),
+        ({"mode": "append", "atomic": True}, "atomic=True"),
+    ):
+        with pytest.raises(WriteInputError, match="was first used for another write") as refused:
+            target(df, "public.w_reuse", write_id="reuse-1", **other)
+        message = str(refused.value)
+        assert "mode='append'" in message  # the first use
+        assert "finished with 1 rows" in message
+        assert expected in message
+    with pytest.raises(WriteInputError, match=r"columns \['id'\]"):
+        target(df.select("id"), "public.w_reuse", write_id="reuse-1")
+    assert db.execute("SELECT count(*) FROM public.w_reuse").fetchone() == (4,)  # old rows + the first write
+    assert target(df, "public.w_reuse", write_id="reuse-1").skipped  # the same write: a no-op
+
+
+def test_a_failed_errorifexists_write_resumes_though_its_table_now_exists(spark, target, db) -> None:
+    db.execute("DROP TABLE IF EXISTS public.w_create_resume")
+    df = spark.range(0, 4000, numPartitions=4).selectExpr("id")
+    fault = {"lakebase.write.fault": "fail-before-commit", "lakebase.write.fault.partitions": "3"}
+    with pytest.raises(WriteError):
+        target(df, "public.w_create_resume", mode="errorifexists", write_id="create-1", options=fault)
+    done = target(df, "public.w_create_resume", mode="errorifexists", write_id="create-1")
+    assert (done.rows, done.skipped) == (4000, False)
+    assert counts(db, "public.w_create_resume") == (4000, 4000)
+    with pytest.raises(WriteInputError, match="already exists"):  # a new write id: the table exists
+        target(df, "public.w_create_resume", mode="errorifexists")
+
+
+# -- upsert: one winner per key, the same on every run ------------------------------------------------------
+
+
+def test_upsert_ties_between_different_rows_are_refused_and_identical_ones_are_not(spark, target, db) -> None:
+    make_old_table(db, "public.w_upsert_tie", 5)
+    db.execute("ALTER TABLE public.w_upsert_tie ADD COLUMN seq int, ADD COLUMN n int")
+    tied = spark.createDataFrame(
+        [(1, "a", 7, 1), (1, "b", 7, 2), (2, "c", 1, 1)], "id long, v string, seq int, n int"
+    )
+    with pytest.raises(WriteInputError, match=r"differ but tie on order_by \['seq'\], e.g. \[1\]"):
+        target(tied, "public.w_upsert_tie", mode="upsert", key="id", order_by="seq")
+    assert db.execute("SELECT count(*) FROM public.w_upsert_tie WHERE v <> 'old'").fetchone() == (0,)
+    # A second order_by column breaks the tie: the greatest (seq, n) wins, on every run.
+    for _ in range(2):
+        target(tied, "public.w_upsert_tie", mode="upsert", key="id", order_by=["seq", "n"])
+        assert db.execute("SELECT v FROM public.w_upsert_tie WHERE id = 1").fetchone() == ("b",)
+    same = spark.createDataFrame([(3, "x", 5, 0), (3, "x", 5, 0)], "id long, v string, seq int, n int")
+    assert target(same, "public.w_upsert_tie", mode="upsert", key="id", order_by="seq").rows == 1
+
+
+# -- the commit log's retention ---------------------------------------------------------------------------
+
+
+def test_the_commit_log_expires_what_reruns_no_longer_need(spark, target, db, emulator) -> None:
+    from lakebase_spark.writing.commits import MARKER_GRACE, RETENTION, CommitLog, stage_name
+
+    db.execute("DROP TABLE IF EXISTS public.w_retention")
+    df = spark.range(0, 300, numPartitions=3).selectExpr("id")
+    target(df, "public.w_retention", write_id="old-finished")
+    target(df, "public.w_retention", write_id="recent-finished")
+    # An old unfinished staged write, with its stage, and a recent one still to be resumed.
+    for write_id, age in (("old-abandoned", RETENTION * 2), ("recent-abandoned", MARKER_GRACE)):
+        stage = stage_name(TableName("public", "w_retention"), write_id)
+        db.execute(f"CREATE UNLOGGED TABLE {stage.quoted()} (id bigint)")
+        db.execute(f'CREATE UNLOGGED TABLE {stage.quoted()[:-1]}_commits" (x int)')
+        db.execute(
+            "INSERT INTO public.lakebase_spark_commits (target, write_id, part, parts, rows, attempt, mode, "
+            "committed_at) VALUES ('\"public\".\"w_retention\"', %s, -2, 0, 0, 0, 'overwrite', now() - %s)",
+            (write_id, age),
+        )
+    log = "public.lakebase_spark_commits"
+
+    def age(write_id: str, by) -> None:
+        db.execute(f"UPDATE {log} SET committed_at = committed_at - %s WHERE write_id = %s", (by, write_id))
+
+    age("old-finished", RETENTION * 2)
+    age("recent-finished", MARKER_GRACE * 2)
+    with psycopg.connect(emulator.admin_conninfo(DATABASE), autocommit=True) as conn:
+        pruned = CommitLog(TableName("public", "lakebase_spark_commits")).prune(conn, force=True)
+    assert pruned is not None
+    left = dict(
+        db.execute(f"SELECT write_id, array_agg(part ORDER BY part) FROM {log} GROUP BY write_id").fetchall()
+    )
+    assert "old-finished" not in left  # forgotten: the id may run again
+    assert left["recent-finished"] == [-1]  # remembered; its partition markers went after the grace
+    assert "old-abandoned" not in left
+    assert left["recent-abandoned"] == [-2]  # can still be resumed
+    old_stage = stage_name(TableName("public", "w_retention"), "old-abandoned")
+    recent_stage = stage_name(TableName("public", "w_retention"), "recent-abandoned")
+    assert db.execute("SELECT to_regclass(%s)", (old_stage.quoted(),)).fetchone() == (None,)
+    assert db.execute("SELECT to_regclass(%s)", (recent_stage.quoted(),)).fetchone() != (None,)
+    # And it runs by itself: a write prunes when the last pruning is PRUNE_EVERY old.
+    age("recent-finished", RETENTION * 2)
+    db.execute(f"UPDATE {log} SET committed_at = now() - interval '1 day' WHERE part = -3")
+    target(df, "public.w_retention", write_id="prunes-on-its-own")
+    left = {r[0] for r in db.execute(f"SELECT DISTINCT write_id FROM {log}").fetchall()}
+    assert "recent-finished" not in left
+    assert "prunes-on-its-own" in left
+    db.execute(f'DROP TABLE IF EXISTS {recent_stage.quoted()}, {recent_stage.quoted()[:-1]}_commits"')

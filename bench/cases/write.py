@@ -10,7 +10,7 @@ from pathlib import Path
 from psycopg import sql
 
 from lakebase_spark import write
-from lakebase_spark.writing.writer import COPY_SOURCE, WRITE_COLUMNS, WRITE_ID, WRITE_TABLE
+from lakebase_spark.writing.jobs import COPY_SOURCE, WRITE_COLUMNS, WRITE_ID, WRITE_TABLE
 
 from ..context import Context
 from ..data import ORDERS, TARGET

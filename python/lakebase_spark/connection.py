@@ -36,6 +36,12 @@ COLD_START_TIMEOUT = 30.0
 CONNECTION_LIMIT_TIMEOUT = 60.0
 FIRST_DELAY = 0.25
 MAX_DELAY = 4.0
+#: SQLSTATEs of a refused token (replaced once), of a database starting or suspending (retried within
+#: the cold-start budget) and of a full compute (retried within the connection-limit budget). The JVM's
+#: LoginRetry has the same lists (tests/test_contract.py).
+AUTH_SQLSTATES = ("28P01", "28000")
+STARTING_SQLSTATES = ("57P03", "57P01")
+CONNECTION_LIMIT_SQLSTATE = "53300"
 
 
 def require_psycopg(purpose: str) -> Any:
@@ -169,7 +175,7 @@ def _failure_kind(e: Exception) -> str:
     if _is_auth_failure(e):
         return "auth"
     text = str(e).lower()
-    if getattr(e, "sqlstate", None) == "53300" or any(
+    if getattr(e, "sqlstate", None) == CONNECTION_LIMIT_SQLSTATE or any(
         # libpq reports login failures without a SQLSTATE: the server's words for 53300.
         sign in text
         for sign in ("too many clients", "too many connections", "remaining connection slots are reserved")
@@ -181,7 +187,7 @@ def _failure_kind(e: Exception) -> str:
 def _is_starting(e: Exception) -> bool:
     """A database that is not up yet, or went away: worth retrying within the cold-start budget."""
     text = str(e).lower()
-    return getattr(e, "sqlstate", None) in ("57P03", "57P01") or any(
+    return getattr(e, "sqlstate", None) in STARTING_SQLSTATES or any(
         sign in text
         for sign in (
             "starting up",
@@ -195,4 +201,4 @@ def _is_starting(e: Exception) -> bool:
 
 def _is_auth_failure(e: Exception) -> bool:
     # libpq reports refused logins without a SQLSTATE; servers say "password/LDAP authentication failed".
-    return getattr(e, "sqlstate", None) in ("28P01", "28000") or "authentication failed" in str(e)
+    return getattr(e, "sqlstate", None) in AUTH_SQLSTATES or "authentication failed" in str(e)

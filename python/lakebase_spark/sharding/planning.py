@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from ..connection import resolve_address
+from ..names import TableName
 from ..service import BrokerService, shared_broker_service
 from ..targets import Address
 from .balance import Distribution, allocate, cut_points
@@ -21,7 +22,6 @@ from .routing import connect_shard
 from .shard_map import ClippedRange, RangeMapping, RangeShardMap, Shard
 from .statistics import check_key_column, fail_on_null_keys, key_distribution
 from .store import ShardMapCache, validate_local
-from .tables import parse_table
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -47,7 +47,7 @@ class ReadRequest:
     """What to read, checked once: the arguments of :func:`~.reader.read_sharded` minus the Spark
     session and the credentials."""
 
-    table: tuple[str, str]
+    table: TableName
     key: str
     key_range: tuple[object | None, object | None] | None = None
     partitions: int = 8
@@ -90,7 +90,7 @@ class SkippedRange:
 class ShardedReadPlan:
     """What a sharded read will do; :meth:`load` runs it."""
 
-    table: tuple[str, str]
+    table: TableName
     key: str
     key_type: KeyType
     partitions: list[PartitionRange]
@@ -144,7 +144,7 @@ def plan_sharded_read(
 ) -> ShardedReadPlan:
     """Plan a sharded read (see :func:`~.reader.read_sharded`) without Spark: ranges, cuts, skips."""
     request = ReadRequest(
-        parse_table(table), key, key_range, partitions, validate, on_invalid, null_keys, shard_column
+        TableName.parse(table), key, key_range, partitions, validate, on_invalid, null_keys, shard_column
     )
     service = broker.start() if broker is not None else shared_broker_service(workspace_client)
     return make_plan(shard_map, request, service)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..names import TableName
 from ..options import lakebase_options
 from ..service import BrokerService, shared_broker_service
 from ..sessions import default_parallelism
@@ -19,7 +20,6 @@ from .errors import ShardedReadError
 from .planning import NullKeys, OnInvalid, ReadRequest, ShardedReadPlan, make_plan
 from .shard_map import RangeShardMap, Shard
 from .store import ShardMapCache
-from .tables import parse_table, quote_table
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -71,7 +71,7 @@ def read_sharded(
         Add a column with each row's shard name.
     """
     request = ReadRequest(
-        parse_table(table),
+        TableName.parse(table),
         key,
         key_range,
         partitions or default_parallelism(spark),
@@ -91,7 +91,7 @@ def load_plan(planned: ShardedReadPlan, spark: SparkSession, *, broker: BrokerSe
 
     if not planned.partitions:
         raise ShardedReadError(
-            f"nothing to read from {'.'.join(planned.table)}: no mapping of the shard map covers the "
+            f"nothing to read from {planned.table}: no mapping of the shard map covers the "
             f"requested key range{planned._skipped_note()}"
         )
     frames: list[tuple[str, DataFrame]] = []
@@ -100,7 +100,7 @@ def load_plan(planned: ShardedReadPlan, spark: SparkSession, *, broker: BrokerSe
         opts = shard_options(shard, broker, planned.addresses.get(name))
         url = opts.pop("url")
         df = spark.read.jdbc(
-            url, quote_table(planned.table), predicates=planned.predicates(name), properties=opts
+            url, planned.table.quoted(), predicates=planned.predicates(name), properties=opts
         )
         if planned.shard_column:
             df = df.withColumn(planned.shard_column, F.lit(name))

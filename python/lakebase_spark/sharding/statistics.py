@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
+from ..names import TableName
 from .balance import Distribution
 from .errors import ShardedReadError
 from .keys import Key, KeyType, coerce_key, sql_literal
 from .shard_map import ClippedRange, Shard
-from .tables import quote_table
 
 if TYPE_CHECKING:
     import psycopg
@@ -36,49 +36,48 @@ SAMPLE_ROWS = 20_000
 
 
 def check_key_column(
-    conn: psycopg.Connection[Any], shard: Shard, table: tuple[str, str], key: str, key_type: KeyType
+    conn: psycopg.Connection[Any], shard: Shard, table: TableName, key: str, key_type: KeyType
 ) -> None:
     """The shard's table has the key column, of a type matching the shard map's keys."""
     row = conn.execute(
         "SELECT data_type FROM information_schema.columns "
         "WHERE table_schema = %s AND table_name = %s AND column_name = %s",
-        (table[0], table[1], key),
+        (table.schema, table.name, key),
     ).fetchone()
     if row is None:
         exists = conn.execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s", table
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+            (table.schema, table.name),
         ).fetchone()
         if exists is None:
             raise ShardedReadError(
-                f"shard {shard.name!r} (database {shard.database!r}) has no table {quote_table(table)} "
+                f"shard {shard.name!r} (database {shard.database!r}) has no table {table} "
                 "visible to the current principal"
             )
-        raise ShardedReadError(
-            f"table {quote_table(table)} on shard {shard.name!r} has no column {key!r} to shard by"
-        )
+        raise ShardedReadError(f"table {table} on shard {shard.name!r} has no column {key!r} to shard by")
     if row[0] not in COLUMN_TYPES[key_type]:
         raise ShardedReadError(
-            f"column {key!r} of {quote_table(table)} on shard {shard.name!r} is {row[0]}, but the shard "
+            f"column {key!r} of {table} on shard {shard.name!r} is {row[0]}, but the shard "
             f"map's keys are {key_type}: use a map of key type matching the column"
         )
 
 
-def fail_on_null_keys(conn: psycopg.Connection[Any], shard: Shard, table: tuple[str, str], key: str) -> None:
+def fail_on_null_keys(conn: psycopg.Connection[Any], shard: Shard, table: TableName, key: str) -> None:
     query = sql.SQL("SELECT count(*) FROM {}.{} WHERE {} IS NULL").format(
-        sql.Identifier(table[0]), sql.Identifier(table[1]), sql.Identifier(key)
+        sql.Identifier(table.schema), sql.Identifier(table.name), sql.Identifier(key)
     )
     row = conn.execute(query).fetchone()
     nulls = int(row[0]) if row else 0
     if nulls:
         raise ShardedReadError(
-            f"{nulls} rows of {quote_table(table)} on shard {shard.name!r} have a NULL {key!r}, which maps "
+            f"{nulls} rows of {table} on shard {shard.name!r} have a NULL {key!r}, which maps "
             "to no shard; fix them, or pass null_keys='exclude' to read without them"
         )
 
 
 def key_distribution(
     conn: psycopg.Connection[Any],
-    table: tuple[str, str],
+    table: TableName,
     key: str,
     key_type: KeyType,
     parts: Sequence[ClippedRange],
@@ -93,7 +92,7 @@ def key_distribution(
             "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename "
             "WHERE s.schemaname = %s AND s.tablename = %s AND s.attname = %s"
         ).format(array=array),
-        (table[0], table[1], key),
+        (table.schema, table.name, key),
     ).fetchone()
     if stats is not None and stats[4] and stats[4] > 0:
         null_frac, mcv, mcf, bounds, reltuples = stats
@@ -120,8 +119,8 @@ def key_distribution(
                 sql.SQL("{} < ").format(sql.Identifier(key)) + sql.SQL(sql_literal(key_type, part.high))
             )
         where = sql.SQL("FROM {s}.{t} WHERE {cond}").format(
-            s=sql.Identifier(table[0]),
-            t=sql.Identifier(table[1]),
+            s=sql.Identifier(table.schema),
+            t=sql.Identifier(table.name),
             cond=sql.SQL(" AND ").join(conditions),
         )
         query = sql.SQL("SELECT {k} {where} ORDER BY random() LIMIT {n}").format(

@@ -14,13 +14,13 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..names import TableName
 from ..service import BrokerService, shared_broker_service
 from ..writing.writer import Mode, write
 from .errors import ShardMapError, UnroutableRowsError
 from .keys import Key
 from .shard_map import RangeMapping, RangeShardMap
 from .store import ShardMapCache
-from .tables import parse_table
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -69,7 +69,7 @@ def write_sharded(
     current = shard_map.get() if isinstance(shard_map, ShardMapCache) else shard_map
     if key not in df.columns:
         raise ShardMapError(f"the DataFrame has no column {key!r} to route by (columns: {df.columns})")
-    target = parse_table(table)
+    target = TableName.parse(table)
     online = [m for m in current.mappings if m.status == "online"]
     in_any = functools.reduce(lambda a, b: a | b, (_in_range(key, m) for m in online), F.lit(False))
     routed = df.persist()  # every shard's write and the check below see the same rows

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import WriteInputError
+from ..names import TableLike
 from ..targets import DEFAULT_DATABASE
 from .writer import Mode, write
 
@@ -27,14 +28,14 @@ QUERY_ID_PROPERTY = "sql.streaming.queryId"
 
 
 def foreach_batch(
-    table: str | tuple[str, str],
+    table: TableLike,
     *,
     mode: Mode = "append",
     endpoint: str | None = None,
     instance: str | None = None,
     database: str = DEFAULT_DATABASE,
     key: str | Sequence[str] | None = None,
-    order_by: str | None = None,
+    order_by: str | Sequence[str] | None = None,
     query_id: str | None = None,
     atomic: bool = False,
     broker: BrokerService | None = None,

@@ -6,110 +6,33 @@ column, a type Postgres cannot take, an absent key) fails the write with nothing
 
 from __future__ import annotations
 
-import re
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
 from ..errors import WriteInputError
+from ..names import TableName, quote_identifier
 
 if TYPE_CHECKING:
     import psycopg
     from pyspark.sql.types import DataType, StructType
 
-__all__ = ["Column", "TableInfo", "TableName", "match_columns"]
+__all__ = [
+    "Column",
+    "TableInfo",
+    "TableName",
+    "check_assignments",
+    "column_types_option",
+    "match_columns",
+    "parameter_type",
+    "quote_identifier",
+]
 
-#: Postgres keeps the first 63 bytes of an identifier and silently drops the rest.
-MAX_IDENTIFIER_BYTES = 63
-_UNQUOTED = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
-_PART = re.compile(r'"((?:[^"]|"")*)"|([^."]*)')
-
-
-@dataclass(frozen=True)
-class TableName:
-    """A schema-qualified table name, parsed by Postgres' rules: unquoted parts fold to lower case."""
-
-    schema: str
-    name: str
-
-    @classmethod
-    def parse(cls, text: str | tuple[str, str]) -> TableName:
-        """``"orders"``, ``"shop.orders"``, ``'"Shop"."Orders"'`` or an exact ``(schema, table)`` tuple."""
-        if isinstance(text, tuple):
-            if len(text) != 2:
-                raise WriteInputError(f"a table tuple must be (schema, table), got {text!r}")
-            parts = [_check_part(p, text) for p in text]
-            return cls(parts[0], parts[1])
-        if not isinstance(text, str) or not text.strip():
-            raise WriteInputError(f"table must be a name such as 'public.orders', got {text!r}")
-        parts = _split(text.strip())
-        if len(parts) == 1:
-            parts = ["public", *parts]
-        if len(parts) != 2:
-            raise WriteInputError(
-                f"table {text!r} must be 'table' or 'schema.table' (quote a name that contains a dot)"
-            )
-        return cls(parts[0], parts[1])
-
-    def quoted(self) -> str:
-        return f"{quote_identifier(self.schema)}.{quote_identifier(self.name)}"
-
-    def sql(self) -> sql.Identifier:
-        """The name for psycopg's SQL composition."""
-        return sql.Identifier(self.schema, self.name)
-
-    def sibling(self, name: str) -> TableName:
-        """Another table in the same schema (staging tables, the commit log)."""
-        return TableName(self.schema, name)
-
-    def __str__(self) -> str:
-        return self.quoted()
-
-
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _split(text: str) -> list[str]:
-    parts: list[str] = []
-    position = 0
-    while True:
-        m = _PART.match(text, position)
-        assert m is not None  # the pattern matches the empty string
-        quoted, bare = m.group(1), m.group(2)
-        if quoted is None and text.startswith('"', position):
-            raise WriteInputError(f"table name {text!r} does not parse: a double quote is not closed")
-        if quoted is not None:
-            part = quoted.replace('""', '"')
-        else:
-            if not _UNQUOTED.fullmatch(bare):
-                raise WriteInputError(
-                    f"table name {text!r} is refused: {bare!r} is not a plain identifier (letters, digits, "
-                    "_ and $, not starting with a digit). Double-quote a name that needs other characters, "
-                    'e.g. \'"My Schema"."Orders"\''
-                )
-            part = bare.lower()
-        parts.append(_check_part(part, text))
-        position = m.end()
-        if position == len(text):
-            return parts
-        if text[position] != ".":
-            raise WriteInputError(f"table name {text!r} does not parse: unexpected {text[position]!r}")
-        position += 1
-
-
-def _check_part(part: object, whole: object) -> str:
-    if not isinstance(part, str) or not part:
-        raise WriteInputError(f"table name {whole!r} has an empty part")
-    if any(ord(c) < 32 or ord(c) == 127 for c in part):
-        raise WriteInputError(f"table name {whole!r} contains a control character; refused")
-    if len(part.encode()) > MAX_IDENTIFIER_BYTES:
-        raise WriteInputError(
-            f"table name part {part!r} is longer than Postgres' {MAX_IDENTIFIER_BYTES} bytes, "
-            "which Postgres would silently truncate"
-        )
-    return part
+# The JSON fields of the column-types option (WriteOptions.java reads them; tests/test_contract.py checks).
+TYPE, CATEGORY, ARRAY, DELIMITER = "type", "category", "array", "delimiter"
 
 
 @dataclass(frozen=True)
@@ -119,11 +42,21 @@ class Column:
     name: str
     #: format_type(), e.g. ``numeric(12,2)``, ``text[]``.
     type: str
-    #: pg_type.typname; for arrays the element's, with ``array`` set.
+    #: pg_type.typname; for arrays the element's, with ``array`` set; for a domain, its base type's.
     base: str
     #: pg_type.typcategory of the (element) type: N numeric, S string, B boolean, D date/time, U other...
     category: str
     array: bool
+    #: The array literal's element separator (pg_type.typdelim of the element: ``,``, or ``;`` for box).
+    delimiter: str = ","
+
+
+def column_types_option(columns: Sequence[Column]) -> str:
+    """What the JVM's encoder needs to know of each target column, in the DataFrame's column order."""
+    return json.dumps(
+        [{TYPE: c.base, CATEGORY: c.category, ARRAY: c.array, DELIMITER: c.delimiter} for c in columns],
+        separators=(",", ":"),
+    )
 
 
 @dataclass(frozen=True)
@@ -141,15 +74,21 @@ class TableInfo:
             return None
         oid = row[0]
         columns = tuple(
-            Column(name, type_, base, category, array)
-            for name, type_, base, category, array in conn.execute(
+            Column(name, type_, base, category, array, delimiter)
+            for name, type_, base, category, array, delimiter in conn.execute(
                 """
                 SELECT a.attname, format_type(a.atttypid, a.atttypmod),
-                       coalesce(e.typname, t.typname), coalesce(e.typcategory, t.typcategory),
-                       e.oid IS NOT NULL
+                       coalesce(eb.typname, e.typname, b.typname, t.typname),
+                       coalesce(eb.typcategory, e.typcategory, b.typcategory, t.typcategory),
+                       e.oid IS NOT NULL,
+                       coalesce(e.typdelim, b.typdelim, t.typdelim)::text
                 FROM pg_attribute a
                 JOIN pg_type t ON t.oid = a.atttypid
-                LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
+                -- a domain's base type (domains over arrays included)
+                LEFT JOIN pg_type b ON b.oid = t.typbasetype AND t.typtype = 'd'
+                LEFT JOIN pg_type e ON e.oid = coalesce(b.typelem, t.typelem)
+                     AND coalesce(b.typcategory, t.typcategory) = 'A'
+                LEFT JOIN pg_type eb ON eb.oid = e.typbasetype AND e.typtype = 'd'
                 WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
                 ORDER BY a.attnum
                 """,
@@ -175,8 +114,9 @@ class TableInfo:
 def match_columns(schema: StructType, info: TableInfo) -> list[tuple[str, Column]]:
     """Pair each DataFrame column with its table column (exact name, else the one case-insensitive match).
 
-    Raises :class:`WriteInputError` naming the column for a column the table lacks and for a type
-    the table's column cannot take.
+    Raises :class:`WriteInputError` naming the column for a column the table lacks and for a Spark
+    type the writer has no encoding for; whether the column's type takes the values is
+    :func:`check_assignments`' to say.
     """
     by_name = {c.name: c for c in info.columns}
     by_lower: dict[str, list[Column]] = {}
@@ -197,50 +137,121 @@ def match_columns(schema: StructType, info: TableInfo) -> list[tuple[str, Column
         if column.name in seen:
             raise WriteInputError(f"two DataFrame columns map to column {column.name!r} of {info.name}")
         seen.add(column.name)
-        problem = type_problem(field.dataType, column)
-        if problem:
+        if parameter_type(field.dataType) is _UNSUPPORTED:
+            spark_type = field.dataType.simpleString()
             raise WriteInputError(
-                f"column {field.name!r} ({field.dataType.simpleString()}) cannot be written into "
-                f"{info.name}.{quote_identifier(column.name)} of type {column.type}: {problem}"
+                f"column {field.name!r} ({spark_type}) cannot be written into "
+                f"{info.name}.{quote_identifier(column.name)}: Spark type {spark_type} has no COPY encoding: "
+                "convert it first (maps and structs: F.to_json(col) into a json or jsonb column)"
             )
         pairs.append((field.name, column))
     return pairs
 
 
-def type_problem(spark_type: DataType, column: Column) -> str | None:
-    """Why ``column`` cannot take values of ``spark_type`` through COPY text, or None when it can."""
+#: A Spark type the writer cannot encode at all (maps, structs, intervals...).
+_UNSUPPORTED = "unsupported"
+
+
+def parameter_type(spark_type: DataType, column: Column | None = None) -> str | None:
+    """The Postgres type Spark's JDBC writer binds a value of ``spark_type`` as (through pgjdbc).
+
+    ``None`` when Postgres parses the value as the column's own type: strings (pgjdbc binds them as
+    varchar, which Spark's writer cannot assign to most types; this writer parses them instead, as
+    COPY does), arrays of strings into array columns (the same, element by element), and dates and
+    timestamps (pgjdbc sends those untyped). Other arrays are bound as arrays of Spark's Postgres
+    element type (``createArrayOf``), which a text column takes as their text.
+    """
     from pyspark.sql import types as T
 
     if isinstance(spark_type, T.ArrayType):
-        if not column.array:
-            return "an array goes into an array column (e.g. text[])"
-        element = Column(column.name, column.type, column.base, column.category, False)
         inner = spark_type.elementType
         while isinstance(inner, T.ArrayType):  # Postgres arrays are n-dimensional with one element type
             inner = inner.elementType
-        return type_problem(inner, element)
-    if column.array:
-        return "the column is an array: write an array column (e.g. F.array(...)) or split the values"
-    category, base = column.category, column.base
-    if isinstance(spark_type, T.BooleanType):
-        return None if base == "bool" else "booleans go into boolean columns"
-    if isinstance(spark_type, (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.DecimalType)):
-        return None if category == "N" else "numbers go into numeric columns; cast the column first"
-    if isinstance(spark_type, (T.FloatType, T.DoubleType)):
-        ok = base in ("float4", "float8", "numeric")
-        return None if ok else "floating-point values go into real, double precision or numeric columns"
-    if isinstance(spark_type, T.StringType):
-        if category in ("N", "B", "D", "A") or base == "bytea":
-            return "cast the string to the column's type in Spark first (e.g. F.col(c).cast('int'))"
-        return None  # text, varchar, json, jsonb, uuid, enums, inet...: Postgres parses the text
-    if isinstance(spark_type, T.BinaryType):
-        return None if base == "bytea" else "binary values go into bytea columns"
-    if isinstance(spark_type, T.DateType):
-        return None if base in ("date", "timestamp", "timestamptz") else "dates go into date columns"
-    if isinstance(spark_type, (T.TimestampType, T.TimestampNTZType)):
-        ok = base in ("timestamp", "timestamptz")
-        return None if ok else "timestamps go into timestamp or timestamptz columns"
-    return (
-        f"Spark type {spark_type.simpleString()} has no COPY encoding: convert it first "
-        "(maps and structs: F.to_json(col) into a json or jsonb column)"
+        if isinstance(inner, T.StringType):
+            return None if column is None or column.array else "text[]"
+        element = _ARRAY_ELEMENTS.get(type(inner).__name__, _UNSUPPORTED)
+        return _UNSUPPORTED if element == _UNSUPPORTED else f"{element}[]"
+    return _SCALARS.get(type(spark_type).__name__, _UNSUPPORTED)
+
+
+#: What pgjdbc binds each Spark value as: Spark's setter for each type (setInt for bytes and shorts too).
+_SCALARS: dict[str, str | None] = {
+    "BooleanType": "boolean",
+    "ByteType": "integer",
+    "ShortType": "integer",
+    "IntegerType": "integer",
+    "LongType": "bigint",
+    "FloatType": "real",
+    "DoubleType": "double precision",
+    "DecimalType": "numeric",
+    "BinaryType": "bytea",
+    "StringType": None,
+    "DateType": None,
+    "TimestampType": None,
+    "TimestampNTZType": None,
+}
+#: Array elements: the element type name Spark's Postgres dialect gives createArrayOf.
+_ARRAY_ELEMENTS = {
+    "BooleanType": "boolean",
+    "ByteType": "smallint",
+    "ShortType": "smallint",
+    "IntegerType": "integer",
+    "LongType": "bigint",
+    "FloatType": "real",
+    "DoubleType": "double precision",
+    "DecimalType": "numeric",
+    "BinaryType": "bytea",
+    "DateType": "date",
+    "TimestampType": "timestamp with time zone",
+    "TimestampNTZType": "timestamp",
+}
+
+
+def check_assignments(
+    conn: psycopg.Connection[Any], info: TableInfo, schema: StructType, pairs: list[tuple[str, Column]]
+) -> None:
+    """Refuse, before a row moves, every column whose type Postgres would not assign Spark's parameter to.
+
+    Postgres itself decides, with the rule it applies to Spark's own ``INSERT``: each typed column is
+    prepared as ``INSERT INTO target (column) VALUES ($1::<what pgjdbc binds>)`` (nothing runs). So
+    the writer takes exactly the (Spark type, column type) pairs Spark's writer takes, domains and
+    custom types included, and names every column it refuses.
+    """
+    types = {f.name: f.dataType for f in schema.fields}
+    typed = [
+        (name, column, bound)
+        for name, column in pairs
+        if (bound := parameter_type(types[name], column)) is not None
+    ]
+    if not typed or _assignable(conn, info.name, [(c.name, p) for _, c, p in typed]):
+        return
+    refused = [
+        (name, column, p) for name, column, p in typed if not _assignable(conn, info.name, [(column.name, p)])
+    ]
+    problems = "; ".join(
+        f"column {name!r} ({types[name].simpleString()}) into {info.name}.{quote_identifier(column.name)} of "
+        f"type {column.type}: Postgres has no assignment from {p} (what Spark's JDBC writer sends) to it"
+        for name, column, p in refused
     )
+    raise WriteInputError(
+        f"{problems}. Spark's own JDBC writer is refused the same way; cast the column in Spark first "
+        "(e.g. F.col(c).cast('string') for a text column); nothing was written"
+    )
+
+
+def _assignable(conn: psycopg.Connection[Any], table: TableName, columns: list[tuple[str, str]]) -> bool:
+    """Whether Postgres prepares ``INSERT INTO table (columns) VALUES ($1::type, ...)`` (never run)."""
+    from psycopg import errors
+
+    statement = sql.SQL("PREPARE lakebase_spark_check AS INSERT INTO {} ({}) VALUES ({})").format(
+        table.sql(),
+        sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns),
+        sql.SQL(", ").join(sql.SQL(f"${i}::{type_}") for i, (_, type_) in enumerate(columns, 1)),
+    )
+    try:
+        with conn.transaction():  # rolled back either way: nothing is left prepared
+            conn.execute(statement)
+            conn.execute("DEALLOCATE lakebase_spark_check")
+    except (errors.DatatypeMismatch, errors.CannotCoerce):
+        return False
+    return True

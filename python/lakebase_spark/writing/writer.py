@@ -23,18 +23,23 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from psycopg import sql
 
 from ..connection import connect, resolve_address
 from ..errors import WriteError, WriteInputError
-from ..options import LakebaseOptions, lakebase_options
+from ..names import TableLike, TableName
+from ..options import lakebase_options
 from ..service import BrokerService, shared_broker_service
 from ..targets import DEFAULT_DATABASE, Address
-from .commits import CommitLog, stage_name
-from .tables import Column, TableInfo, TableName, match_columns, quote_identifier
+from .commits import CommitLog, WriteRecord
+from .jobs import COPY_SOURCE, CopyJob, JobFailure
+from .results import WriteResult
+from .staging import Stage, StageMismatch
+from .tables import TableInfo, check_assignments, match_columns
+from .upsert import apply_statement, check_upsert_key, upsert_source
+from .write_ids import check_write_id
 
 if TYPE_CHECKING:
     import psycopg
@@ -49,45 +54,17 @@ _T = TypeVar("_T")
 Mode = Literal["append", "overwrite", "upsert", "errorifexists", "error", "ignore"]
 MODES = ("append", "overwrite", "upsert", "errorifexists", "error", "ignore")
 
-#: The Spark data source that runs the COPY on the executors (jvm/.../CopyWriteSource.java).
-COPY_SOURCE = "io.lakebase.spark.CopyWriteSource"
-# Its option keys (WriteOptions.java); tests/test_contract.py checks the two sides agree.
-WRITE_TABLE = "lakebase.write.table"
-WRITE_COLUMNS = "lakebase.write.columns"
-WRITE_ID = "lakebase.write.id"
-WRITE_COMMITS = "lakebase.write.commits"
-#: Test-only fault injection (README, "Fault injection"): a point, on the first attempt of some partitions.
-WRITE_FAULT = "lakebase.write.fault"
-WRITE_FAULT_PARTITIONS = "lakebase.write.fault.partitions"
-WRITE_FAULT_POINTS = ("fail-after-commit", "halt-after-commit", "fail-before-commit", "halt-mid-copy")
-
-MAX_WRITE_ID = 512
-EXAMPLES = 5
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """What a write did."""
-
-    table: str
-    write_id: str
-    mode: str
-    #: Rows written (upsert: rows inserted or updated); for a skipped write, what the first run wrote.
-    rows: int
-    #: True when nothing was done: the write id had already finished, or ``ignore`` found the table.
-    skipped: bool = False
-
 
 def write(
     df: DataFrame,
-    table: str | tuple[str, str],
+    table: TableLike,
     *,
     mode: Mode = "append",
     endpoint: str | None = None,
     instance: str | None = None,
     database: str = DEFAULT_DATABASE,
     key: str | Sequence[str] | None = None,
-    order_by: str | None = None,
+    order_by: str | Sequence[str] | None = None,
     write_id: str | None = None,
     atomic: bool = False,
     num_partitions: int | None = None,
@@ -107,11 +84,14 @@ def write(
         ``ignore``. A missing table is created with Spark's JDBC type mapping (not for upsert).
     key, order_by:
         Upsert only: the conflict key (columns with a unique index in the table) and, when a key can
-        repeat in the input, the column whose greatest value wins.
+        repeat in the input, the column(s) whose greatest values win (compared in order). Different rows
+        of one key that tie on every ``order_by`` column are refused: the winner would be arbitrary.
     write_id:
         Names the write for exactly-once reruns (Delta's ``txnAppId``/``txnVersion``): a rerun with the
-        id of a finished write does nothing; one of a failed write finishes it. The rerun must split the
-        rows into the same partitions (same input and plan). Default: a new random id.
+        id of a finished write does nothing; one of a failed write finishes it. The rerun must be the same
+        write (mode, columns, key; the same rows split into the same partitions): a call reusing the id
+        for another write is refused, naming the first use. Ids are remembered for 30 days
+        (``commits.RETENTION``). At most 512 characters, no NUL. Default: a new random id.
     atomic:
         For ``append``: stage the rows and apply them in one transaction, so a failed job leaves the
         target as it was (costs a second pass over the rows in Postgres).
@@ -122,22 +102,27 @@ def write(
     """
     if mode not in MODES:
         raise WriteInputError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
-    keys = _key_list(key)
+    if mode == "error":
+        mode = "errorifexists"
+    keys = _column_list(key, "key")
+    order = _column_list(order_by, "order_by")
     if mode == "upsert" and not keys:
         raise WriteInputError("mode='upsert' needs key=: the column(s) that identify a row, e.g. key='id'")
-    if mode != "upsert" and (keys or order_by):
+    if mode != "upsert" and (keys or order):
         raise WriteInputError(f"key= and order_by= are for mode='upsert', not mode={mode!r}")
     if atomic and mode != "append":
         raise WriteInputError("atomic= is for mode='append' (overwrite and upsert are always atomic)")
     if num_partitions is not None and num_partitions < 1:
         raise WriteInputError(f"num_partitions must be at least 1, got {num_partitions}")
-    write_id = _check_write_id(write_id) if write_id is not None else uuid.uuid4().hex
+    write_id = check_write_id(write_id) if write_id is not None else uuid.uuid4().hex
     target = TableName.parse(table)
-    missing = [c for c in [*keys, *([order_by] if order_by else [])] if c not in df.columns]
+    missing = [c for c in [*keys, *order] if c not in df.columns]
     if missing:
         raise WriteInputError(f"column(s) {missing} are not columns of the DataFrame (columns: {df.columns})")
     if not df.columns:
         raise WriteInputError("the DataFrame has no columns to write")
+    # What this write is, recorded with its id: a later call reusing the id must be the same write.
+    identity = {"columns": list(df.columns), "key": keys, "order_by": order, "atomic": atomic}
 
     service = broker.start() if broker is not None else shared_broker_service(workspace_client)
     # Kept as LakebaseOptions: a dict whose repr masks the broker secret.
@@ -148,9 +133,21 @@ def write(
     # (idle timeouts, a database restart), so the finishing step opens its own.
     with db.connect() as conn:
         info = TableInfo.load(conn, target)
-        if info is not None and mode in ("errorifexists", "error"):
+        commits.create(conn)
+        record = commits.record(conn, target, write_id)
+        if record is not None:
+            _check_same_write(record, target, write_id, mode, identity)
+            if record.done:
+                log.info(
+                    "write %s into %s already finished (%d rows): nothing to do",
+                    write_id,
+                    target,
+                    record.rows,
+                )
+                return WriteResult(str(target), write_id, mode, record.rows, skipped=True)
+        elif info is not None and mode == "errorifexists":  # (a rerun of a failed one resumes instead)
             raise WriteInputError(f"table {target} already exists (mode={mode!r}); nothing was written")
-        if info is not None and mode == "ignore":
+        elif info is not None and mode == "ignore":
             return WriteResult(str(target), write_id, mode, 0, skipped=True)
         if info is None and mode == "upsert":
             raise WriteInputError(
@@ -159,25 +156,45 @@ def write(
             )
         if info is not None:
             pairs = match_columns(df.schema, info)  # bad input fails here, before anything is written
+            check_assignments(conn, info, df.schema, pairs)
             if mode == "upsert":
-                _check_upsert_key(info, keys, pairs)
-        commits.create(conn)
-        done = commits.done(conn, target, write_id)
-        if done is not None:
-            log.info("write %s into %s already finished (%d rows): nothing to do", write_id, target, done)
-            return WriteResult(str(target), write_id, mode, done, skipped=True)
+                check_upsert_key(info, keys, pairs)
+        commits.begin(conn, target, write_id, mode, identity)
         if info is None:
             info = _create_table(df, target, spark_options, conn)
             pairs = match_columns(df.schema, info)
         rows_df = df.coalesce(num_partitions) if num_partitions else df
-        job = _CopyJob(rows_df, pairs, spark_options, options or {}, write_id)
-        staged = mode in ("overwrite", "upsert") or atomic
-        stage = _Stage.create(conn, job, target) if staged else None
-    if stage is None:
-        rows = _append(db, job, target, commits)
-    else:
-        rows = _staged(db, job, target, commits, stage, mode, keys, order_by)
+        job = CopyJob(rows_df, pairs, spark_options, options or {}, write_id)
+        stage = Stage.of(target, write_id) if mode in ("overwrite", "upsert") or atomic else None
+        if stage is not None and stage.create(conn, target, job.column_list):
+            log.info("write %s into %s resumes staging table %s", write_id, target, stage.table)
+    finish = _Finish(db, job, target, commits, mode, identity)
+    rows = finish.append() if stage is None else finish.staged(stage, keys, order)
+    db.prune(commits)
     return WriteResult(str(target), write_id, mode, rows)
+
+
+def _check_same_write(
+    record: WriteRecord, target: TableName, write_id: str, mode: str, identity: dict[str, Any]
+) -> None:
+    """Refuse a call that reuses ``write_id`` for another write than the one it named first."""
+    if record.mode is None:
+        return  # logged by a version that did not record what a write was
+    first = {k: record.detail.get(k) for k in identity}
+    differs = record.mode != mode or any(
+        sorted(first[k] or []) != sorted(identity[k] or [])
+        if k == "columns"
+        else (first[k] or None) != (v or None)
+        for k, v in identity.items()
+    )
+    if differs:
+        raise WriteInputError(
+            f"write id {write_id!r} into {target} was first used for another write ({record.describe()}); "
+            f"this call is mode={mode!r}, columns {identity['columns']}"
+            + "".join(f", {k}={v!r}" for k, v in identity.items() if k != "columns" and v)
+            + ". A write id names one write: pass a new write_id (or none, for a random one). Nothing was "
+            "written"
+        )
 
 
 class _Database:
@@ -219,228 +236,142 @@ class _Database:
                 log.info("connection lost while finishing a write (%s); reconnecting", e.sqlstate)
         raise AssertionError("unreachable")
 
+    def prune(self, commits: CommitLog) -> None:
+        """Expire old commit-log rows (at most every few minutes); a failure here fails no write."""
+        from psycopg import Error
 
-@dataclass(frozen=True)
-class _CopyJob:
-    """One Spark job of the COPY data source: the rows, where they go, and under which write id."""
+        try:
+            with self.connect() as conn:
+                commits.prune(conn)
+        except Error as e:
+            log.warning("could not prune commit log %s (%s); the next write tries again", commits.table, e)
 
-    df: DataFrame
-    pairs: list[tuple[str, Column]]
-    spark_options: LakebaseOptions  # holds the broker secret: its repr masks it
-    extra: dict[str, str]
-    write_id: str
 
-    def run(self, into: TableName, commits: CommitLog) -> None:
-        columns = ",".join(quote_identifier(column.name) for _, column in self.pairs)
-        (
-            self.df.write.format(COPY_SOURCE)
-            .options(**self.spark_options)
-            .options(**self.extra)
-            .option(WRITE_TABLE, into.quoted())
-            .option(WRITE_COLUMNS, columns)
-            .option(WRITE_ID, self.write_id)
-            .option(WRITE_COMMITS, commits.table.quoted())
-            .mode("append")
-            .save()
-        )
+class _Finish:
+    """Runs a write's Spark job and finishes the write: records it done, or applies its stage."""
+
+    def __init__(
+        self,
+        db: _Database,
+        job: CopyJob,
+        target: TableName,
+        commits: CommitLog,
+        mode: str,
+        identity: dict[str, Any],
+    ) -> None:
+        self.db, self.job, self.target, self.commits = db, job, target, commits
+        self.mode, self.identity = mode, identity
 
     @property
-    def column_list(self) -> sql.Composable:
-        return sql.SQL(", ").join(sql.Identifier(column.name) for _, column in self.pairs)
+    def write_id(self) -> str:
+        return self.job.write_id
 
+    def append(self) -> int:
+        failure = self.job.run(self.target, self.commits)
+        if failure is not None:
+            parts, rows = self.db.retrying(
+                lambda conn: self.commits.committed(conn, self.target, self.write_id)
+            )
+            held = _counted(failure, parts, rows, self.commits.table, self.target, self.write_id)
+            raise WriteError(
+                f"{self.mode} into {self.target} failed: {_cause(failure.error)}. The target holds {held} "
+                f"committed under write id {self.write_id!r} and nothing of the others; rerun with "
+                f"write_id={self.write_id!r} to write only the rest (exactly once), or pass atomic=True for "
+                "all-or-nothing appends"
+            ) from failure.error
 
-def _append(db: _Database, job: _CopyJob, target: TableName, commits: CommitLog) -> int:
-    try:
-        job.run(target, commits)
-    except Exception as e:
-        parts, rows = db.retrying(lambda conn: commits.committed(conn, target, job.write_id))
-        raise WriteError(
-            f"append into {target} failed: {_cause(e)}. The target holds the {parts} partition(s) "
-            f"({rows} rows) committed so far under write id {job.write_id!r} and nothing of the others; "
-            f"rerun with write_id={job.write_id!r} to write only the rest (exactly once), or pass "
-            "atomic=True for all-or-nothing appends"
-        ) from e
+        def finish(conn: psycopg.Connection[Any]) -> int:
+            _, rows = self.commits.committed(conn, self.target, self.write_id)
+            if not self.commits.finish(conn, self.target, self.write_id, rows, self.mode, self.identity):
+                log.info("another run finished write %s into %s first", self.write_id, self.target)
+            return rows
 
-    def finish(conn: psycopg.Connection[Any]) -> int:
-        _, rows = commits.committed(conn, target, job.write_id)
-        if not commits.finish(conn, target, job.write_id, rows):
-            log.info("another run finished write %s into %s first", job.write_id, target)
+        rows = self.db.retrying(finish)
+        log.info("appended %d rows into %s (write %s)", rows, self.target, self.write_id)
         return rows
 
-    rows = db.retrying(finish)
-    log.info("appended %d rows into %s (write %s)", rows, target, job.write_id)
-    return rows
-
-
-@dataclass(frozen=True)
-class _Stage:
-    """The unlogged staging table of one write, and its own commit log."""
-
-    table: TableName
-    commits: CommitLog
-
-    @classmethod
-    def create(cls, conn: psycopg.Connection[Any], job: _CopyJob, target: TableName) -> _Stage:
-        table = stage_name(target, job.write_id)
-        stage = cls(table, CommitLog(table.sibling(table.name + "_commits"), unlogged=True))
-        # Same column types as the target (numeric precision included), so bad values fail in the stage.
-        conn.execute(
-            sql.SQL("CREATE UNLOGGED TABLE IF NOT EXISTS {} AS SELECT {} FROM {} WITH NO DATA").format(
-                table.sql(), job.column_list, target.sql()
+    def staged(self, stage: Stage, keys: list[str], order: list[str]) -> int:
+        """COPY into the staging table, then apply it to the target in one transaction."""
+        failure = self.job.run(stage.table, stage.commits)
+        if failure is not None:
+            parts, rows = self.db.retrying(
+                lambda conn: stage.commits.committed(conn, stage.table, self.write_id)
             )
-        )
-        stage.commits.create(conn)
-        return stage
+            held = _counted(failure, parts, rows, stage.commits.table, stage.table, self.write_id)
+            raise WriteError(
+                f"{self.mode} into {self.target} failed: {_cause(failure.error)}. The target is unchanged. "
+                f"Staging table {stage.table} holds {held} copied so far: "
+                f"rerun with write_id={self.write_id!r} to resume; or drop {stage.table} (its commit log "
+                f"{stage.commits.table} goes with it), and a rerun stages every row again"
+            ) from failure.error
+        names = {name: column.name for name, column in self.job.pairs}
+        table_keys, table_order = [names[k] for k in keys], [names[c] for c in order]
+        rows = self.db.retrying(lambda conn: self._apply(conn, stage, table_keys, table_order))
+        log.info("%s of %d rows into %s (write %s)", self.mode, rows, self.target, self.write_id)
+        return rows
 
-    def drop(self, conn: psycopg.Connection[Any]) -> None:
-        conn.execute(
-            sql.SQL("DROP TABLE IF EXISTS {}, {}").format(self.table.sql(), self.commits.table.sql())
-        )
+    def _apply(self, conn: psycopg.Connection[Any], stage: Stage, keys: list[str], order: list[str]) -> int:
+        from psycopg import errors as pg_errors
 
-
-def _staged(
-    db: _Database,
-    job: _CopyJob,
-    target: TableName,
-    commits: CommitLog,
-    stage: _Stage,
-    mode: str,
-    keys: list[str],
-    order_by: str | None,
-) -> int:
-    """COPY into the staging table, then apply it to the target in one transaction."""
-    from psycopg import errors as pg_errors
-
-    try:
-        job.run(stage.table, stage.commits)
-    except Exception as e:
-        parts, rows = db.retrying(lambda conn: stage.commits.committed(conn, stage.table, job.write_id))
-        raise WriteError(
-            f"{mode} into {target} failed: {_cause(e)}. The target is unchanged. Staging table {stage.table} "
-            f"holds {parts} partition(s) ({rows} rows) copied so far: rerun with write_id={job.write_id!r} "
-            f"to resume, or drop {stage.table} and {stage.commits.table}"
-        ) from e
-
-    def apply(conn: psycopg.Connection[Any]) -> int:
-        done = commits.done(conn, target, job.write_id)
+        done = self.commits.done(conn, self.target, self.write_id)
         if done is not None:  # an earlier attempt committed, and only its answer was lost
             stage.drop(conn)
             return done
-        source: sql.Composable = stage.table.sql()
-        if mode == "upsert":
-            try:
-                source = _upsert_source(conn, job, stage.table, target, keys, order_by)
-            except WriteInputError:
-                stage.drop(conn)
-                raise
-        statement = _apply_statement(job, target, source, mode, keys)
+        columns = [column.name for _, column in self.job.pairs]
         try:
             with conn.transaction():
-                if mode == "overwrite":
+                if self.mode == "upsert":
+                    source, staged = upsert_source(conn, stage.table, self.target, keys, order)
+                    stage.verify(conn, self.write_id, staged)
+                else:
+                    source = stage.table.sql()
+                    stage.verify(conn, self.write_id)
+                if self.mode == "overwrite":
                     # DELETE, not TRUNCATE: TRUNCATE is not MVCC-safe (older snapshots would see no rows).
-                    conn.execute(sql.SQL("DELETE FROM {}").format(target.sql()))
+                    conn.execute(sql.SQL("DELETE FROM {}").format(self.target.sql()))
+                statement = apply_statement(
+                    self.target, columns, source, keys if self.mode == "upsert" else None
+                )
                 rows = max(conn.execute(statement).rowcount, 0)
-                if not commits.finish(conn, target, job.write_id, rows):
+                if not self.commits.finish(conn, self.target, self.write_id, rows, self.mode, self.identity):
                     raise _AlreadyDone
                 stage.drop(conn)
+        except (WriteInputError, StageMismatch):
+            stage.drop(conn)  # bad input, or a stage that cannot be trusted: a rerun stages again
+            raise
         except _AlreadyDone:
             stage.drop(conn)
-            return commits.done(conn, target, job.write_id) or 0
+            return self.commits.done(conn, self.target, self.write_id) or 0
         except pg_errors.OperationalError:
             raise  # the connection dropped: retried on a new one
         except pg_errors.Error as e:
             raise WriteError(
-                f"{mode} into {target} failed in its final transaction, which was rolled back: the target is "
-                f"unchanged. Postgres said: {e.diag.message_primary} ({e.sqlstate}). Staging table "
-                f"{stage.table} is kept: rerun with write_id={job.write_id!r} to retry the final step"
+                f"{self.mode} into {self.target} failed in its final transaction, which was rolled back: the "
+                f"target is unchanged. Postgres said: {e.diag.message_primary} ({e.sqlstate}). Staging table "
+                f"{stage.table} is kept: rerun with write_id={self.write_id!r} to retry the final step"
             ) from None
         return rows
-
-    rows = db.retrying(apply)
-    log.info("%s of %d rows into %s (write %s)", mode, rows, target, job.write_id)
-    return rows
-
-
-def _apply_statement(
-    job: _CopyJob, target: TableName, source: sql.Composable, mode: str, keys: list[str]
-) -> sql.Composed:
-    statement = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-        target.sql(), job.column_list, job.column_list, source
-    )
-    if mode != "upsert":
-        return statement
-    conflict = sql.SQL(", ").join(sql.Identifier(k) for k in _table_keys(job, keys))
-    updates = [
-        sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c.name), sql.Identifier(c.name))
-        for name, c in job.pairs
-        if name not in keys
-    ]
-    action: sql.Composable = sql.SQL("DO NOTHING")
-    if updates:
-        action = sql.SQL("DO UPDATE SET {}").format(sql.SQL(", ").join(updates))
-    return sql.SQL("{} ON CONFLICT ({}) {}").format(statement, conflict, action)
 
 
 class _AlreadyDone(Exception):
     """Another run of the same write id finished first; roll back this one's apply."""
 
 
-def _upsert_source(
-    conn: psycopg.Connection[Any],
-    job: _CopyJob,
-    stage: TableName,
-    target: TableName,
-    keys: list[str],
-    order_by: str | None,
-) -> sql.Composable:
-    """The staged rows to upsert, one per key; refuses NULL keys, and repeated keys without ``order_by``."""
-    key_columns = [sql.Identifier(k) for k in _table_keys(job, keys)]
-    key_list = sql.SQL(", ").join(key_columns)
-    any_null = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(k) for k in key_columns)
-    nulls = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(stage.sql(), any_null)).fetchone()
-    if nulls and nulls[0]:
-        raise WriteInputError(
-            f"upsert into {target}: {nulls[0]} row(s) have a NULL in key {keys}; a NULL key matches no row, "
-            "so each would be inserted again on every run. Filter them out or fill them; nothing was written"
-        )
-    if order_by is None:
-        repeated = conn.execute(
-            sql.SQL("SELECT {}, count(*) FROM {} GROUP BY {} HAVING count(*) > 1 LIMIT {}").format(
-                key_list, stage.sql(), key_list, sql.Literal(EXAMPLES)
-            )
-        ).fetchall()
-        if repeated:
-            examples = [row[:-1] if len(row) > 2 else row[0] for row in repeated]
-            raise WriteInputError(
-                f"upsert into {target}: key {keys} repeats in the input, e.g. {examples}; Postgres cannot "
-                "update a row twice in one statement. Deduplicate first, or pass order_by='<column>' to keep "
-                "the row with the greatest value; nothing was written"
-            )
-        return stage.sql()
-    order_column = sql.Identifier(_table_column(job, order_by))
-    return sql.SQL("(SELECT DISTINCT ON ({}) * FROM {} ORDER BY {}, {} DESC NULLS LAST) AS latest").format(
-        key_list, stage.sql(), key_list, order_column
+def _counted(
+    failure: JobFailure, parts: int, rows: int, log_table: TableName, into: TableName, write_id: str
+) -> str:
+    """What the commit log holds: exact once every task of the failed job has ended, else a lower bound."""
+    if failure.settled:
+        return f"the {parts} partition(s) ({rows} rows)"
+    literal = "'" + write_id.replace("'", "''") + "'"
+    target = "'" + into.quoted().replace("'", "''") + "'"
+    # Shown to the user to run, never executed here; both values are quoted as literals.
+    query = f"SELECT count(*), sum(rows) FROM {log_table} WHERE target = {target} AND write_id = {literal}"  # noqa: S608
+    query += " AND part >= 0"
+    return (
+        f"at least {parts} partition(s) ({rows} rows; tasks of the failed job may still have been "
+        f"committing: {query} gives the exact count)"
     )
-
-
-def _check_upsert_key(info: TableInfo, keys: list[str], pairs: list[tuple[str, Column]]) -> None:
-    names = {name: column.name for name, column in pairs}
-    table_keys = frozenset(names[k] for k in keys)
-    if table_keys not in info.unique_keys:
-        raise WriteInputError(
-            f"upsert into {info.name} on key {keys} needs a primary key or unique index on exactly those "
-            f"columns (the table has unique keys {[sorted(k) for k in info.unique_keys] or 'none'}): "
-            f"ALTER TABLE {info.name} ADD PRIMARY KEY "
-            f"({', '.join(map(quote_identifier, sorted(table_keys)))})"
-        )
-
-
-def _table_keys(job: _CopyJob, keys: list[str]) -> list[str]:
-    return [_table_column(job, k) for k in keys]
-
-
-def _table_column(job: _CopyJob, df_column: str) -> str:
-    return next(column.name for name, column in job.pairs if name == df_column)
 
 
 def _create_table(
@@ -462,19 +393,15 @@ def _create_table(
     return info
 
 
-def _key_list(key: str | Sequence[str] | None) -> list[str]:
-    if key is None:
+def _column_list(columns: str | Sequence[str] | None, what: str) -> list[str]:
+    if columns is None:
         return []
-    keys = [key] if isinstance(key, str) else list(key)
-    if not all(isinstance(k, str) and k for k in keys) or len(set(keys)) != len(keys):
-        raise WriteInputError(f"key must be a column name or a list of distinct column names, got {key!r}")
-    return keys
-
-
-def _check_write_id(write_id: str) -> str:
-    if not isinstance(write_id, str) or not 0 < len(write_id) <= MAX_WRITE_ID or "\x00" in write_id:
-        raise WriteInputError(f"write_id must be a string of 1 to {MAX_WRITE_ID} characters without NUL")
-    return write_id
+    names = [columns] if isinstance(columns, str) else list(columns)
+    if not all(isinstance(c, str) and c for c in names) or len(set(names)) != len(names):
+        raise WriteInputError(
+            f"{what} must be a column name or a list of distinct column names, got {columns!r}"
+        )
+    return names
 
 
 _LAKEBASE_LINE = re.compile(r"lakebase: [^\n]*")
@@ -486,5 +413,7 @@ def _cause(e: BaseException) -> str:
     found = _LAKEBASE_LINE.search(text)
     if found:
         return found.group(0)
-    lines = [line for line in text.splitlines() if line.strip()]
+    # py4j's own first line ("An error occurred while calling o628.save.") says nothing: Spark's follows it.
+    lines = [line.strip().lstrip(": ") for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("An error occurred while calling")]
     return lines[0][:1000] if lines else type(e).__name__
