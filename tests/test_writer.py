@@ -654,3 +654,36 @@ def test_the_commit_log_expires_what_reruns_no_longer_need(spark, target, db, em
     assert "recent-finished" not in left
     assert "prunes-on-its-own" in left
     db.execute(f'DROP TABLE IF EXISTS {recent_stage.quoted()}, {recent_stage.quoted()[:-1]}_commits"')
+
+
+def test_a_failed_final_step_keeps_the_stage_and_its_rerun_applies_it(spark, target, db) -> None:
+    """README: a staged write whose final transaction fails keeps its stage; fix the cause, rerun."""
+    db.execute("DROP TABLE IF EXISTS public.w_final")
+    db.execute("CREATE TABLE public.w_final (id bigint PRIMARY KEY)")
+    db.execute("INSERT INTO public.w_final VALUES (5)")  # collides with one incoming key
+    df = spark.range(0, 1000, numPartitions=4).selectExpr("id + 100 AS id").union(spark.range(5, 6))
+    with pytest.raises(WriteError, match="failed in its final transaction, which was rolled back") as failed:
+        target(df, "public.w_final", atomic=True, write_id="final-1")
+    assert "rerun with write_id='final-1' to retry the final step" in str(failed.value)
+    assert counts(db, "public.w_final") == (1, 1)  # unchanged
+    db.execute("DELETE FROM public.w_final WHERE id = 5")  # the cause, fixed
+    done = target(df, "public.w_final", atomic=True, write_id="final-1")
+    assert (done.rows, done.skipped) == (1001, False)
+    assert counts(db, "public.w_final") == (1001, 1001)
+
+
+def test_the_exact_count_query_a_lower_bound_names_gives_the_count(spark, target, db) -> None:
+    """Where the writer cannot wait for a failed job's tasks (Spark Connect), its error gives a query."""
+    from lakebase_spark.writing.jobs import JobFailure
+    from lakebase_spark.writing.writer import _counted
+
+    db.execute("DROP TABLE IF EXISTS public.w_lower")
+    db.execute("CREATE TABLE public.w_lower (id bigint)")
+    df = spark.range(0, 3000, numPartitions=3).selectExpr("id")
+    fault = {"lakebase.write.fault": "fail-before-commit", "lakebase.write.fault.partitions": "2"}
+    with pytest.raises(WriteError):
+        target(df, "public.w_lower", write_id="it's-lower", options=fault)
+    log, into = TableName("public", "lakebase_spark_commits"), TableName("public", "w_lower")
+    text = _counted(JobFailure(RuntimeError("x"), settled=False), 0, 0, log, into, "it's-lower")
+    query = text[text.index("SELECT") : text.index(" gives the exact count")]
+    assert db.execute(query).fetchone() == (2, 2000)

@@ -23,7 +23,7 @@ import lakebase_spark
 from lakebase_spark import write
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for tests.differential
-from tests.differential import Case, differs, run  # noqa: E402
+from tests.differential import Case, differs, run
 
 ZONE = "America/St_Johns"
 DATES = (date(2024, 1, 1), date(2024, 3, 10), date(2024, 11, 3), date(1900, 1, 1), date(1, 1, 1))
@@ -78,9 +78,8 @@ def main() -> None:
                     if diff:
                         problems.append(f"{case.label()}: {diff[:4]}")
                 elif a or b:
-                    problems.append(
-                        f"{case.label()}: spark {'wrote' if a else 'failed'}, ours {'wrote' if b else 'failed'}"
-                    )
+                    wrote = {True: "wrote", False: "failed"}
+                    problems.append(f"{case.label()}: spark {wrote[bool(a)]}, ours {wrote[bool(b)]}")
         print(
             json.dumps(
                 {
