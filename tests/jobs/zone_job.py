@@ -33,6 +33,8 @@ TIMES = (
     datetime(2024, 11, 3, 1, 30),  # ambiguous: the fall-back hour
     datetime(1900, 1, 1, 0, 0, 0, 500000),  # local mean time: an offset with seconds
     datetime(1969, 12, 31, 23, 59, 59, 999999),
+    datetime(1850, 6, 1, 12, 0, 0, 120000),  # before 1900: Spark's own java.sql conversion
+    datetime(1, 1, 1, 0, 0, 1),  # the Julian calendar, and java.util's offset before the zone's first rule
 )
 COLUMNS = ("text", "timestamptz", "timestamp", "date", "time", "timetz")
 
