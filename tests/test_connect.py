@@ -48,6 +48,12 @@ def run_job(emulator, remote: str, **extra_env: str) -> dict:
 def check(result: dict) -> None:
     assert result["connect"] is True
     assert result["write"] == {"reported": ROWS, "count": ROWS, "sum": sum(range(ROWS))}
+    # A failed append: no status tracker on Connect, so the count is a lower bound, and the query it names
+    # counts what the table holds beyond the overwrite's rows (partition 3 failed; 0, 1 and 2 committed).
+    failed = result["failed_append"]
+    assert failed["lower_bound"] is True
+    assert failed["query"] == [3, 7_500]
+    assert failed["table"] == ROWS + 7_500
     sharded = result["sharded"]
     assert sum(sharded["written"].values()) == ROWS
     assert sharded["read"] == sharded["written"]

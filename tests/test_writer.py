@@ -670,20 +670,3 @@ def test_a_failed_final_step_keeps_the_stage_and_its_rerun_applies_it(spark, tar
     done = target(df, "public.w_final", atomic=True, write_id="final-1")
     assert (done.rows, done.skipped) == (1001, False)
     assert counts(db, "public.w_final") == (1001, 1001)
-
-
-def test_the_exact_count_query_a_lower_bound_names_gives_the_count(spark, target, db) -> None:
-    """Where the writer cannot wait for a failed job's tasks (Spark Connect), its error gives a query."""
-    from lakebase_spark.writing.jobs import JobFailure
-    from lakebase_spark.writing.writer import _counted
-
-    db.execute("DROP TABLE IF EXISTS public.w_lower")
-    db.execute("CREATE TABLE public.w_lower (id bigint)")
-    df = spark.range(0, 3000, numPartitions=3).selectExpr("id")
-    fault = {"lakebase.write.fault": "fail-before-commit", "lakebase.write.fault.partitions": "2"}
-    with pytest.raises(WriteError):
-        target(df, "public.w_lower", write_id="it's-lower", options=fault)
-    log, into = TableName("public", "lakebase_spark_commits"), TableName("public", "w_lower")
-    text = _counted(JobFailure(RuntimeError("x"), settled=False), 0, 0, log, into, "it's-lower")
-    query = text[text.index("SELECT") : text.index(" gives the exact count")]
-    assert db.execute(query).fetchone() == (2, 2000)

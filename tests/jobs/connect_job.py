@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+import uuid
 
 from databricks.sdk import WorkspaceClient
 from pyspark.sql import SparkSession
@@ -62,6 +63,7 @@ def main() -> None:
         back = spark.read.format("jdbc").options(**opts).option("dbtable", "public.connect_rows").load()
         total = back.groupBy().sum("id").collect()[0][0]
         out["write"] = {"reported": written.rows, "count": back.count(), "sum": total}
+        out["failed_append"] = failed_append(df, endpoint, database, workspace)
 
         shard_map = RangeShardMap("connect_map", "bigint")
         for name in shards:
@@ -110,6 +112,39 @@ def main() -> None:
         time.sleep(0.2)
     out["broker_stopped_with_session"] = not service.running
     print(json.dumps(out))
+
+
+def failed_append(df, endpoint: str, database: str, workspace: WorkspaceClient) -> dict[str, object]:
+    """A Connect session has no status tracker to wait for a failed job's tasks: the error must say its count
+    is a lower bound, and give the query for the exact one."""
+    from pyspark.sql import functions as F
+
+    # The last partition fails on every attempt (a server on local-cluster retries tasks), after the others.
+    broken = df.withColumn(
+        "v", F.when(F.col("id") >= 7_500, F.raise_error(F.lit("upstream broke"))).otherwise("v")
+    )
+    try:
+        write(
+            broken,
+            "public.connect_rows",
+            endpoint=endpoint,
+            database=database,
+            workspace_client=workspace,
+            write_id=f"connect-lower-{uuid.uuid4().hex}",  # both Connect tests write this table
+        )
+        return {"error": None}
+    except lakebase_spark.WriteError as e:
+        message = str(e)
+    query = message[message.index("SELECT") : message.index(" gives the exact count")]
+    time.sleep(2)  # the failed job's other tasks have ended
+    with lakebase_spark.connect(endpoint=endpoint, database=database, workspace_client=workspace) as conn:
+        counted = conn.execute(query).fetchone()
+        rows = conn.execute("SELECT count(*) FROM public.connect_rows WHERE id >= 0").fetchone()[0]
+    return {
+        "lower_bound": "holds at least" in message,
+        "query": [counted[0], int(counted[1] or 0)],
+        "table": rows,
+    }
 
 
 if __name__ == "__main__":

@@ -190,17 +190,12 @@ _SCALARS: dict[str, str | None] = {
     "TimestampType": None,
     "TimestampNTZType": None,
 }
-#: Array elements: the element type name Spark's Postgres dialect gives createArrayOf.
-_ARRAY_ELEMENTS = {
-    "BooleanType": "boolean",
+#: Array elements: the element type name Spark's Postgres dialect gives createArrayOf (dates and timestamps
+#: are typed in arrays, and bytes and shorts are smallint there).
+_ARRAY_ELEMENTS: dict[str, str] = {
+    **{name: bound for name, bound in _SCALARS.items() if bound is not None},
     "ByteType": "smallint",
     "ShortType": "smallint",
-    "IntegerType": "integer",
-    "LongType": "bigint",
-    "FloatType": "real",
-    "DoubleType": "double precision",
-    "DecimalType": "numeric",
-    "BinaryType": "bytea",
     "DateType": "date",
     "TimestampType": "timestamp with time zone",
     "TimestampNTZType": "timestamp",

@@ -266,13 +266,25 @@ class _Finish:
     def write_id(self) -> str:
         return self.job.write_id
 
+    def _held(self, failure: JobFailure, into: TableName, commits: CommitLog) -> str:
+        """What the commit log of a failed job holds: exact once the job's tasks have all ended."""
+        parts, rows = self.db.retrying(lambda conn: commits.committed(conn, into, self.write_id))
+        if failure.settled:
+            return f"the {parts} partition(s) ({rows} rows)"
+        into_literal = "'" + into.quoted().replace("'", "''") + "'"
+        id_literal = "'" + self.write_id.replace("'", "''") + "'"
+        # Shown to the user to run, never executed here; both values are quoted as literals.
+        query = f"SELECT count(*), sum(rows) FROM {commits.table} WHERE target = {into_literal}"  # noqa: S608
+        query += f" AND write_id = {id_literal} AND part >= 0"
+        return (
+            f"at least {parts} partition(s) ({rows} rows; tasks of the failed job may still have been "
+            f"committing: {query} gives the exact count)"
+        )
+
     def append(self) -> int:
         failure = self.job.run(self.target, self.commits)
         if failure is not None:
-            parts, rows = self.db.retrying(
-                lambda conn: self.commits.committed(conn, self.target, self.write_id)
-            )
-            held = _counted(failure, parts, rows, self.commits.table, self.target, self.write_id)
+            held = self._held(failure, self.target, self.commits)
             raise WriteError(
                 f"{self.mode} into {self.target} failed: {_cause(failure.error)}. The target holds {held} "
                 f"committed under write id {self.write_id!r} and nothing of the others; rerun with "
@@ -294,10 +306,7 @@ class _Finish:
         """COPY into the staging table, then apply it to the target in one transaction."""
         failure = self.job.run(stage.table, stage.commits)
         if failure is not None:
-            parts, rows = self.db.retrying(
-                lambda conn: stage.commits.committed(conn, stage.table, self.write_id)
-            )
-            held = _counted(failure, parts, rows, stage.commits.table, stage.table, self.write_id)
+            held = self._held(failure, stage.table, stage.commits)
             raise WriteError(
                 f"{self.mode} into {self.target} failed: {_cause(failure.error)}. The target is unchanged. "
                 f"Staging table {stage.table} holds {held} copied so far: "
@@ -355,23 +364,6 @@ class _Finish:
 
 class _AlreadyDone(Exception):
     """Another run of the same write id finished first; roll back this one's apply."""
-
-
-def _counted(
-    failure: JobFailure, parts: int, rows: int, log_table: TableName, into: TableName, write_id: str
-) -> str:
-    """What the commit log holds: exact once every task of the failed job has ended, else a lower bound."""
-    if failure.settled:
-        return f"the {parts} partition(s) ({rows} rows)"
-    literal = "'" + write_id.replace("'", "''") + "'"
-    target = "'" + into.quoted().replace("'", "''") + "'"
-    # Shown to the user to run, never executed here; both values are quoted as literals.
-    query = f"SELECT count(*), sum(rows) FROM {log_table} WHERE target = {target} AND write_id = {literal}"  # noqa: S608
-    query += " AND part >= 0"
-    return (
-        f"at least {parts} partition(s) ({rows} rows; tasks of the failed job may still have been "
-        f"committing: {query} gives the exact count)"
-    )
 
 
 def _create_table(

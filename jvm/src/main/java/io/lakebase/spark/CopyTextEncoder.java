@@ -455,12 +455,8 @@ final class CopyTextEncoder {
                 : DateTimeUtils.toJavaTimestamp(micros);
         calendar.setTimeInMillis(t.getTime());
         putCalendarDate(out);
-        out.put((byte) ' ');
-        putPadded(calendar.get(Calendar.HOUR_OF_DAY), 2, out);
-        out.put((byte) ':');
-        putPadded(calendar.get(Calendar.MINUTE), 2, out);
-        out.put((byte) ':');
-        putPadded(calendar.get(Calendar.SECOND), 2, out);
+        putClock(calendar.get(Calendar.HOUR_OF_DAY), calendar.get(Calendar.MINUTE), calendar.get(Calendar.SECOND),
+                out);
         putFraction(t.getNanos() / 1000, out);
         putCalendarOffset(out);
         if (calendar.get(Calendar.ERA) == GregorianCalendar.BC) {
@@ -491,14 +487,19 @@ final class CopyTextEncoder {
             t = LocalDateTime.ofEpochSecond(seconds, 0, offset);
         }
         putYmd(t.getYear(), t.getMonthValue(), t.getDayOfMonth(), out);
-        out.put((byte) ' ');
-        putPadded(t.getHour(), 2, out);
-        out.put((byte) ':');
-        putPadded(t.getMinute(), 2, out);
-        out.put((byte) ':');
-        putPadded(t.getSecond(), 2, out);
+        putClock(t.getHour(), t.getMinute(), t.getSecond(), out);
         putFraction(fraction, out);
         putOffset(offset.getTotalSeconds(), out);
+    }
+
+    /** " HH:MM:SS", after a date. */
+    private static void putClock(int hour, int minute, int second, Buffer out) {
+        out.put((byte) ' ');
+        putPadded(hour, 2, out);
+        out.put((byte) ':');
+        putPadded(minute, 2, out);
+        out.put((byte) ':');
+        putPadded(second, 2, out);
     }
 
     /** pgjdbc's fraction: microseconds without trailing zeros, nothing for none. */
@@ -566,12 +567,7 @@ final class CopyTextEncoder {
         ZoneOffset offset = withOffset ? zone.getOffset(java.time.Instant.ofEpochSecond(seconds)) : ZoneOffset.UTC;
         LocalDateTime t = LocalDateTime.ofEpochSecond(seconds, 0, offset);
         putYmd(t.getYear(), t.getMonthValue(), t.getDayOfMonth(), out);
-        out.put((byte) ' ');
-        putPadded(t.getHour(), 2, out);
-        out.put((byte) ':');
-        putPadded(t.getMinute(), 2, out);
-        out.put((byte) ':');
-        putPadded(t.getSecond(), 2, out);
+        putClock(t.getHour(), t.getMinute(), t.getSecond(), out);
         if (fraction != 0) {
             out.put((byte) '.');
             putPadded(fraction, 6, out);
