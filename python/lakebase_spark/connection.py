@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import DatabaseConnectionError, MissingDependencyError, TLSRequiredError
 from .service import BrokerService, shared_broker_service
@@ -22,8 +23,9 @@ if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
 
     from .broker import TokenBroker
+    from .credentials import Credential
 
-__all__ = ["connect", "require_psycopg", "resolve_address"]
+__all__ = ["CredentialSource", "connect", "login", "require_psycopg", "resolve_address"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,47 @@ def connect(
     }
     name = f"{label} " if label else ""
     where = f"{name}({address.host}:{address.port}, database {database!r}) as {user!r}"
+    return login(
+        lambda password: _connect(psycopg, password, params),
+        tokens,
+        Target.of(endpoint, instance),
+        where,
+        (psycopg.OperationalError,),
+        cold_start_timeout=cold_start_timeout,
+        connection_limit_timeout=connection_limit_timeout,
+    )
+
+
+class CredentialSource(Protocol):
+    """Where a login's password comes from: the broker (``TokenBroker``), or on a Python worker a token
+    fetched from the driver's broker, one shipped with the job, or a Postgres password role."""
+
+    def credential(
+        self,
+        *,
+        endpoint: str | None = None,
+        instance: str | None = None,
+        force: bool = False,
+        refused: str | None = None,
+    ) -> Credential: ...
+
+
+_C = TypeVar("_C")
+
+
+def login(
+    open_connection: Callable[[str], _C],
+    tokens: CredentialSource,
+    target: Target,
+    where: str,
+    errors: tuple[type[BaseException], ...],
+    *,
+    cold_start_timeout: float = COLD_START_TIMEOUT,
+    connection_limit_timeout: float = CONNECTION_LIMIT_TIMEOUT,
+) -> _C:
+    """``open_connection(password)`` under the login policy (see :func:`connect`), for any driver whose
+    login failures are ``errors`` carrying a ``sqlstate`` (psycopg, ADBC). ``where`` names the database
+    in errors; only a failure's message leaves this function (a driver's exception may hold the password)."""
     refused: str | None = None
     auth_retried = False
     started = time.monotonic()
@@ -116,13 +159,12 @@ def connect(
     attempt = 0
     while True:
         attempt += 1
-        credential = tokens.credential(endpoint=endpoint, instance=instance, refused=refused)
+        credential = tokens.credential(**target.keywords(), refused=refused)
         log.debug("connecting to %s (attempt %d)", where, attempt)
         try:
-            return _connect(psycopg, credential.token.reveal(), params)
-        except psycopg.OperationalError as e:
-            # Only the message leaves this block: the exception's pgconn holds the password.
-            failure, kind = str(e), _failure_kind(e)
+            return open_connection(credential.token.reveal())
+        except errors as e:
+            failure, kind = _without(str(e), credential.token.reveal()), _failure_kind(e)
         if kind == "auth" and not auth_retried:
             auth_retried, refused = True, credential.digest()
             log.info("login to %s was refused with a cached token; retrying with a new one", where)
@@ -144,6 +186,11 @@ def connect(
         time.sleep(wait)
         delays[kind] = min(delays[kind] * 2, MAX_DELAY)
     raise DatabaseConnectionError(f"could not connect to {where}: {failure}")
+
+
+def _without(message: str, secret: str) -> str:
+    """A driver's message with the password masked, should the driver have echoed it (a URI)."""
+    return message.replace(secret, "***") if secret else message
 
 
 def _connection_limit(where: str, failure: str, waited: float) -> str:
@@ -170,7 +217,7 @@ def _connect(module: Any, password: str, params: dict[str, Any]) -> psycopg.Conn
     return conn
 
 
-def _failure_kind(e: Exception) -> str:
+def _failure_kind(e: BaseException) -> str:
     """``auth``, ``full`` (53300), ``starting`` (cold start or restart) or ``other``."""
     if _is_auth_failure(e):
         return "auth"
@@ -184,7 +231,7 @@ def _failure_kind(e: Exception) -> str:
     return "starting" if _is_starting(e) else "other"
 
 
-def _is_starting(e: Exception) -> bool:
+def _is_starting(e: BaseException) -> bool:
     """A database that is not up yet, or went away: worth retrying within the cold-start budget."""
     text = str(e).lower()
     return getattr(e, "sqlstate", None) in STARTING_SQLSTATES or any(
@@ -199,6 +246,6 @@ def _is_starting(e: Exception) -> bool:
     )
 
 
-def _is_auth_failure(e: Exception) -> bool:
+def _is_auth_failure(e: BaseException) -> bool:
     # libpq reports refused logins without a SQLSTATE; servers say "password/LDAP authentication failed".
     return getattr(e, "sqlstate", None) in AUTH_SQLSTATES or "authentication failed" in str(e)
