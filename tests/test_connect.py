@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import pytest
 import lakebase_spark
 
 from .conftest import DATABASE, ENDPOINT
+from .connect_servers import started_connect_server
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.connect]
 
@@ -87,58 +87,12 @@ def test_local_addresses_are_told_from_foreign_ones() -> None:
     assert not _is_local_address("no-such-host.invalid")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def connect_server(tmp_path):
-    """pyspark's start-connect-server.sh: a Connect server whose executors are two separate JVMs."""
-    import pyspark
-
-    home = Path(pyspark.__file__).parent
-    port = free_port()
+    """pyspark's start-connect-server.sh, with the provider jar and the driver: executors in two JVMs."""
     jars = [lakebase_spark.jar_path(), lakebase_spark.postgres_driver_jar()]
-    env = dict(
-        os.environ,
-        SPARK_HOME=str(home),
-        SPARK_LOG_DIR=str(tmp_path / "logs"),
-        SPARK_PID_DIR=str(tmp_path / "pids"),
-        SPARK_IDENT_STRING=f"lakebase-test-{port}",
-        PYSPARK_PYTHON=sys.executable,
-    )
-    start = [
-        str(home / "sbin" / "start-connect-server.sh"),
-        "--master", "local-cluster[2,1,1024]",
-        "--jars", ",".join(jars),
-        "--driver-class-path", os.pathsep.join(jars),
-        "--conf", f"spark.connect.grpc.binding.port={port}",
-        "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
-        "--conf", "spark.ui.enabled=false",
-        "--conf", "spark.executor.memory=768m",
-    ]  # fmt: skip
-    subprocess.run(start, env=env, check=True, capture_output=True, timeout=120)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.5)
-        else:
-            logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "logs").glob("*"))
-            pytest.fail(f"the Connect server did not listen on {port}: {logs[-3000:]}")
-        yield f"sc://127.0.0.1:{port}"
-    finally:
-        subprocess.run(
-            [str(home / "sbin" / "stop-connect-server.sh")],
-            env=env,
-            check=False,
-            capture_output=True,
-            timeout=120,
-        )
+    with started_connect_server(tmp_path, jars) as remote:
+        yield remote
 
 
 def test_a_connect_server_with_executors_in_their_own_jvms(emulator, connect_server) -> None:

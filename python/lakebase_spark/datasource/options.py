@@ -1,0 +1,212 @@
+"""The ``lakebase`` data source's options: what to read or write, and how its Python workers log in.
+
+Target options are those of ``lakebase_options`` (``endpoint`` or ``instance``, ``database``) and
+Spark's JDBC names where they mean the same (``dbtable``, ``query``, ``numPartitions``,
+``partitionColumn``). :func:`source_options`, run where the job is planned (a notebook, a laptop),
+adds where Postgres listens, the role, and the credentials the workers use; options from
+``lakebase_options`` (the JDBC helper) work as well, with its broker.
+
+Credentials (README, "The jar-free path"): ``broker`` (the driver's token broker, reachable from
+the executors: classic clusters, standard access mode, local Spark and Connect), ``token`` (a
+credential minted here that travels with the job: serverless and Databricks Connect from a laptop;
+good for logins within its 60 minutes), or a Postgres password role (``user`` and ``password``).
+Option keys that hold a secret contain ``secret`` or ``password``, which Spark redacts in plans, the
+UI and event logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from ..errors import LakebaseSparkError
+from ..names import TableName
+from ..options import BROKER_FINGERPRINT, BROKER_SECRET, BROKER_TIMEOUT_MS, BROKER_URL, LakebaseOptions
+from ..targets import DEFAULT_DATABASE, Address, Target
+from .logins import BrokerTokens, Credentials, Login, PasswordRole, Sealed, ShippedToken
+
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
+
+    from ..service import BrokerService
+
+__all__ = ["FORMAT", "SourceOptions", "SourceOptionsError", "source_options"]
+
+#: ``spark.read.format(FORMAT)``.
+FORMAT = "lakebase"
+# Where Postgres listens and as whom (set by source_options, so no worker needs the workspace API).
+HOST, PORT, USER = "host", "port", "user"
+PASSWORD = "password"  # noqa: S105 - an option name
+#: A credential minted where the job was planned, and its expiry (seconds since the epoch).
+TOKEN_SECRET = "lakebase.token.secret"  # noqa: S105 - an option name; "secret" makes Spark redact it
+TOKEN_EXPIRES = "lakebase.token.expires"  # noqa: S105 - an option name
+
+Credentials_ = Literal["auto", "broker", "token"]
+
+
+class SourceOptionsError(LakebaseSparkError, ValueError):
+    """The ``lakebase`` data source's options are missing something or contradict each other."""
+
+
+def source_options(
+    endpoint: str | None = None,
+    *,
+    instance: str | None = None,
+    database: str = DEFAULT_DATABASE,
+    credentials: Credentials_ = "auto",
+    workspace_client: WorkspaceClient | None = None,
+    broker: BrokerService | None = None,
+    **extra: object,
+) -> LakebaseOptions:
+    """Options for ``spark.read.format("lakebase")`` / ``df.write.format("lakebase")``, built where the
+    job is planned: the target, its host and the role, and the workers' credentials.
+
+    ``credentials``: ``"broker"`` (executors ask this process's token broker; tokens are refreshed, jobs
+    may run for days), ``"token"`` (a credential minted now travels with the job: for executors that
+    cannot reach this process, e.g. serverless or Databricks Connect from a laptop; logins must happen
+    within its 60 minutes), or ``"auto"``: the broker where the active session's executors can reach
+    it, else a token. For batch jobs longer than an hour without a reachable broker, pass a Postgres
+    password role instead: ``user=...`` and ``password=...`` (from a Databricks secret).
+    """
+    from ..service import shared_broker_service
+    from ..sessions import active_session, broker_bind_host
+
+    target = Target.of(endpoint, instance)
+    if credentials not in ("auto", "broker", "token"):
+        raise SourceOptionsError(f"credentials must be 'auto', 'broker' or 'token', got {credentials!r}")
+    options: dict[str, object] = {target.kind: target.name, "database": database}
+    if PASSWORD in extra:  # a password role: nothing to mint
+        if USER not in extra:
+            raise SourceOptionsError("password= goes with user=: the Postgres password role to log in as")
+        if broker is None and workspace_client is None:
+            options.update(extra)
+            return _options(options)
+    if credentials == "auto":
+        try:
+            broker_bind_host(active_session())
+            credentials = "broker"
+        except LakebaseSparkError:  # a Connect client whose driver is elsewhere: executors cannot reach us
+            credentials = "token"
+    if credentials == "broker":
+        service = broker.start() if broker is not None else shared_broker_service(workspace_client)
+        tokens = service.broker
+        options.update(
+            {
+                BROKER_URL: service.url,
+                BROKER_SECRET: service.secret.reveal(),
+                BROKER_FINGERPRINT: service.fingerprint,
+                BROKER_TIMEOUT_MS: int((tokens.retry_budget + 30) * 1000),
+            }
+        )
+    else:
+        from ..broker import TokenBroker
+
+        tokens = broker.broker if broker is not None else TokenBroker(workspace_client)
+        credential = tokens.credential(**target.keywords())
+        options.update(
+            {TOKEN_SECRET: credential.token.reveal(), TOKEN_EXPIRES: f"{credential.expires_at:.3f}"}
+        )
+    address = target.resolve(tokens.workspace)
+    options.update({HOST: address.host, PORT: address.port, USER: tokens.principal})
+    options.update(extra)
+    return _options(options)
+
+
+def _options(options: Mapping[str, object]) -> LakebaseOptions:
+    return LakebaseOptions({k: str(v) for k, v in options.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """The options a ``lakebase`` read or write was given, checked. Case-insensitive, as Spark's are."""
+
+    target: Target
+    database: str
+    table: TableName | None
+    query: str | None
+    login: Login | None
+    raw: Mapping[str, str]
+
+    @classmethod
+    def parse(cls, options: Mapping[str, str]) -> SourceOptions:
+        raw = {k.lower(): v for k, v in options.items()}
+        endpoint = raw.get("endpoint") or raw.get("lakebase.endpoint")
+        instance = raw.get("instance") or raw.get("lakebase.instance")
+        if not endpoint and not instance:
+            raise SourceOptionsError(
+                "the lakebase data source needs option endpoint ('projects/<p>/branches/<b>/endpoints/<e>') "
+                "or instance; build the options with lakebase_spark.source_options(...)"
+            )
+        target = Target.of(endpoint or None, instance or None)
+        url_host, url_port, url_database = _from_jdbc_url(raw.get("url"))
+        database = raw.get("database") or url_database or DEFAULT_DATABASE
+        table_text, query = raw.get("dbtable"), raw.get("query")
+        if table_text and query:
+            raise SourceOptionsError("give option dbtable or option query, not both")
+        table = TableName.parse(table_text) if table_text else None
+        host = raw.get(HOST) or url_host
+        login = None
+        if host:
+            port = int(raw.get(PORT) or url_port or Address(host).port)
+            user = raw.get(USER)
+            if not user:
+                raise SourceOptionsError(
+                    "option user (the Postgres role) is missing: use source_options(...)"
+                )
+            login = Login(target, database, Address(host, port), user, _credentials(raw))
+        return cls(target, database, table, query, login, raw)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.raw.get(key.lower(), default)
+
+    def integer(self, key: str, default: int) -> int:
+        value = self.get(key)
+        if value is None:
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise SourceOptionsError(f"option {key} must be a whole number, got {value!r}") from None
+
+    def flag(self, key: str) -> bool:
+        value = (self.get(key) or "false").strip().lower()
+        if value not in ("true", "false"):
+            raise SourceOptionsError(f"option {key} must be true or false, got {value!r}")
+        return value == "true"
+
+    def __repr__(self) -> str:
+        return f"SourceOptions(target={self.target}, database={self.database!r}, table={self.table})"
+
+
+def _credentials(raw: Mapping[str, str]) -> Credentials:
+    if raw.get(PASSWORD):
+        return PasswordRole(Sealed(raw[PASSWORD]))
+    if raw.get(TOKEN_SECRET):
+        try:
+            expires = float(raw.get(TOKEN_EXPIRES) or "")
+        except ValueError:
+            raise SourceOptionsError(f"option {TOKEN_EXPIRES} must be seconds since the epoch") from None
+        return ShippedToken(Sealed(raw[TOKEN_SECRET]), expires)
+    if raw.get(BROKER_URL) and raw.get(BROKER_SECRET):
+        timeout = float(raw.get(BROKER_TIMEOUT_MS) or 330_000) / 1000
+        return BrokerTokens(raw[BROKER_URL], Sealed(raw[BROKER_SECRET]), raw.get(BROKER_FINGERPRINT), timeout)
+    raise SourceOptionsError(
+        "the lakebase data source has no credentials: build its options with "
+        "lakebase_spark.source_options(...) (a token broker or a token minted for the job), or pass user and "
+        "password of a Postgres password role"
+    )
+
+
+def _from_jdbc_url(url: str | None) -> tuple[str | None, int | None, str | None]:
+    """Host, port and database of ``jdbc:postgresql://host:port/db?...`` (what lakebase_options sets)."""
+    if not url or not url.startswith("jdbc:postgresql://"):
+        return None, None, None
+    parts = urlsplit(url[len("jdbc:") :])
+    return parts.hostname, parts.port, unquote(parts.path.lstrip("/")) or None
+
+
+def describe(options: Any) -> str:
+    """What to show of options in a message: never a value that could be a secret."""
+    return ", ".join(sorted(k for k in options if "secret" not in k.lower() and "password" not in k.lower()))

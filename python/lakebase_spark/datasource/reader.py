@@ -1,0 +1,104 @@
+"""The jar-free reader: partitions planned on the driver, each read on an executor as Arrow batches
+straight from Postgres' binary ``COPY`` (ADBC's Postgres driver, in C), never a partition collected.
+
+Columns: those of the schema Spark asks for (``.schema("id bigint, note string")`` reads two).
+Filters are not pushed down: in Spark 4.3 a Python data source's pushed filters leak into later
+scans of the same DataFrame (``df.count()`` after ``df.where(...).count()`` counts the filtered
+rows), which Spark fixed upstream by scoping the read plan to one scan. Spark applies them instead.
+
+Measured against psycopg's binary COPY (which would leave the Arrow conversion to Python) and the
+JDBC path in ``bench/``: see the README's "The jar-free path".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from pyspark.sql.datasource import DataSourceReader, InputPartition
+
+from ..errors import LakebaseSparkError
+from .columns import ReadColumn, query_columns, table_columns
+from .options import SourceOptions, SourceOptionsError
+from .partitions import SqlPartition, key_partitions, page_partitions
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["LakebaseReader", "describe_columns"]
+
+log = logging.getLogger(__name__)
+
+#: Partitions of a read when numPartitions is not given.
+DEFAULT_PARTITIONS = 8
+
+
+def describe_columns(options: SourceOptions) -> list[ReadColumn]:
+    """The columns of the relation the options name (driver side; one catalog query)."""
+    if options.login is None:
+        raise SourceOptionsError(
+            "the lakebase data source needs options host and user: use source_options(...)"
+        )
+    with options.login.psycopg(autocommit=True) as conn:
+        if options.table is not None:
+            return table_columns(conn, options.table)
+        if options.query is not None:
+            return query_columns(conn, options.query)
+    raise SourceOptionsError("a read needs option dbtable ('schema.table') or option query")
+
+
+class LakebaseReader(DataSourceReader):
+    """Plans partitions (driver), reads one partition as Arrow batches (executor); picklable."""
+
+    def __init__(self, options: SourceOptions, columns: list[ReadColumn], wanted: Sequence[str]) -> None:
+        self.options = options
+        by_name = {c.name: c for c in columns}
+        missing = [name for name in wanted if name not in by_name]
+        if missing:
+            raise SourceOptionsError(f"the schema names column(s) {missing} that the relation does not have")
+        self.columns = [by_name[name] for name in wanted]
+
+    def partitions(self) -> Sequence[InputPartition]:
+        options = self.options
+        wanted = options.integer("numPartitions", DEFAULT_PARTITIONS)
+        if wanted < 1:
+            raise SourceOptionsError(f"option numPartitions must be at least 1, got {wanted}")
+        key = options.get("partitionColumn")
+        assert options.login is not None
+        with options.login.psycopg(autocommit=True) as conn:
+            if options.table is None:
+                if key:
+                    raise SourceOptionsError(
+                        "partitionColumn goes with option dbtable (a query is read whole)"
+                    )
+                return [SqlPartition(0, "TRUE")]
+            if key:
+                return key_partitions(conn, options.table, key, wanted)
+            return page_partitions(conn, options.table, wanted)
+
+    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
+        options = self.options
+        assert options.login is not None
+        assert isinstance(partition, SqlPartition)
+        relation = options.table.quoted() if options.table else f"({options.query}) AS q"
+        select = ", ".join(c.expression for c in self.columns) or "NULL"
+        statement = f"SELECT {select} FROM {relation} WHERE {partition.predicate}"  # noqa: S608 - quoted names, exact SQL
+        names = [c.name for c in self.columns]
+        connection = options.login.adbc()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+                for batch in cursor.fetch_record_batch():
+                    arrays = [column.convert(batch.column(i)) for i, column in enumerate(self.columns)]
+                    yield pa.RecordBatch.from_arrays(arrays, names=names)
+        except LakebaseSparkError:
+            raise
+        except Exception as e:  # the driver's message names the column or value; never the password
+            raise LakebaseSparkError(
+                f"lakebase: reading {relation} (partition {partition.index}) failed: {e}"
+            ) from None
+        finally:
+            connection.close()

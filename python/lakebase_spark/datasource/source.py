@@ -1,0 +1,114 @@
+"""``format("lakebase")``: the data source Spark sees, and its registration."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pyspark.sql.datasource import DataSource
+
+from ..names import TableName, quote_identifier
+from ..writing.plans import Database, WriteRequest, plan_write
+from ..writing.tables import TableInfo
+from .options import FORMAT, SourceOptions, SourceOptionsError
+from .reader import LakebaseReader, describe_columns
+from .writer import LakebaseWriter, LoginConnector
+
+if TYPE_CHECKING:
+    import psycopg
+    from pyspark.sql.types import DataType, StructType
+
+__all__ = ["LakebaseDataSource"]
+
+
+class LakebaseDataSource(DataSource):
+    """Reads and writes Lakebase tables from Python workers alone: no jar, no JDBC driver."""
+
+    @classmethod
+    def name(cls) -> str:
+        return FORMAT
+
+    def schema(self) -> str:
+        columns = describe_columns(SourceOptions.parse(self.options))
+        return ", ".join(f"`{c.name.replace('`', '``')}` {c.spark_type}" for c in columns)
+
+    def reader(self, schema: StructType) -> LakebaseReader:
+        options = SourceOptions.parse(self.options)
+        return LakebaseReader(options, describe_columns(options), schema.fieldNames())
+
+    def writer(self, schema: StructType, overwrite: bool) -> LakebaseWriter:
+        options = SourceOptions.parse(self.options)
+        if options.table is None:
+            raise SourceOptionsError("a write needs option dbtable: the table to write into")
+        if options.login is None:
+            raise SourceOptionsError(
+                "the lakebase data source needs options host and user: use source_options(...)"
+            )
+        upsert_key = options.get("upsertKey")
+        mode = "overwrite" if overwrite else "upsert" if upsert_key else "append"
+        if overwrite and upsert_key:
+            raise SourceOptionsError("option upsertKey goes with mode append (the upsert), not overwrite")
+        request = WriteRequest.of(
+            schema.fieldNames(),
+            options.table,
+            mode=mode,
+            key=_names(upsert_key),
+            order_by=_names(options.get("orderBy")),
+            write_id=options.get("writeId"),
+            atomic=options.flag("atomic"),
+        )
+        target = request.target
+        plan = plan_write(
+            request,
+            schema,
+            Database(LoginConnector(options.login)),
+            lambda conn: _create_table(conn, target, schema),
+        )
+        return LakebaseWriter(plan, options.login)
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+def _create_table(conn: psycopg.Connection[Any], target: TableName, schema: StructType) -> TableInfo:
+    """Create the table with Spark's JDBC type mapping for Postgres (Spark 4), with no rows."""
+    from ..errors import WriteError
+
+    columns = ", ".join(
+        f"{quote_identifier(f.name)} {_postgres_type(f.dataType)}{'' if f.nullable else ' NOT NULL'}"
+        for f in schema.fields
+    )
+    conn.execute(f"CREATE TABLE {target.quoted()} ({columns})")
+    info = TableInfo.load(conn, target)
+    if info is None:
+        raise WriteError(f"creating table {target} left no table behind")
+    return info
+
+
+def _postgres_type(data_type: DataType) -> str:
+    from pyspark.sql import types as T
+
+    if isinstance(data_type, T.ArrayType):
+        return f"{_postgres_type(data_type.elementType)}[]"
+    if isinstance(data_type, T.DecimalType):
+        return f"NUMERIC({data_type.precision},{data_type.scale})"
+    names = {
+        T.BooleanType: "BOOLEAN",
+        T.ByteType: "SMALLINT",
+        T.ShortType: "SMALLINT",
+        T.IntegerType: "INTEGER",
+        T.LongType: "BIGINT",
+        T.FloatType: "FLOAT4",
+        T.DoubleType: "FLOAT8",
+        T.StringType: "TEXT",
+        T.BinaryType: "BYTEA",
+        T.DateType: "DATE",
+        T.TimestampType: "TIMESTAMP WITH TIME ZONE",
+        T.TimestampNTZType: "TIMESTAMP",
+    }
+    for kind, name in names.items():
+        if isinstance(data_type, kind):
+            return name
+    raise SourceOptionsError(
+        f"Spark type {data_type.simpleString()} has no Postgres column type here: convert it"
+    )

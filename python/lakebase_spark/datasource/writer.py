@@ -1,0 +1,241 @@
+"""The jar-free writer: the COPY writer's guarantees in Python tasks (ADBC's binary COPY from Arrow).
+
+Each task writes its partition with one ``COPY ... FROM STDIN (FORMAT binary)`` and inserts its marker
+``(target, write_id, part)`` into the commit log in the same transaction, as the JVM writer does: a
+retried or speculative task finds the marker and commits nothing twice. Columns whose Arrow type is
+not the column's own (an int64 into an integer column, a string into a uuid) go through a temporary
+table of the Arrow types in the same transaction, and Postgres converts them as it converts the
+parameters of Spark's JDBC writer (``INSERT ... SELECT``; strings parsed as the column's type).
+
+The driver's part (checks before any row moves, the write's identity, the stage, the finish) is the
+one ``lakebase_spark.write`` uses (``writing/plans.py``); ``commit`` finishes it, and ``abort`` drops
+the stage of a write whose id was made up here (nobody can resume it).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pyspark.sql.datasource import DataSourceArrowWriter, WriterCommitMessage
+
+from ..errors import LakebaseSparkError, WriteError
+from ..names import quote_identifier
+from ..writing.jobs import JobFailure
+from ..writing.plans import Database, WritePlan
+from ..writing.tables import Column
+from .logins import Login
+
+if TYPE_CHECKING:
+    import psycopg
+    import pyarrow as pa
+
+__all__ = ["Committed", "LakebaseWriter", "LoginConnector"]
+
+log = logging.getLogger(__name__)
+
+#: Postgres type name -> the Arrow type its binary COPY takes as is.
+_ARROW = {
+    "bool": "bool",
+    "int2": "int16",
+    "int4": "int32",
+    "int8": "int64",
+    "float4": "float",
+    "float8": "double",
+    "text": "string",
+    "varchar": "string",
+    "bpchar": "string",
+    "bytea": "binary",
+    "date": "date32[day]",
+}
+
+
+@dataclass(frozen=True)
+class LoginConnector:
+    """Connections for the driver's part of a write, through the job's login."""
+
+    login: Login
+
+    @property
+    def name(self) -> str:
+        return self.login.database
+
+    def open(self) -> psycopg.Connection[Any]:
+        return self.login.psycopg(autocommit=True)
+
+
+@dataclass
+class Committed(WriterCommitMessage):
+    """What a task reports: its partition, the rows it committed, whether another attempt had."""
+
+    partition: int
+    rows: int
+    skipped: bool
+
+
+class LakebaseWriter(DataSourceArrowWriter):
+    """Writes partitions (executors) and finishes the write (driver); picklable."""
+
+    def __init__(self, plan: WritePlan, login: Login) -> None:
+        self.plan = plan
+        self.login = login
+
+    def write(self, iterator: Iterator[pa.RecordBatch]) -> Committed:
+        import pyarrow as pa
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        partition = context.partitionId() if context else 0
+        attempt = context.attemptNumber() if context else 0
+        plan = self.plan
+        if plan.skipped is not None:  # this write id finished before: nothing to write
+            return Committed(partition, 0, True)
+        into, commits = plan.into, plan.into_commits
+        connection = self.login.adbc()
+        try:
+            with connection.cursor() as cursor:
+                if _committed(cursor, commits.table.quoted(), into.quoted(), plan.write_id, partition):
+                    connection.rollback()
+                    return Committed(partition, 0, True)
+                rows = 0
+                staging: str | None = None
+                strings: set[str] = set()
+                for batch in iterator:
+                    if batch.num_rows == 0:
+                        continue
+                    conformed, direct = _conform(batch, plan.pairs)
+                    if direct and staging is None:
+                        cursor.adbc_ingest(into.name, conformed, mode="append", db_schema_name=into.schema)
+                    else:
+                        mode = "append" if staging else "create"
+                        staging = staging or f"lakebase_spark_task_{uuid.uuid4().hex[:16]}"
+                        cursor.adbc_ingest(staging, conformed, mode=mode, temporary=True)
+                        strings |= {
+                            f.name
+                            for f in conformed.schema
+                            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                        }
+                    rows += batch.num_rows
+                if staging is not None:
+                    cursor.execute(_insert_select(into.quoted(), staging, plan.pairs, strings))
+                    cursor.execute(f"DROP TABLE {quote_identifier(staging)}")
+                try:
+                    cursor.execute(
+                        f"INSERT INTO {commits.table.quoted()} "  # noqa: S608 - a quoted name
+                        "(target, write_id, part, parts, rows, attempt) VALUES ($1, $2, $3, $4, $5, $6)",
+                        parameters=(into.quoted(), plan.write_id, partition, -1, rows, attempt),
+                    )
+                    connection.commit()
+                except Exception as e:
+                    if getattr(e, "sqlstate", None) != "23505":
+                        raise
+                    connection.rollback()  # another attempt of this partition committed first
+                    return Committed(partition, 0, True)
+            return Committed(partition, rows, False)
+        except LakebaseSparkError:
+            raise
+        except Exception as e:
+            raise WriteError(
+                f"lakebase: writing into {into} failed (partition {partition}): {e}; nothing of this "
+                "partition was committed"
+            ) from None
+        finally:
+            connection.close()
+
+    def commit(self, messages: list[WriterCommitMessage | None]) -> None:
+        plan = self.plan
+        if plan.skipped is not None:
+            log.info(
+                "lakebase: write %s into %s had finished before; nothing written", plan.write_id, plan.target
+            )
+            return
+        done = [m for m in messages if m is not None]
+        if plan.stage is not None:
+            partitions = len(messages)
+            _check_partitions(plan, partitions)
+        rows = plan.finish()
+        log.info(
+            "lakebase: %s of %d rows into %s (write %s, %d partitions)",
+            plan.request.mode,
+            rows,
+            plan.target,
+            plan.write_id,
+            len(done),
+        )
+
+    def abort(self, messages: list[WriterCommitMessage | None]) -> None:
+        if self.plan.skipped is not None:
+            return
+        self.plan.abandon()
+        log.warning(
+            "lakebase: write %s into %s failed; %s",
+            self.plan.write_id,
+            self.plan.target,
+            self.plan.failed(JobFailure(RuntimeError("a task failed"), settled=False)),
+        )
+
+
+def _committed(cursor: Any, commits: str, into: str, write_id: str, partition: int) -> bool:
+    cursor.execute(
+        f"SELECT count(*) FROM {commits} WHERE target = $1 AND write_id = $2 AND part = $3",  # noqa: S608
+        parameters=(into, write_id, partition),
+    )
+    row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def _conform(batch: pa.RecordBatch, pairs: list[tuple[str, Column]]) -> tuple[pa.RecordBatch, bool]:
+    """The batch with the table's column names; whether every column has the table column's Arrow type
+    (then binary COPY takes it as is), else the Arrow types stay for a temporary table."""
+    import pyarrow as pa
+
+    names = [column.name for _, column in pairs]
+    arrays = [batch.column(name) for name, _ in pairs]
+    direct = all(_takes(column, array.type) for array, (_, column) in zip(arrays, pairs, strict=True))
+    return pa.RecordBatch.from_arrays(arrays, names=names), direct
+
+
+def _takes(column: Column, arrow: pa.DataType) -> bool:
+    """Whether binary COPY takes values of this Arrow type into the column as they are."""
+    import pyarrow as pa
+
+    if column.array:
+        return False
+    if pa.types.is_timestamp(arrow):
+        return bool(column.base == ("timestamptz" if arrow.tz else "timestamp"))
+    if pa.types.is_decimal(arrow):
+        return column.base == "numeric"
+    return _ARROW.get(column.base) == str(arrow)
+
+
+def _insert_select(into: str, staging: str, pairs: list[tuple[str, Column]], strings: set[str]) -> str:
+    """Move a task's temporary table into the target: Postgres converts each column as it converts the
+    parameters of Spark's JDBC writer (assignment), and parses a string as the column's type."""
+    columns = ", ".join(quote_identifier(column.name) for _, column in pairs)
+    selected = []
+    for _, column in pairs:
+        name = quote_identifier(column.name)
+        parse = column.name in strings and column.category != "S" and not column.array
+        selected.append(f"{name}::{column.type}" if parse else name)
+    return f"INSERT INTO {into} ({columns}) SELECT {', '.join(selected)} FROM {quote_identifier(staging)}"  # noqa: S608
+
+
+def _check_partitions(plan: WritePlan, partitions: int) -> None:
+    """Every partition 0..n-1 staged exactly once (the markers the stage's log holds)."""
+    db: Database = plan.db
+    stage = plan.stage
+    assert stage is not None
+
+    def count(conn: Any) -> tuple[int, int, int]:
+        return stage.commits.staged(conn, stage.table, plan.write_id)
+
+    committed, _, _ = db.retrying(count)
+    if committed != partitions:
+        raise WriteError(
+            f"{plan.request.mode} into {plan.target}: the staging table's log holds {committed} "
+            f"partition(s) of write id {plan.write_id!r}, this run has {partitions}: a rerun must split the "
+            "rows the same way; nothing was applied"
+        )

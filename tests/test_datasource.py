@@ -1,0 +1,274 @@
+"""The jar-free path, ``format("lakebase")``: reads and writes through Python workers only (no jar is
+used by them; the shared session happens to have one, the Connect and cluster jobs have none).
+
+Reads equal the table, split by pages or by a key of any orderable type; writes land exactly once in
+every mode, under reruns by write id and concurrent runs of one write id.
+"""
+
+from __future__ import annotations
+
+import datetime
+import struct
+import threading
+
+import pyspark
+import pytest
+from psycopg import sql
+
+from .conftest import DATABASE, ENDPOINT
+
+SPARK_MAJOR = int(pyspark.__version__.split(".")[0])
+pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+spark4 = pytest.mark.skipif(SPARK_MAJOR < 4, reason="Python data sources are Spark 4+")
+
+
+@pytest.fixture(scope="module")
+def source(spark, broker_service):
+    if SPARK_MAJOR < 4:
+        return None
+    from lakebase_spark.datasource import register, source_options
+
+    register(spark)
+    return source_options(ENDPOINT, database=DATABASE, broker=broker_service)
+
+
+@pytest.fixture
+def db(admin, emulator):
+    admin.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(emulator.user_name)))
+    return admin
+
+
+def float4(value):
+    """A real as Spark holds it (psycopg parses Postgres' shortest text of it into a double)."""
+    return None if value is None else struct.unpack("f", struct.pack("f", value))[0]
+
+
+def read(spark, source, **options):
+    return spark.read.format("lakebase").options(**source).options(**options).load()
+
+
+def write(df, source, mode="append", **options):
+    df.write.format("lakebase").options(**source).options(**options).mode(mode).save()
+
+
+TYPES = """
+    id bigint PRIMARY KEY, i2 smallint, i4 integer, f4 real, f8 double precision, n numeric(12,2),
+    nn numeric, t text, v varchar(20), b boolean, d date, ts timestamp, tz timestamptz, bin bytea,
+    u uuid, j jsonb, ai integer[], at text[], an numeric(10,3)[]
+"""
+
+
+@spark4
+def test_a_read_equals_the_table_split_by_pages_or_by_any_key(spark, source, db) -> None:
+    db.execute("DROP TABLE IF EXISTS public.ds_types")
+    db.execute(f"CREATE TABLE public.ds_types ({TYPES})")
+    db.execute(
+        "INSERT INTO public.ds_types SELECT g, (g % 30000)::int2, g, g / 7.0, g / 3.0, g * 1.25, g / 9.0, "
+        "'t' || g, 'v' || (g % 100), g % 2 = 0, date '2024-01-01' + g % 400, "
+        "timestamp '2024-01-01 00:00:00' + g * interval '1 second', "
+        "timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute', "
+        "decode(lpad(to_hex(g), 8, '0'), 'hex'), md5(g::text)::uuid, jsonb_build_object('g', g), "
+        "ARRAY[g, NULL], ARRAY['a' || g], ARRAY[g / 8.0]::numeric(10,3)[] FROM generate_series(1, 5000) g"
+    )
+    db.execute("INSERT INTO public.ds_types (id) VALUES (0)")  # NULL everywhere else
+    expected = {
+        row[0]: row
+        for row in db.execute(
+            "SELECT id, i2, i4, f4, f8, n, round(nn, 18), t, v, b, d, ts, tz, bin, u::text, j::text, "
+            "ai, at, an FROM public.ds_types"
+        )
+    }
+    for options in ({"numPartitions": "4"}, {"numPartitions": "5", "partitionColumn": "t"}):
+        df = read(spark, source, dbtable="public.ds_types", **options)
+        rows = df.collect()
+        assert df.rdd.getNumPartitions() == int(options["numPartitions"])
+        assert len(rows) == len(expected) == len({r.id for r in rows})  # every row once
+        for row in rows:
+            want = expected[row.id]
+            got = (
+                row.id, row.i2, row.i4, row.f4, row.f8, row.n, row.nn, row.t, row.v, row.b, row.d, row.ts,
+                row.tz.astimezone(datetime.timezone.utc) if row.tz else None, row.bin, row.u, row.j, row.ai,
+                row.at, row.an,
+            )  # fmt: skip
+            normalized = tuple(bytes(v) if isinstance(v, bytearray) else v for v in got)
+            assert normalized == tuple(
+                v.replace(tzinfo=None)
+                if isinstance(v, datetime.datetime) and k == 11
+                else float4(v)
+                if k == 3
+                else v
+                for k, v in enumerate(want)
+            ), row.id
+    schema = read(spark, source, dbtable="public.ds_types").schema.simpleString()
+    assert schema.startswith("struct<id:bigint,i2:smallint,i4:int,f4:float,f8:double,n:decimal(12,2),")
+    assert "ts:timestamp_ntz,tz:timestamp,bin:binary,u:string,j:string,ai:array<int>" in schema
+
+
+@spark4
+def test_a_query_and_a_narrower_schema_are_read(spark, source, db) -> None:
+    db.execute("DROP TABLE IF EXISTS public.ds_query")
+    db.execute(
+        "CREATE TABLE public.ds_query AS SELECT g AS id, 'n' || g AS note FROM generate_series(1, 100) g"
+    )
+    df = read(spark, source, query="SELECT id, note FROM public.ds_query WHERE id <= 10")
+    assert sorted(r.id for r in df.collect()) == list(range(1, 11))
+    narrow = (
+        spark.read.format("lakebase")
+        .options(**source)
+        .option("dbtable", "public.ds_query")
+        .schema("note string")
+        .load()
+    )
+    assert narrow.count() == 100
+    assert narrow.columns == ["note"]
+
+
+def counted(db, table):
+    """Rows, distinct ids and a checksum of the rows' values."""
+    return db.execute(
+        f"SELECT count(*), count(DISTINCT id), coalesce(sum(hashtext(t::text)), 0) FROM {table} t"
+    ).fetchone()
+
+
+@spark4
+def test_every_write_mode_lands_exactly(spark, source, db) -> None:
+    db.execute("DROP TABLE IF EXISTS public.ds_modes, public.ds_want, public.ds_created")
+    columns = "id bigint PRIMARY KEY, v text, amount numeric(10,2), seen date, u uuid, n integer"
+    db.execute(f"CREATE TABLE public.ds_modes ({columns})")
+    db.execute(f"CREATE TABLE public.ds_want ({columns})")
+    old = "SELECT g, 'old', 1, NULL::date, NULL::uuid, NULL::int FROM generate_series(1, 300) g"
+    db.execute(f"INSERT INTO public.ds_modes {old}")
+    db.execute(f"INSERT INTO public.ds_want {old}")
+    rows = (
+        spark.range(100, 4100, numPartitions=4)
+        .selectExpr(
+            "id",
+            "concat('v', id) AS v",
+            "cast(id / 4 AS decimal(10,2)) AS amount",
+            "date'2024-02-29' + cast(id % 50 AS int) AS seen",
+            "uuid() AS u",  # a string into a uuid column: parsed, as Spark's JDBC writer has Postgres do
+            "id % 1000 AS n",  # a bigint into an integer column
+        )
+        .cache()
+    )
+    rows.count()
+    expected = [tuple(r) for r in rows.collect()]
+    insert = "INSERT INTO public.ds_want VALUES (%s, %s, %s, %s, %s, %s)"
+
+    # upsert: 100..300 updated, 301..4099 inserted
+    write(rows, source, dbtable="public.ds_modes", upsertKey="id")
+    with db.cursor() as cur:
+        cur.execute("DELETE FROM public.ds_want WHERE id >= 100")
+        cur.executemany(insert, expected)
+    assert counted(db, "public.ds_modes") == counted(db, "public.ds_want")
+    assert counted(db, "public.ds_modes")[:2] == (4099, 4099)
+
+    # overwrite: exactly the rows written
+    write(rows, source, "overwrite", dbtable="public.ds_modes")
+    db.execute("DELETE FROM public.ds_want WHERE id < 100")
+    assert counted(db, "public.ds_modes") == counted(db, "public.ds_want")
+    assert counted(db, "public.ds_modes")[:2] == (4000, 4000)
+
+    # append: every row once more, under new ids
+    write(
+        rows.selectExpr("id + 10000 AS id", "v", "amount", "seen", "u", "n"),
+        source,
+        dbtable="public.ds_modes",
+    )
+    with db.cursor() as cur:
+        cur.executemany(insert, [(r[0] + 10000, *r[1:]) for r in expected])
+    assert counted(db, "public.ds_modes") == counted(db, "public.ds_want")
+    assert counted(db, "public.ds_modes")[:2] == (8000, 8000)
+
+    # append into a missing table: created with Spark's Postgres types, then written
+    write(rows, source, dbtable="public.ds_created")
+    types = dict(
+        db.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = 'public.ds_created'::regclass AND attnum > 0"
+        ).fetchall()
+    )
+    assert types == {
+        "id": "bigint", "v": "text", "amount": "numeric(10,2)", "seen": "date", "u": "text", "n": "bigint"
+    }  # fmt: skip
+    assert db.execute("SELECT count(*), count(DISTINCT id) FROM public.ds_created").fetchone() == (4000, 4000)
+    # Spark takes only append and overwrite from a Python data source, and says so
+    with pytest.raises(Exception, match="UNSUPPORTED_DATA_SOURCE_SAVE_MODE"):
+        write(rows, source, "errorifexists", dbtable="public.ds_created")
+    rows.unpersist()
+
+
+@spark4
+def test_a_rerun_with_the_same_write_id_writes_nothing_twice(spark, source, db) -> None:
+    db.execute("DROP TABLE IF EXISTS public.ds_rerun")
+    db.execute("CREATE TABLE public.ds_rerun (id bigint, v text)")  # no key: a duplicate would land
+    rows = spark.range(0, 3000, numPartitions=3).selectExpr("id", "concat('v', id) AS v")
+    for mode in ("append", "append", "overwrite", "overwrite"):
+        write(rows, source, mode, dbtable="public.ds_rerun", writeId=f"nightly-{mode}")
+        assert db.execute("SELECT count(*), count(DISTINCT id) FROM public.ds_rerun").fetchone() == (
+            3000,
+            3000,
+        )
+    # concurrent runs of one write id: one of them writes each partition
+    db.execute("TRUNCATE public.ds_rerun")
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        from lakebase_spark.datasource import register
+
+        register(spark)  # this thread's active session (see register)
+        try:
+            write(rows, source, dbtable="public.ds_rerun", writeId="concurrent")
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, [str(e)[:800] for e in errors]
+    assert db.execute("SELECT count(*), count(DISTINCT id) FROM public.ds_rerun").fetchone() == (3000, 3000)
+
+
+@spark4
+def test_bad_options_fail_at_once_with_what_to_do(spark, source, db) -> None:
+    from lakebase_spark.datasource import SourceOptionsError
+
+    db.execute("DROP TABLE IF EXISTS public.ds_bad")
+    db.execute("CREATE TABLE public.ds_bad (id bigint)")
+    with pytest.raises(Exception, match="needs option endpoint"):
+        spark.read.format("lakebase").option("dbtable", "public.ds_bad").load()
+    with pytest.raises(Exception, match="dbtable or option query, not both"):
+        _ = read(spark, source, dbtable="public.ds_bad", query="SELECT 1").schema
+    with pytest.raises(Exception, match="has no column 'nope'"):
+        read(spark, source, dbtable="public.ds_bad", partitionColumn="nope").count()
+    with pytest.raises(Exception, match="numPartitions must be a whole number"):
+        read(spark, source, dbtable="public.ds_bad", numPartitions="many").count()
+    with pytest.raises(Exception, match="upsertKey goes with mode append"):
+        write(spark.range(3), source, "overwrite", dbtable="public.ds_bad", upsertKey="id")
+    no_secret = {k: v for k, v in source.items() if "secret" not in k}
+    with pytest.raises(Exception, match="no credentials"):
+        spark.read.format("lakebase").options(**no_secret).option("dbtable", "public.ds_bad").load()
+    assert issubclass(SourceOptionsError, ValueError)
+
+
+@spark4
+def test_no_secret_shows_in_plans_options_or_errors(spark, source, db) -> None:
+    from lakebase_spark.options import BROKER_SECRET
+
+    secret = source[BROKER_SECRET]
+    assert len(secret) > 20
+    db.execute("DROP TABLE IF EXISTS public.ds_secret")
+    db.execute("CREATE TABLE public.ds_secret AS SELECT 1::bigint AS id")
+    df = read(spark, source, dbtable="public.ds_secret")
+    for mode in ("simple", "extended", "formatted", "cost"):
+        plan = df._jdf.queryExecution().explainString(
+            spark._jvm.org.apache.spark.sql.execution.ExplainMode.fromString(mode)
+        )
+        assert secret not in plan
+    assert secret not in repr(source)
+    assert secret not in str(source)
+    with pytest.raises(Exception, match="ds_missing") as failure:
+        read(spark, source, dbtable="public.ds_missing")
+    assert secret not in str(failure.value)
