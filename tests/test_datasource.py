@@ -272,3 +272,20 @@ def test_no_secret_shows_in_plans_options_or_errors(spark, source, db) -> None:
     with pytest.raises(Exception, match="ds_missing") as failure:
         read(spark, source, dbtable="public.ds_missing")
     assert secret not in str(failure.value)
+
+
+@spark4
+def test_a_token_minted_here_travels_as_a_session_file_not_an_option(
+    spark, source, broker_service, db
+) -> None:
+    from lakebase_spark.datasource import source_options
+    from lakebase_spark.datasource.options import TOKEN_FILE
+
+    carried = source_options(ENDPOINT, database=DATABASE, credentials="token", broker=broker_service)
+    token = broker_service.broker.credential(endpoint=ENDPOINT).token.reveal()
+    assert TOKEN_FILE in carried
+    assert token not in "".join(carried.values())
+    db.execute("DROP TABLE IF EXISTS public.ds_carried")
+    db.execute("CREATE TABLE public.ds_carried AS SELECT g::bigint AS id FROM generate_series(1, 1000) g")
+    df = read(spark, carried, dbtable="public.ds_carried", numPartitions="3")
+    assert df.agg({"id": "sum"}).collect()[0][0] == sum(range(1, 1001))

@@ -37,7 +37,7 @@ from ..targets import Address, Target
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["BrokerTokens", "Login", "PasswordRole", "Sealed", "ShippedToken"]
+__all__ = ["BrokerTokens", "Login", "PasswordRole", "Sealed", "ShippedToken", "ship_token"]
 
 #: A shipped token is not used for a login in its last minute (a login takes time).
 SHIPPED_LOGIN_MARGIN = 60.0
@@ -174,10 +174,17 @@ _CACHE_LOCK = threading.Lock()
 @dataclass(frozen=True)
 class ShippedToken:
     """A database credential minted where the job was planned, carried by the job: no broker needed,
-    good until it expires (Lakebase tokens live 60 minutes and are checked at login only)."""
+    good until it expires (Lakebase tokens live 60 minutes and are checked at login only).
 
-    token: Sealed = field(repr=False)
+    It travels as a file the session ships to every node (``spark.addArtifacts(file=True)``), named by
+    ``artifact``, never as an option: Spark Connect writes each operation's plan, options included,
+    unredacted into the event log (``SparkListenerConnectOperationStarted``). ``token`` holds it where
+    it was given as an option instead.
+    """
+
+    token: Sealed | None = field(repr=False)
     expires_at: float
+    artifact: str | None = None
 
     def credential(
         self,
@@ -201,12 +208,61 @@ class ShippedToken:
                 "shorter ones, or run where executors reach the broker (a classic cluster)"
             )
         return Credential(
-            token=Secret(self.token.reveal()),
+            token=Secret(self._token()),
             principal="",
             expires_at=self.expires_at,
             minted_at=now,
             refresh_at=self.expires_at,
         )
+
+    def _token(self) -> str:
+        if self.token is not None:
+            return self.token.reveal()
+        from pyspark import SparkFiles
+
+        path = SparkFiles.get(self.artifact or "")
+        try:
+            with open(path, encoding="ascii") as f:
+                return f.read().strip()
+        except OSError:
+            raise CredentialError(
+                f"the database credential this job carries (session file {self.artifact}) is not on this "
+                "node: build the options with source_options(...) in the session that runs the job"
+            ) from None
+
+
+def ship_token(spark: Any, token: str) -> str:
+    """Ship ``token`` to every node of ``spark``'s session as a file; returns its name.
+
+    The file stays (mode 0600, in a directory of this process removed at exit) because a classic
+    session serves an added file from where it lies for as long as tasks fetch it.
+    """
+    import os
+    import uuid
+
+    name = f"lakebase-token-{uuid.uuid4().hex}"
+    path = os.path.join(_token_directory(), name)
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(handle, "w", encoding="ascii") as f:
+        f.write(token)
+    spark.addArtifacts(path, file=True)
+    return name
+
+
+_TOKEN_DIRECTORY: list[str] = []
+
+
+def _token_directory() -> str:
+    import atexit
+    import shutil
+    import tempfile
+
+    with _CACHE_LOCK:
+        if not _TOKEN_DIRECTORY:
+            directory = tempfile.mkdtemp(prefix="lakebase-tokens-")  # mode 0700
+            atexit.register(shutil.rmtree, directory, ignore_errors=True)
+            _TOKEN_DIRECTORY.append(directory)
+        return _TOKEN_DIRECTORY[0]
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ adds where Postgres listens, the role, and the credentials the workers use; opti
 
 Credentials (README, "The jar-free path"): ``broker`` (the driver's token broker, reachable from
 the executors: classic clusters, standard access mode, local Spark and Connect), ``token`` (a
-credential minted here that travels with the job: serverless and Databricks Connect from a laptop;
-good for logins within its 60 minutes), or a Postgres password role (``user`` and ``password``).
-Option keys that hold a secret contain ``secret`` or ``password``, which Spark redacts in plans, the
-UI and event logs.
+credential minted here that travels with the job as a session file: serverless and Databricks
+Connect from a laptop; good for logins within its 60 minutes), or a Postgres password role (``user``
+and ``password``). Option keys that hold a secret contain ``secret`` or ``password``, which Spark
+redacts in classic plans, the UI and event logs; Spark Connect logs a plan's options unredacted, so a
+token minted here travels as a session file, never as an option.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..errors import LakebaseSparkError
 from ..names import TableName
 from ..options import BROKER_FINGERPRINT, BROKER_SECRET, BROKER_TIMEOUT_MS, BROKER_URL, LakebaseOptions
 from ..targets import DEFAULT_DATABASE, Address, Target
-from .logins import BrokerTokens, Credentials, Login, PasswordRole, Sealed, ShippedToken
+from .logins import BrokerTokens, Credentials, Login, PasswordRole, Sealed, ShippedToken, ship_token
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -42,6 +43,8 @@ PASSWORD = "password"  # noqa: S105 - an option name
 #: A credential minted where the job was planned, and its expiry (seconds since the epoch).
 TOKEN_SECRET = "lakebase.token.secret"  # noqa: S105 - an option name; "secret" makes Spark redact it
 TOKEN_EXPIRES = "lakebase.token.expires"  # noqa: S105 - an option name
+#: The name of the session file that holds such a credential (logins.ShippedToken: why not an option).
+TOKEN_FILE = "lakebase.token.file"  # noqa: S105 - an option name
 
 Credentials_ = Literal["auto", "broker", "token"]
 
@@ -105,9 +108,8 @@ def source_options(
 
         tokens = broker.broker if broker is not None else TokenBroker(workspace_client)
         credential = tokens.credential(**target.keywords())
-        options.update(
-            {TOKEN_SECRET: credential.token.reveal(), TOKEN_EXPIRES: f"{credential.expires_at:.3f}"}
-        )
+        name = ship_token(active_session(), credential.token.reveal())
+        options.update({TOKEN_FILE: name, TOKEN_EXPIRES: f"{credential.expires_at:.3f}"})
     address = target.resolve(tokens.workspace)
     options.update({HOST: address.host, PORT: address.port, USER: tokens.principal})
     options.update(extra)
@@ -183,12 +185,13 @@ class SourceOptions:
 def _credentials(raw: Mapping[str, str]) -> Credentials:
     if raw.get(PASSWORD):
         return PasswordRole(Sealed(raw[PASSWORD]))
-    if raw.get(TOKEN_SECRET):
+    if raw.get(TOKEN_SECRET) or raw.get(TOKEN_FILE):
         try:
             expires = float(raw.get(TOKEN_EXPIRES) or "")
         except ValueError:
             raise SourceOptionsError(f"option {TOKEN_EXPIRES} must be seconds since the epoch") from None
-        return ShippedToken(Sealed(raw[TOKEN_SECRET]), expires)
+        secret = raw.get(TOKEN_SECRET)
+        return ShippedToken(Sealed(secret) if secret else None, expires, raw.get(TOKEN_FILE))
     if raw.get(BROKER_URL) and raw.get(BROKER_SECRET):
         timeout = float(raw.get(BROKER_TIMEOUT_MS) or 330_000) / 1000
         return BrokerTokens(raw[BROKER_URL], Sealed(raw[BROKER_SECRET]), raw.get(BROKER_FINGERPRINT), timeout)

@@ -1,0 +1,115 @@
+"""The jar-free path through a Spark Connect server with no jar and no JDBC driver, run by
+test_datasource_remote.py in a process of its own.
+
+Usage: ``jarfree_job.py REMOTE HOST ENDPOINT DATABASE``. The driver's address is declared foreign (as for
+Databricks Connect on a laptop), so ``source_options`` mints a token that travels with the job. Writes in
+every mode (one append with a task that fails on its first attempt, midway through its rows), reads
+back by pages and by key, and prints one JSON line of what it saw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import time
+
+from databricks.sdk import WorkspaceClient
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import LongType
+
+from lakebase_spark import LakebaseSparkError, sessions
+from lakebase_spark.broker import TokenBroker
+from lakebase_spark.datasource import register, source_options
+from lakebase_spark.datasource.options import TOKEN_EXPIRES, TOKEN_FILE
+from lakebase_spark.service import BrokerService
+from lakebase_spark.sessions import is_connect
+
+ROWS = 10_000
+
+
+def fails_once(value):  # type: ignore[no-untyped-def]  # hints would make it a pandas UDF
+    """Partition 2's first attempt fails after half its rows went into its COPY."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    first_attempt = context is not None and context.partitionId() == 2 and context.attemptNumber() == 0
+    if first_attempt and value % (ROWS // 4) == ROWS // 8:
+        raise RuntimeError("injected failure midway through the partition")
+    return value
+
+
+def main() -> None:
+    remote, host, endpoint, database = sys.argv[1:]
+    workspace = WorkspaceClient(host=host, token=os.environ["LAKEBASE_TEST_PAT"])
+    spark = SparkSession.builder.remote(remote).appName("lakebase-spark jar-free test").getOrCreate()
+    out: dict[str, object] = {"connect": is_connect(spark)}
+    # One machine cannot host a driver on another (Spark must reach its own driver), so only the network
+    # fact is replaced: the driver's address is not this machine's, as for Databricks Connect on a laptop.
+    sessions._is_local_address = lambda host: False
+    register(spark)
+    tokens = TokenBroker(workspace)
+    opts = source_options(endpoint, database=database, broker=BrokerService(tokens))  # not started
+    out["credentials"] = "token" if TOKEN_FILE in opts else "broker"
+    # the token itself, to look for: the one the client minted (the job's options only name a file)
+    out["token"] = tokens.credential(endpoint=endpoint).token.reveal()
+
+    def load(**options: str):
+        return spark.read.format("lakebase").options(**opts).options(**options).load()
+
+    def save(df, mode: str = "append", **options: str) -> None:
+        df.write.format("lakebase").options(**opts).options(**options).mode(mode).save()
+
+    def seen(table: str, **options: str) -> list[int]:
+        df = load(dbtable=table, **options)
+        row = df.agg(F.count("*"), F.countDistinct("id"), F.sum("id")).collect()[0]
+        return [int(row[0]), int(row[1]), int(row[2] or 0)]
+
+    rows = spark.range(0, ROWS, numPartitions=4).selectExpr("id", "concat('v', id) AS v")
+    save(rows, "overwrite", dbtable="public.jf_rows")
+    out["overwrite"] = seen("public.jf_rows", numPartitions="4")
+    flaky = F.udf(fails_once, LongType())
+    more = spark.range(ROWS, 2 * ROWS, numPartitions=4).select(flaky("id").alias("id"), F.lit("a").alias("v"))
+    save(more, dbtable="public.jf_rows", writeId="jf-append-retried")
+    out["append_retried"] = seen("public.jf_rows", numPartitions="3", partitionColumn="id")
+    save(more, dbtable="public.jf_rows", writeId="jf-append-retried")  # a rerun: nothing twice
+    out["append_rerun"] = seen("public.jf_rows", numPartitions="5", partitionColumn="v")
+    changed = spark.range(ROWS - 500, ROWS + 500, numPartitions=2).selectExpr("id", "'u' AS v")
+    save(changed, dbtable="public.jf_rows", upsertKey="id")
+    out["upsert"] = seen("public.jf_rows", numPartitions="4")
+    out["upserted"] = load(dbtable="public.jf_rows").where("v = 'u'").count()
+    out["pushed_query"] = load(query="SELECT id FROM public.jf_rows WHERE id < 100").count()
+
+    plan = io.StringIO()
+    with contextlib.redirect_stdout(plan):
+        for mode in ("simple", "extended", "formatted", "cost"):
+            load(dbtable="public.jf_rows").explain(mode)
+    out["explain"] = plan.getvalue()
+
+    # A task that starts after the carried token's life: refused with the limit and the alternatives.
+    late = dict(opts, **{TOKEN_EXPIRES: f"{time.time() + 5:.3f}"})
+    try:
+        spark.read.format("lakebase").options(**late).option("dbtable", "public.jf_rows").load().count()
+        out["late"] = None
+    except Exception as e:  # a Spark Connect error wrapping the worker's
+        out["late"] = str(e)
+    try:
+        _ = (
+            spark.read.format("lakebase")
+            .options(**opts)
+            .option("dbtable", "public.jf_missing")
+            .load()
+            .columns
+        )
+        out["missing"] = None  # Connect plans lazily: .columns asks the server
+    except (LakebaseSparkError, Exception) as e:
+        out["missing"] = str(e)
+    print(json.dumps(out))
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""The jar-free path where it exists for: a Spark Connect server with no jar and no JDBC driver, whose
+executors are separate processes (``local-cluster``), and a client whose driver counts as unreachable
+(Databricks Connect from a laptop, serverless): the token travels with the job.
+
+Every write mode lands exactly once, a task that fails midway through its COPY is retried without a
+duplicate, reruns by write id write nothing twice; the token is in no plan, log or event log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyspark
+import pytest
+from psycopg import sql
+
+from .conftest import DATABASE, ENDPOINT
+from .connect_servers import started_connect_server
+
+pytestmark = [
+    pytest.mark.spark,
+    pytest.mark.postgres,
+    pytest.mark.connect,
+    pytest.mark.skipif(int(pyspark.__version__.split(".")[0]) < 4, reason="Python data sources are Spark 4+"),
+]
+
+JOB = Path(__file__).parent / "jobs" / "jarfree_job.py"
+ROWS = 10_000
+
+
+def test_a_connect_server_with_no_jar_reads_and_writes_exactly(emulator, admin, tmp_path) -> None:
+    admin.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(emulator.user_name)))
+    admin.execute("DROP TABLE IF EXISTS public.jf_rows")
+    admin.execute("CREATE TABLE public.jf_rows (id bigint PRIMARY KEY, v text)")
+    events = tmp_path / "events"
+    events.mkdir()
+    conf = (
+        "spark.eventLog.enabled=true",
+        f"spark.eventLog.dir=file://{events}",
+        "spark.eventLog.compress=false",
+    )
+    with started_connect_server(tmp_path, [], *conf) as remote:
+        env = dict(os.environ, LAKEBASE_TEST_PAT=emulator.pat, PYSPARK_PYTHON=sys.executable)
+        done = subprocess.run(
+            [sys.executable, str(JOB), remote, emulator.host, ENDPOINT, DATABASE],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        problems = [line for line in done.stderr.splitlines() if not line.strip().startswith("at ")]
+        assert done.returncode == 0, "\n".join(problems)[-4000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["connect"] is True
+    assert result["credentials"] == "token"  # the broker counts as unreachable
+    assert result["overwrite"] == [ROWS, ROWS, sum(range(ROWS))]
+    every = [2 * ROWS, 2 * ROWS, sum(range(2 * ROWS))]
+    assert result["append_retried"] == every  # the failed attempt's half partition is gone
+    assert result["append_rerun"] == every
+    assert result["upsert"] == every
+    assert result["upserted"] == 1_000
+    assert result["pushed_query"] == 100
+    attempts = admin.execute(
+        "SELECT part, attempt FROM public.lakebase_spark_commits "
+        "WHERE write_id = 'jf-append-retried' AND part >= 0 ORDER BY part"
+    ).fetchall()
+    assert attempts == [(0, 0), (1, 0), (2, 1), (3, 0)]  # partition 2 committed by its second attempt
+    assert "60 minutes" in result["late"]
+    assert "password role" in result["late"]
+    assert "jf_missing" in result["missing"]
+
+    token = result["token"]
+    assert token
+    assert len(token) > 20
+    assert "JarFreeUnavailable" not in done.stderr
+    assert token not in result["explain"]
+    assert "lakebase" in result["explain"].lower()  # the plans are there, without the token
+    assert token not in result["late"]
+    assert token not in result["missing"]
+    assert token not in done.stderr
+    logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "logs").rglob("*") if p.is_file())
+    assert "Connect" in logs
+    assert token not in logs
+    event_text = "".join(p.read_text(errors="replace") for p in events.rglob("*") if p.is_file())
+    assert "SparkListenerSQLExecutionStart" in event_text  # the plans Spark's UI shows
+    assert token not in event_text
