@@ -58,6 +58,14 @@ TYPES = """
 """
 
 
+@pytest.mark.skipif(SPARK_MAJOR >= 4, reason="Spark 4 has Python data sources")
+def test_spark_3_is_told_at_once_to_use_the_jdbc_path(spark) -> None:
+    from lakebase_spark.datasource import JarFreeUnavailableError, register
+
+    with pytest.raises(JarFreeUnavailableError, match=r"needs Spark 4.*lakebase_options"):
+        register(spark)
+
+
 @spark4
 def test_a_read_equals_the_table_split_by_pages_or_by_any_key(spark, source, db) -> None:
     db.execute("DROP TABLE IF EXISTS public.ds_types")
@@ -247,18 +255,17 @@ def test_bad_options_fail_at_once_with_what_to_do(spark, source, db) -> None:
         read(spark, source, dbtable="public.ds_bad", numPartitions="many").count()
     with pytest.raises(Exception, match="upsertKey goes with mode append"):
         write(spark.range(3), source, "overwrite", dbtable="public.ds_bad", upsertKey="id")
-    no_secret = {k: v for k, v in source.items() if "secret" not in k}
+    no_secret = {k: v for k, v in source.items() if "secret" not in k.lower()}
     with pytest.raises(Exception, match="no credentials"):
         spark.read.format("lakebase").options(**no_secret).option("dbtable", "public.ds_bad").load()
     assert issubclass(SourceOptionsError, ValueError)
 
 
 @spark4
-def test_no_secret_shows_in_plans_options_or_errors(spark, source, db) -> None:
-    from lakebase_spark.options import BROKER_SECRET
-
-    secret = source[BROKER_SECRET]
+def test_no_secret_shows_in_plans_options_or_errors(spark, source, broker_service, db) -> None:
+    secret = broker_service.secret.reveal()
     assert len(secret) > 20
+    assert secret not in "".join(source.values())  # a session file carries it
     db.execute("DROP TABLE IF EXISTS public.ds_secret")
     db.execute("CREATE TABLE public.ds_secret AS SELECT 1::bigint AS id")
     df = read(spark, source, dbtable="public.ds_secret")
@@ -276,7 +283,7 @@ def test_no_secret_shows_in_plans_options_or_errors(spark, source, db) -> None:
 
 @spark4
 def test_a_token_minted_here_travels_as_a_session_file_not_an_option(
-    spark, source, broker_service, db
+    spark, source, broker_service, db, emulator
 ) -> None:
     from lakebase_spark.datasource import source_options
     from lakebase_spark.datasource.options import TOKEN_FILE
@@ -289,3 +296,15 @@ def test_a_token_minted_here_travels_as_a_session_file_not_an_option(
     db.execute("CREATE TABLE public.ds_carried AS SELECT g::bigint AS id FROM generate_series(1, 1000) g")
     df = read(spark, carried, dbtable="public.ds_carried", numPartitions="3")
     assert df.agg({"id": "sum"}).collect()[0][0] == sum(range(1, 1001))
+    # a Postgres password role (its password from a Databricks secret, for jobs longer than a token)
+    emulator.create_password_role("ds_reader", "ds-reader-pass-0123456789")
+    db.execute("GRANT SELECT ON public.ds_carried TO ds_reader")
+    role = source_options(
+        ENDPOINT,
+        database=DATABASE,
+        broker=broker_service,
+        user="ds_reader",
+        password="ds-reader-pass-0123456789",
+    )
+    assert "ds-reader-pass-0123456789" not in "".join(role.values())
+    assert read(spark, role, dbtable="public.ds_carried", numPartitions="2").count() == 1000

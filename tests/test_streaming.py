@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyspark
 import pytest
 from chispa import assert_df_equality
 from psycopg import sql
@@ -12,6 +13,8 @@ from psycopg import sql
 from lakebase_spark import WriteInputError, foreach_batch
 
 from .conftest import DATABASE, ENDPOINT
+
+SPARK_MAJOR = int(pyspark.__version__.split(".")[0])
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
 
@@ -54,12 +57,29 @@ def replay_last_batch(checkpoint: Path) -> int:
     return last
 
 
-def test_a_restarted_stream_writes_every_row_once(spark, opts, db, broker_service, tmp_path) -> None:
+@pytest.mark.parametrize(
+    "jar_free",
+    [
+        False,
+        pytest.param(
+            True,
+            marks=pytest.mark.skipif(SPARK_MAJOR < 4, reason="format('lakebase') is Spark 4+"),
+            id="jar-free",
+        ),
+    ],
+)
+def test_a_restarted_stream_writes_every_row_once(
+    spark, opts, db, broker_service, tmp_path, jar_free
+) -> None:
     db.execute("DROP TABLE IF EXISTS public.s_events")
+    if db.execute("SELECT to_regclass('public.lakebase_spark_commits')").fetchone()[0]:  # an earlier run's
+        db.execute("""DELETE FROM public.lakebase_spark_commits WHERE target = '"public"."s_events"'""")
     source, checkpoint = tmp_path / "in", tmp_path / "checkpoint"
     source.mkdir()
     calls: list[int] = []
-    sink = foreach_batch("public.s_events", endpoint=ENDPOINT, database=DATABASE, broker=broker_service)
+    sink = foreach_batch(
+        "public.s_events", endpoint=ENDPOINT, database=DATABASE, broker=broker_service, jar_free=jar_free
+    )
 
     def counting_sink(batch, batch_id: int) -> None:
         calls.append(batch_id)

@@ -37,7 +37,7 @@ from ..targets import Address, Target
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["BrokerTokens", "Login", "PasswordRole", "Sealed", "ShippedToken", "ship_token"]
+__all__ = ["BrokerTokens", "Login", "PasswordRole", "Sealed", "ShippedToken", "ship_secret"]
 
 #: A shipped token is not used for a login in its last minute (a login takes time).
 SHIPPED_LOGIN_MARGIN = 60.0
@@ -45,28 +45,80 @@ BROKER_TIMEOUT = 330.0
 
 
 class Sealed:
-    """A secret that travels inside a pickled reader or writer to the executors, and never prints."""
+    """A secret that travels inside a pickled reader or writer to the executors, and never prints.
 
-    __slots__ = ("_value",)
+    It holds the secret itself, or the name of a file the session ships to every node
+    (:func:`ship_secret`): the way in for Spark Connect, which writes each operation's plan, options
+    included, unredacted into the event log (``SparkListenerConnectOperationStarted``).
+    """
 
-    def __init__(self, value: str) -> None:
-        if not value:
+    __slots__ = ("_file", "_value")
+
+    def __init__(self, value: str | None = None, *, file: str | None = None) -> None:
+        if not value and not file:
             raise ValueError("a Sealed secret cannot be empty")
-        self._value = value
+        self._value = value or None
+        self._file = file
 
     def reveal(self) -> str:
-        return self._value
+        if self._value is not None:
+            return self._value
+        from pyspark import SparkFiles
+
+        try:
+            with open(SparkFiles.get(self._file or ""), encoding="utf-8") as f:
+                return f.read()
+        except OSError:
+            raise CredentialError(
+                f"the session file {self._file} that carries this job's secret is not on this node: build "
+                "the options with lakebase_spark.source_options(...) in the session that runs the job"
+            ) from None
 
     def __repr__(self) -> str:
         return "Sealed('***')"
 
     __str__ = __repr__
 
-    def __getstate__(self) -> str:
-        return self._value
+    def __getstate__(self) -> tuple[str | None, str | None]:
+        return self._value, self._file
 
-    def __setstate__(self, state: str) -> None:
-        self._value = state
+    def __setstate__(self, state: tuple[str | None, str | None]) -> None:
+        self._value, self._file = state
+
+
+def ship_secret(spark: Any, value: str) -> str:
+    """Ship ``value`` to every node of ``spark``'s session as a file; returns its name (for ``Sealed``).
+
+    The file stays (mode 0600, in a directory of this process removed at exit) because a classic
+    session serves an added file from where it lies for as long as tasks fetch it.
+    """
+    import os
+    import uuid
+
+    name = f"lakebase-secret-{uuid.uuid4().hex}"
+    path = os.path.join(_secret_directory(), name)
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(handle, "w", encoding="utf-8") as f:
+        f.write(value)
+    spark.addArtifacts(path, file=True)
+    return name
+
+
+_SECRET_DIRECTORY: list[str] = []
+_SECRET_DIRECTORY_LOCK = threading.Lock()
+
+
+def _secret_directory() -> str:
+    import atexit
+    import shutil
+    import tempfile
+
+    with _SECRET_DIRECTORY_LOCK:
+        if not _SECRET_DIRECTORY:
+            directory = tempfile.mkdtemp(prefix="lakebase-secrets-")  # mode 0700
+            atexit.register(shutil.rmtree, directory, ignore_errors=True)
+            _SECRET_DIRECTORY.append(directory)
+        return _SECRET_DIRECTORY[0]
 
 
 @dataclass(frozen=True)
@@ -174,17 +226,10 @@ _CACHE_LOCK = threading.Lock()
 @dataclass(frozen=True)
 class ShippedToken:
     """A database credential minted where the job was planned, carried by the job: no broker needed,
-    good until it expires (Lakebase tokens live 60 minutes and are checked at login only).
+    good until it expires (Lakebase tokens live 60 minutes and are checked at login only)."""
 
-    It travels as a file the session ships to every node (``spark.addArtifacts(file=True)``), named by
-    ``artifact``, never as an option: Spark Connect writes each operation's plan, options included,
-    unredacted into the event log (``SparkListenerConnectOperationStarted``). ``token`` holds it where
-    it was given as an option instead.
-    """
-
-    token: Sealed | None = field(repr=False)
+    token: Sealed = field(repr=False)
     expires_at: float
-    artifact: str | None = None
 
     def credential(
         self,
@@ -208,61 +253,12 @@ class ShippedToken:
                 "shorter ones, or run where executors reach the broker (a classic cluster)"
             )
         return Credential(
-            token=Secret(self._token()),
+            token=Secret(self.token.reveal()),
             principal="",
             expires_at=self.expires_at,
             minted_at=now,
             refresh_at=self.expires_at,
         )
-
-    def _token(self) -> str:
-        if self.token is not None:
-            return self.token.reveal()
-        from pyspark import SparkFiles
-
-        path = SparkFiles.get(self.artifact or "")
-        try:
-            with open(path, encoding="ascii") as f:
-                return f.read().strip()
-        except OSError:
-            raise CredentialError(
-                f"the database credential this job carries (session file {self.artifact}) is not on this "
-                "node: build the options with source_options(...) in the session that runs the job"
-            ) from None
-
-
-def ship_token(spark: Any, token: str) -> str:
-    """Ship ``token`` to every node of ``spark``'s session as a file; returns its name.
-
-    The file stays (mode 0600, in a directory of this process removed at exit) because a classic
-    session serves an added file from where it lies for as long as tasks fetch it.
-    """
-    import os
-    import uuid
-
-    name = f"lakebase-token-{uuid.uuid4().hex}"
-    path = os.path.join(_token_directory(), name)
-    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(handle, "w", encoding="ascii") as f:
-        f.write(token)
-    spark.addArtifacts(path, file=True)
-    return name
-
-
-_TOKEN_DIRECTORY: list[str] = []
-
-
-def _token_directory() -> str:
-    import atexit
-    import shutil
-    import tempfile
-
-    with _CACHE_LOCK:
-        if not _TOKEN_DIRECTORY:
-            directory = tempfile.mkdtemp(prefix="lakebase-tokens-")  # mode 0700
-            atexit.register(shutil.rmtree, directory, ignore_errors=True)
-            _TOKEN_DIRECTORY.append(directory)
-        return _TOKEN_DIRECTORY[0]
 
 
 @dataclass(frozen=True)

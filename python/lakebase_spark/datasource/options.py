@@ -26,7 +26,7 @@ from ..errors import LakebaseSparkError
 from ..names import TableName
 from ..options import BROKER_FINGERPRINT, BROKER_SECRET, BROKER_TIMEOUT_MS, BROKER_URL, LakebaseOptions
 from ..targets import DEFAULT_DATABASE, Address, Target
-from .logins import BrokerTokens, Credentials, Login, PasswordRole, Sealed, ShippedToken, ship_token
+from .logins import BrokerTokens, Credentials, Login, PasswordRole, Sealed, ShippedToken, ship_secret
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -43,8 +43,10 @@ PASSWORD = "password"  # noqa: S105 - an option name
 #: A credential minted where the job was planned, and its expiry (seconds since the epoch).
 TOKEN_SECRET = "lakebase.token.secret"  # noqa: S105 - an option name; "secret" makes Spark redact it
 TOKEN_EXPIRES = "lakebase.token.expires"  # noqa: S105 - an option name
-#: The name of the session file that holds such a credential (logins.ShippedToken: why not an option).
+# The names of session files holding those secrets (logins.Sealed: why files, not options).
 TOKEN_FILE = "lakebase.token.file"  # noqa: S105 - an option name
+PASSWORD_FILE = "lakebase.password.file"  # noqa: S105 - an option name
+BROKER_SECRET_FILE = "lakebase.broker.secret.file"  # noqa: S105 - an option name
 
 Credentials_ = Literal["auto", "broker", "token"]
 
@@ -71,7 +73,11 @@ def source_options(
     cannot reach this process, e.g. serverless or Databricks Connect from a laptop; logins must happen
     within its 60 minutes), or ``"auto"``: the broker where the active session's executors can reach
     it, else a token. For batch jobs longer than an hour without a reachable broker, pass a Postgres
-    password role instead: ``user=...`` and ``password=...`` (from a Databricks secret).
+    password role instead: ``user=...`` and ``password=...`` (from a Databricks secret); the workspace
+    is then asked only where the endpoint listens (unless ``host=`` is given).
+
+    Secrets (the token, the broker's secret, a password) reach the workers as session files
+    (``addArtifacts``), never as option values: the options name the files.
     """
     from ..service import shared_broker_service
     from ..sessions import active_session, broker_bind_host
@@ -80,15 +86,25 @@ def source_options(
     if credentials not in ("auto", "broker", "token"):
         raise SourceOptionsError(f"credentials must be 'auto', 'broker' or 'token', got {credentials!r}")
     options: dict[str, object] = {target.kind: target.name, "database": database}
+    session = active_session()
     if PASSWORD in extra:  # a password role: nothing to mint
         if USER not in extra:
             raise SourceOptionsError("password= goes with user=: the Postgres password role to log in as")
-        if broker is None and workspace_client is None:
-            options.update(extra)
-            return _options(options)
+        extra = dict(extra)
+        extra[PASSWORD_FILE] = ship_secret(session, str(extra.pop(PASSWORD)))
+        if HOST not in extra:  # where Postgres listens: one workspace API call, no credential minted
+            from databricks.sdk import WorkspaceClient
+
+            workspace = (
+                broker.broker.workspace if broker is not None else workspace_client or WorkspaceClient()
+            )
+            address = target.resolve(workspace)
+            options.update({HOST: address.host, PORT: address.port})
+        options.update(extra)
+        return _options(options)
     if credentials == "auto":
         try:
-            broker_bind_host(active_session())
+            broker_bind_host(session)
             credentials = "broker"
         except LakebaseSparkError:  # a Connect client whose driver is elsewhere: executors cannot reach us
             credentials = "token"
@@ -98,7 +114,7 @@ def source_options(
         options.update(
             {
                 BROKER_URL: service.url,
-                BROKER_SECRET: service.secret.reveal(),
+                BROKER_SECRET_FILE: ship_secret(session, service.secret.reveal()),
                 BROKER_FINGERPRINT: service.fingerprint,
                 BROKER_TIMEOUT_MS: int((tokens.retry_budget + 30) * 1000),
             }
@@ -108,7 +124,7 @@ def source_options(
 
         tokens = broker.broker if broker is not None else TokenBroker(workspace_client)
         credential = tokens.credential(**target.keywords())
-        name = ship_token(active_session(), credential.token.reveal())
+        name = ship_secret(session, credential.token.reveal())
         options.update({TOKEN_FILE: name, TOKEN_EXPIRES: f"{credential.expires_at:.3f}"})
     address = target.resolve(tokens.workspace)
     options.update({HOST: address.host, PORT: address.port, USER: tokens.principal})
@@ -183,23 +199,34 @@ class SourceOptions:
 
 
 def _credentials(raw: Mapping[str, str]) -> Credentials:
-    if raw.get(PASSWORD):
-        return PasswordRole(Sealed(raw[PASSWORD]))
-    if raw.get(TOKEN_SECRET) or raw.get(TOKEN_FILE):
+    password = _sealed(raw, PASSWORD, PASSWORD_FILE)
+    if password is not None:
+        return PasswordRole(password)
+    token = _sealed(raw, TOKEN_SECRET, TOKEN_FILE)
+    if token is not None:
         try:
             expires = float(raw.get(TOKEN_EXPIRES) or "")
         except ValueError:
             raise SourceOptionsError(f"option {TOKEN_EXPIRES} must be seconds since the epoch") from None
-        secret = raw.get(TOKEN_SECRET)
-        return ShippedToken(Sealed(secret) if secret else None, expires, raw.get(TOKEN_FILE))
-    if raw.get(BROKER_URL) and raw.get(BROKER_SECRET):
+        return ShippedToken(token, expires)
+    secret = _sealed(raw, BROKER_SECRET, BROKER_SECRET_FILE)
+    if raw.get(BROKER_URL) and secret is not None:
         timeout = float(raw.get(BROKER_TIMEOUT_MS) or 330_000) / 1000
-        return BrokerTokens(raw[BROKER_URL], Sealed(raw[BROKER_SECRET]), raw.get(BROKER_FINGERPRINT), timeout)
+        return BrokerTokens(raw[BROKER_URL], secret, raw.get(BROKER_FINGERPRINT), timeout)
     raise SourceOptionsError(
         "the lakebase data source has no credentials: build its options with "
         "lakebase_spark.source_options(...) (a token broker or a token minted for the job), or pass user and "
         "password of a Postgres password role"
     )
+
+
+def _sealed(raw: Mapping[str, str], value_key: str, file_key: str) -> Sealed | None:
+    """A secret given as an option's value (what lakebase_options sets) or as a session file's name."""
+    if raw.get(value_key):
+        return Sealed(raw[value_key])
+    if raw.get(file_key):
+        return Sealed(file=raw[file_key])
+    return None
 
 
 def _from_jdbc_url(url: str | None) -> tuple[str | None, int | None, str | None]:

@@ -289,6 +289,13 @@ class LakebaseEmulator:
         address = self.postgres_host
         return self.resources.add_instance(name, address, creator=self.user_name).read_write_dns
 
+    def create_password_role(self, name: str, password: str) -> None:
+        """A Postgres password role (what Lakebase offers jobs that cannot refresh a token hourly)."""
+        _check_identifier("role name", name)
+        if self._postgres is None:
+            raise RuntimeError("the emulator is not started")
+        self._postgres.create_password_role(name, password)
+
     def create_database(self, name: str) -> None:
         """Create a database (idempotent) and grant it to every principal that has a role."""
         _check_identifier("database name", name)

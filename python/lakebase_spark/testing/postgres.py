@@ -69,6 +69,10 @@ def _conf_value(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+#: Members of this group log in with a password (scram-sha-256) instead of a token.
+PASSWORD_ROLES = "lakebase_password_roles"  # noqa: S105 - a role name
+
+
 def _hba_value(value: str) -> str:
     if '"' in value:
         raise ValueError(f"LDAP DN part {value!r} must not contain a double quote")
@@ -338,6 +342,7 @@ class PostgresServer:
             "local     all  all                 trust\n"
             "hostnossl all  all  0.0.0.0/0      reject\n"
             "hostnossl all  all  ::/0           reject\n"
+            f"hostssl   all  +{PASSWORD_ROLES}  127.0.0.1/32  scram-sha-256\n"
             f"hostssl   all  all  127.0.0.1/32   {ldap}\n"
             "host      all  all  0.0.0.0/0      reject\n"
             "host      all  all  ::/0           reject\n"
@@ -411,6 +416,21 @@ class PostgresServer:
                 return False
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
             return True
+
+    def create_password_role(self, name: str, password: str) -> None:
+        """A Postgres password role (Lakebase's native login): logs in with its password, not a token."""
+        with self._admin() as conn:
+            conn.execute(
+                sql.SQL(
+                    "DO $$ BEGIN CREATE ROLE {} NOLOGIN; EXCEPTION WHEN duplicate_object THEN END $$"
+                ).format(sql.Identifier(PASSWORD_ROLES))
+            )
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+                    sql.Identifier(name), sql.Literal(password), sql.Identifier(PASSWORD_ROLES)
+                )
+            )
 
     def grant_database(self, role: str, dbname: str) -> None:
         """Let ``role`` connect to ``dbname``, create tables in ``public`` and use the admin's tables."""

@@ -41,12 +41,17 @@ def foreach_batch(
     broker: BrokerService | None = None,
     workspace_client: WorkspaceClient | None = None,
     options: dict[str, str] | None = None,
+    jar_free: bool = False,
 ) -> Callable[[DataFrame, int], None]:
     """A function for ``writeStream.foreachBatch(...)`` writing each micro-batch exactly once.
 
     ``mode`` is ``append`` or ``upsert`` (with ``key`` and optionally ``order_by``). ``query_id``
     defaults to the running query's id, which Spark keeps in the checkpoint; give a stable name of your
     own if the same checkpoint may be replaced.
+
+    ``jar_free=True`` writes each micro-batch through ``format("lakebase")`` (Spark 4, no jar): its
+    options are built per micro-batch (``source_options``), so a token minted by the client lives
+    for one micro-batch, and streams without a reachable broker run for days.
 
     Example::
 
@@ -59,6 +64,9 @@ def foreach_batch(
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         stream = query_id or _query_id(batch)
+        if jar_free:
+            _write_jar_free(batch, f"stream/{stream}/{batch_id}")
+            return
         write(
             batch,
             table,
@@ -74,6 +82,25 @@ def foreach_batch(
             workspace_client=workspace_client,
             options=options,
         )
+
+    def _write_jar_free(batch: DataFrame, write_id: str) -> None:
+        from ..datasource import FORMAT, register, source_options
+
+        register(batch.sparkSession)
+        built = source_options(
+            endpoint, instance=instance, database=database, broker=broker, workspace_client=workspace_client
+        )
+        writer = batch.write.format(FORMAT).options(**built).options(**(options or {}))
+        writer = (
+            writer.option("dbtable", str(table)).option("writeId", write_id).option("atomic", str(atomic))
+        )
+        if mode == "upsert":
+            writer = writer.option("upsertKey", ",".join([key] if isinstance(key, str) else key or []))
+            if order_by:
+                writer = writer.option(
+                    "orderBy", ",".join([order_by] if isinstance(order_by, str) else order_by)
+                )
+        writer.mode("append").save()
 
     return write_batch
 
