@@ -18,7 +18,7 @@ import pytest
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = ["credentials", "connections", "read", "balance", "write", "upsert", "scaling", "herd"]
+CASES = ["credentials", "connections", "read", "balance", "write", "upsert", "scaling", "herd", "jarfree"]
 
 
 def is_number(value: object) -> bool:

@@ -1,4 +1,4 @@
-"""The eight cases, in the order they run and appear in results.md: ``(key, run)`` pairs."""
+"""The nine cases, in the order they run and appear in results.md: ``(key, run)`` pairs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from ..context import Context
 from ..results import CaseResult
-from . import balance, connections, credentials, herd, read, scaling, upsert, write
+from . import balance, connections, credentials, herd, jarfree, read, scaling, upsert, write
 
 __all__ = ["CASES"]
 
@@ -19,4 +19,5 @@ CASES: list[tuple[str, Callable[[Context], CaseResult]]] = [
     ("upsert", upsert.run),
     ("scaling", scaling.run),
     ("herd", herd.run),
+    ("jarfree", jarfree.run),
 ]
