@@ -101,27 +101,34 @@ class LakebaseWriter(DataSourceArrowWriter):
                     connection.rollback()
                     return Committed(partition, 0, True)
                 rows = 0
-                staging: str | None = None
-                strings: set[str] = set()
-                for batch in iterator:
-                    if batch.num_rows == 0:
-                        continue
-                    conformed, direct = _conform(batch, plan.pairs)
-                    if direct and staging is None:
-                        cursor.adbc_ingest(into.name, conformed, mode="append", db_schema_name=into.schema)
+                batches = (batch for batch in iterator if batch.num_rows)
+                first = next(batches, None)
+                if first is not None:
+                    conformed, direct = _conform(first, plan.pairs)
+                    counted = [0]
+
+                    def stream() -> Iterator[pa.RecordBatch]:
+                        yield conformed
+                        counted[0] += conformed.num_rows
+                        for batch in batches:
+                            yield _conform(batch, plan.pairs)[0]
+                            counted[0] += batch.num_rows
+
+                    # One COPY for the whole partition: ADBC streams the batches as they come.
+                    reader = pa.RecordBatchReader.from_batches(conformed.schema, stream())
+                    if direct:
+                        cursor.adbc_ingest(into.name, reader, mode="append", db_schema_name=into.schema)
                     else:
-                        mode = "append" if staging else "create"
-                        staging = staging or f"lakebase_spark_task_{uuid.uuid4().hex[:16]}"
-                        cursor.adbc_ingest(staging, conformed, mode=mode, temporary=True)
-                        strings |= {
+                        staging = f"lakebase_spark_task_{uuid.uuid4().hex[:16]}"
+                        cursor.adbc_ingest(staging, reader, mode="create", temporary=True)
+                        strings = {
                             f.name
                             for f in conformed.schema
                             if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
                         }
-                    rows += batch.num_rows
-                if staging is not None:
-                    cursor.execute(_insert_select(into.quoted(), staging, plan.pairs, strings))
-                    cursor.execute(f"DROP TABLE {quote_identifier(staging)}")
+                        cursor.execute(_insert_select(into.quoted(), staging, plan.pairs, strings))
+                        cursor.execute(f"DROP TABLE {quote_identifier(staging)}")
+                    rows = counted[0]
                 try:
                     cursor.execute(
                         f"INSERT INTO {commits.table.quoted()} "  # noqa: S608 - a quoted name
