@@ -350,6 +350,17 @@ _shared: dict[tuple[str, str, str], BrokerService] = {}
 _default_workspace: WorkspaceClient | None = None  # WorkspaceClient() resolves config: do it once
 
 
+def default_workspace_client() -> WorkspaceClient:
+    """The process's ``WorkspaceClient()`` (the environment's Databricks auth), made on first use."""
+    global _default_workspace
+    with _shared_lock:
+        if _default_workspace is None:
+            from databricks.sdk import WorkspaceClient
+
+            _default_workspace = WorkspaceClient()
+        return _default_workspace
+
+
 def shared_broker_service(
     workspace: WorkspaceClient | None = None, *, host: str | None = None
 ) -> BrokerService:
@@ -358,15 +369,9 @@ def shared_broker_service(
     Keyed by workspace host and principal (what a token is valid for) and bind address, so every
     ``lakebase_options(...)`` call of a notebook shares one broker and one token cache.
     """
-    global _default_workspace
     bind = host or default_bind_host()
+    workspace = workspace or default_workspace_client()
     with _shared_lock:
-        if workspace is None:
-            if _default_workspace is None:
-                from databricks.sdk import WorkspaceClient
-
-                _default_workspace = WorkspaceClient()
-            workspace = _default_workspace
         broker = TokenBroker(workspace)
         key = (broker.host, broker.principal, bind)
         service = _shared.get(key)

@@ -12,6 +12,7 @@ JDBC path in ``bench/``: see the README's "The jar-free path".
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -26,10 +27,12 @@ from .partitions import SqlPartition, key_partitions, page_partitions
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["LakebaseReader", "describe_columns"]
+__all__ = ["PREDICATES", "LakebaseReader", "describe_columns"]
 
 log = logging.getLogger(__name__)
 
+#: A JSON list of SQL predicates over the relation: one partition each.
+PREDICATES = "predicates"
 #: Partitions of a read when numPartitions is not given.
 DEFAULT_PARTITIONS = 8
 
@@ -65,6 +68,17 @@ class LakebaseReader(DataSourceReader):
         if wanted < 1:
             raise SourceOptionsError(f"option numPartitions must be at least 1, got {wanted}")
         key = options.get("partitionColumn")
+        predicates = options.get(PREDICATES)
+        if predicates:  # exact SQL, one partition each (the sharded reader's plan; Spark's JDBC predicates)
+            if key:
+                raise SourceOptionsError(f"give option {PREDICATES} or option partitionColumn, not both")
+            try:
+                listed = json.loads(predicates)
+            except ValueError:
+                listed = None
+            if not isinstance(listed, list) or not listed or not all(isinstance(p, str) for p in listed):
+                raise SourceOptionsError(f"option {PREDICATES} must be a JSON list of SQL predicates")
+            return [SqlPartition(i, f"({p})") for i, p in enumerate(listed)]
         assert options.login is not None
         with options.login.psycopg(autocommit=True) as conn:
             if options.table is None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..broker import TokenBroker
 from ..names import TableName
 from ..options import lakebase_options
-from ..service import BrokerService, shared_broker_service
+from ..service import BrokerService, default_workspace_client, shared_broker_service
 from ..sessions import default_parallelism
 from ..targets import Address
 from .errors import ShardedReadError
@@ -43,6 +44,7 @@ def read_sharded(
     shard_column: str | None = None,
     broker: BrokerService | None = None,
     workspace_client: WorkspaceClient | None = None,
+    jar_free: bool = False,
 ) -> DataFrame:
     """Read ``table`` from every shard the key range touches, as one DataFrame.
 
@@ -69,6 +71,9 @@ def read_sharded(
         fail (``"fail"``) so they cannot go unnoticed.
     shard_column:
         Add a column with each row's shard name.
+    jar_free:
+        Read each shard through ``format("lakebase")`` (Spark 4, no jar; see the README's "The jar-free
+        path"); its credentials as ``source_options``' ``"auto"``.
     """
     request = ReadRequest(
         TableName.parse(table),
@@ -80,12 +85,17 @@ def read_sharded(
         null_keys,
         shard_column,
     )
-    service = broker.start() if broker is not None else shared_broker_service(workspace_client)
-    df = load_plan(make_plan(shard_map, request, service), spark, broker=service)
+    if jar_free:  # planning needs tokens, not a served broker: executors may not reach this process
+        service = broker or BrokerService(TokenBroker(workspace_client or default_workspace_client()))
+    else:
+        service = broker.start() if broker is not None else shared_broker_service(workspace_client)
+    df = load_plan(make_plan(shard_map, request, service), spark, broker=service, jar_free=jar_free)
     return df.where(where) if where else df
 
 
-def load_plan(planned: ShardedReadPlan, spark: SparkSession, *, broker: BrokerService) -> DataFrame:
+def load_plan(
+    planned: ShardedReadPlan, spark: SparkSession, *, broker: BrokerService, jar_free: bool = False
+) -> DataFrame:
     """One DataFrame: each shard read with one partition per predicate, unioned by column name."""
     from pyspark.sql import functions as F
 
@@ -97,11 +107,18 @@ def load_plan(planned: ShardedReadPlan, spark: SparkSession, *, broker: BrokerSe
     frames: list[tuple[str, DataFrame]] = []
     for name in planned.shards_touched:
         shard = planned.shards[name]
-        opts = shard_options(shard, broker, planned.addresses.get(name))
-        url = opts.pop("url")
-        df = spark.read.jdbc(
-            url, planned.table.quoted(), predicates=planned.predicates(name), properties=opts
-        )
+        if jar_free:
+            from ..datasource import source_options
+            from ..datasource.frames import load_predicates
+
+            built = source_options(**shard.target.keywords(), database=shard.database, broker=broker)
+            df = load_predicates(spark, planned.table, built, planned.predicates(name))
+        else:
+            opts = shard_options(shard, broker, planned.addresses.get(name))
+            url = opts.pop("url")
+            df = spark.read.jdbc(
+                url, planned.table.quoted(), predicates=planned.predicates(name), properties=opts
+            )
         if planned.shard_column:
             df = df.withColumn(planned.shard_column, F.lit(name))
         frames.append((name, df))

@@ -14,12 +14,13 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..broker import TokenBroker
 from ..names import TableName
-from ..service import BrokerService, shared_broker_service
+from ..service import BrokerService, default_workspace_client, shared_broker_service
 from ..writing.writer import Mode, write
 from .errors import ShardMapError, UnroutableRowsError
 from .keys import Key
-from .shard_map import RangeMapping, RangeShardMap
+from .shard_map import RangeMapping, RangeShardMap, Shard
 from .store import ShardMapCache
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ def write_sharded(
     options: dict[str, str] | None = None,
     broker: BrokerService | None = None,
     workspace_client: WorkspaceClient | None = None,
+    jar_free: bool = False,
 ) -> ShardedWriteResult:
     """Write each row of ``df`` to ``table`` on the shard that owns its ``key``.
 
@@ -62,7 +64,8 @@ def write_sharded(
     each written shard's table; ``upsert`` needs ``upsert_key``). ``write_id`` names the write for
     exactly-once reruns (each shard's part is ``<write_id>/<shard>``). ``options`` go to the writer's
     data source. Raises :class:`UnroutableRowsError` before writing anything if any row has no online
-    shard.
+    shard. ``jar_free=True`` writes each shard through ``format("lakebase")`` (Spark 4, no jar); its
+    ``rows`` are then the rows routed to each shard.
     """
     from pyspark.sql import functions as F
 
@@ -83,7 +86,10 @@ def write_sharded(
                 f"(NULL, in a gap, or in an offline range), e.g. {examples}; nothing was written. Add "
                 "ranges for them, bring their mappings online, or filter them out"
             )
-        service = broker.start() if broker is not None else shared_broker_service(workspace_client)
+        if jar_free:
+            service = broker or BrokerService(TokenBroker(workspace_client or default_workspace_client()))
+        else:
+            service = broker.start() if broker is not None else shared_broker_service(workspace_client)
         base_id = write_id or uuid.uuid4().hex
         written: dict[str, int] = {}
         ids: dict[str, str] = {}
@@ -95,6 +101,11 @@ def write_sharded(
                 continue
             shard = current.shards[shard_name]
             ids[shard_name] = f"{base_id}/{shard_name}"
+            if jar_free:
+                written[shard_name] = _write_jar_free(
+                    part, target, shard, mode, upsert_key, ids[shard_name], service
+                )
+                continue
             result = write(
                 part,
                 target,
@@ -112,6 +123,24 @@ def write_sharded(
         return ShardedWriteResult(written, ids)
     finally:
         routed.unpersist()
+
+
+def _write_jar_free(
+    part: DataFrame,
+    target: TableName,
+    shard: Shard,
+    mode: Mode,
+    upsert_key: str | list[str] | None,
+    write_id: str,
+    service: BrokerService,
+) -> int:
+    from ..datasource import source_options
+    from ..datasource.frames import save
+
+    rows = part.count()  # the routed rows are cached: what this shard is given
+    built = source_options(**shard.target.keywords(), database=shard.database, broker=service)
+    save(part, target, built, mode=mode, key=upsert_key, write_id=write_id)
+    return rows
 
 
 def _in_range(key: str, mapping: RangeMapping) -> Column:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import WriteInputError
-from ..names import TableLike
+from ..names import TableLike, TableName
 from ..targets import DEFAULT_DATABASE
 from .writer import Mode, write
 
@@ -84,23 +84,22 @@ def foreach_batch(
         )
 
     def _write_jar_free(batch: DataFrame, write_id: str) -> None:
-        from ..datasource import FORMAT, register, source_options
+        from ..datasource import source_options
+        from ..datasource.frames import save
 
-        register(batch.sparkSession)
         built = source_options(
             endpoint, instance=instance, database=database, broker=broker, workspace_client=workspace_client
         )
-        writer = batch.write.format(FORMAT).options(**built).options(**(options or {}))
-        writer = (
-            writer.option("dbtable", str(table)).option("writeId", write_id).option("atomic", str(atomic))
+        save(
+            batch,
+            TableName.parse(table),
+            {**built, **(options or {})},
+            mode=mode,
+            key=key,
+            order_by=order_by,
+            write_id=write_id,
+            atomic=atomic,
         )
-        if mode == "upsert":
-            writer = writer.option("upsertKey", ",".join([key] if isinstance(key, str) else key or []))
-            if order_by:
-                writer = writer.option(
-                    "orderBy", ",".join([order_by] if isinstance(order_by, str) else order_by)
-                )
-        writer.mode("append").save()
 
     return write_batch
 
