@@ -13,10 +13,16 @@ Spark 3.5 has no Python data sources: :func:`register` says so, naming the JDBC 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ..errors import LakebaseSparkError
 from .options import FORMAT, SourceOptionsError, source_options
+
+log = logging.getLogger(__name__)
+
+#: Spark's switch for pushFilters in Python data sources (Spark 4.1+).
+FILTER_PUSHDOWN_CONF = "spark.sql.python.filterPushdown.enabled"
 
 __all__ = ["FORMAT", "JarFreeUnavailableError", "SourceOptionsError", "register", "source_options"]
 
@@ -47,6 +53,12 @@ def register(spark: Any) -> None:
             "use the JDBC path: lakebase_options(...) and lakebase_spark.write(...)"
         )
     registry.register(LakebaseDataSource)
+    try:  # Spark asks a reader for filters only with this on (off by default); readers opt in
+        spark.conf.set(FILTER_PUSHDOWN_CONF, "true")
+    except (
+        Exception
+    ) as e:  # a compute that forbids setting it: pushFilters=true then fails in Spark, saying so
+        log.info("lakebase: could not enable %s: %s", FILTER_PUSHDOWN_CONF, e)
     jvm_session = getattr(spark, "_jsparkSession", None)  # classic sessions only; Connect has no JVM here
     if jvm_session is not None:
         spark._jvm.org.apache.spark.sql.SparkSession.setActiveSession(jvm_session)

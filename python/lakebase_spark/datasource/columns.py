@@ -56,6 +56,8 @@ class ReadColumn:
     decimal: tuple[int, int] | None = None
     array: bool = False
     unscaled: bool = False
+    #: The Postgres type filters may be pushed on (filters.py); "" for none.
+    pg_type: str = ""
 
     def convert(self, column: pa.Array) -> pa.Array:
         """The Arrow column as Spark expects it."""
@@ -125,10 +127,11 @@ def _column(name: str, type_name: str, array: bool, typmod: int) -> ReadColumn:
             return ReadColumn(
                 name, f"array<{spark}>", f"{column}::{cast}[]::text[]", (precision, scale), True
             )
+        exact = "numeric" if typmod >= 4 and (typmod - 4) >> 16 <= 38 else ""  # read as stored: pushable
         if precision <= _UNSCALED_DIGITS:  # binary int8 instead of text: a tenth less time per row
             scaled = f"({column}::{cast} * 1{'0' * scale})::int8"
-            return ReadColumn(name, spark, scaled, (precision, scale), unscaled=True)
-        return ReadColumn(name, spark, f"{column}::{cast}::text", (precision, scale))
+            return ReadColumn(name, spark, scaled, (precision, scale), unscaled=True, pg_type=exact)
+        return ReadColumn(name, spark, f"{column}::{cast}::text", (precision, scale), pg_type=exact)
     direct = _DIRECT.get(type_name)
     if direct is None:
         if array:
@@ -136,4 +139,4 @@ def _column(name: str, type_name: str, array: bool, typmod: int) -> ReadColumn:
         return ReadColumn(name, "string", f"{column}::text")
     if array:
         return ReadColumn(name, f"array<{direct}>", column, array=True)
-    return ReadColumn(name, direct, column)
+    return ReadColumn(name, direct, column, pg_type=type_name)

@@ -2,9 +2,10 @@
 straight from Postgres' binary ``COPY`` (ADBC's Postgres driver, in C), never a partition collected.
 
 Columns: those of the schema Spark asks for (``.schema("id bigint, note string")`` reads two).
-Filters are not pushed down: in Spark 4.3 a Python data source's pushed filters leak into later
-scans of the same DataFrame (``df.count()`` after ``df.where(...).count()`` counts the filtered
-rows), which Spark fixed upstream by scoping the read plan to one scan. Spark applies them instead.
+Filters: pushed into Postgres with option ``pushFilters=true`` (:class:`FilteringReader`), as exact
+SQL where Postgres answers as Spark would (``filters.py``). Opt-in because Spark 4.3 plans a Python
+data source's read once per DataFrame: a DataFrame queried with different filters reuses the first
+query's pushed filters (``df.count()`` after ``df.where(...).count()`` counts the filtered rows).
 
 Measured against psycopg's binary COPY (which would leave the Arrow conversion to Python) and the
 JDBC path in ``bench/``: see the README's "The jar-free path".
@@ -26,8 +27,9 @@ from .partitions import SqlPartition, key_partitions, page_partitions
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from pyspark.sql.datasource import Filter
 
-__all__ = ["PREDICATES", "LakebaseReader", "describe_columns"]
+__all__ = ["PREDICATES", "FilteringReader", "LakebaseReader", "describe_columns"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,9 @@ class LakebaseReader(DataSourceReader):
         if missing:
             raise SourceOptionsError(f"the schema names column(s) {missing} that the relation does not have")
         self.columns = [by_name[name] for name in wanted]
+        self.by_name = by_name
+        #: Conditions pushed by Spark (FilteringReader), ANDed to every partition's predicate.
+        self.pushed: list[str] = []
 
     def partitions(self) -> Sequence[InputPartition]:
         options = self.options
@@ -99,7 +104,8 @@ class LakebaseReader(DataSourceReader):
         assert isinstance(partition, SqlPartition)
         relation = options.table.quoted() if options.table else f"({options.query}) AS q"
         select = ", ".join(c.expression for c in self.columns) or "NULL"
-        statement = f"SELECT {select} FROM {relation} WHERE {partition.predicate}"  # noqa: S608 - quoted names, exact SQL
+        where = " AND ".join([partition.predicate, *(f"({c})" for c in self.pushed)])
+        statement = f"SELECT {select} FROM {relation} WHERE {where}"  # noqa: S608 - quoted names, exact SQL
         names = [c.name for c in self.columns]
         connection = options.login.adbc()
         try:
@@ -116,3 +122,26 @@ class LakebaseReader(DataSourceReader):
             ) from None
         finally:
             connection.close()
+
+
+class FilteringReader(LakebaseReader):
+    """A reader that takes Spark's filters where Postgres answers exactly as Spark would (filters.py).
+
+    Opt-in (option ``pushFilters=true``): Spark 4.3 plans a Python data source's read once per
+    DataFrame, so a DataFrame loaded once and queried with different filters reuses the first query's
+    pushed filters (``df.where("x > 5").count()`` then ``df.count()`` counts the filtered rows). With
+    it on, load a new DataFrame for each differently filtered query.
+    """
+
+    def pushFilters(self, filters: list[Filter]) -> Iterator[Filter]:
+        from .filters import filter_sql
+
+        self.pushed = []
+        for spark_filter in filters:
+            condition = filter_sql(spark_filter, self.by_name)
+            if condition is None:
+                yield spark_filter  # Spark evaluates it
+            else:
+                self.pushed.append(condition)
+        if self.pushed:
+            log.info("lakebase: pushed %d filter(s) into Postgres", len(self.pushed))

@@ -10,7 +10,7 @@ from ..names import TableName, quote_identifier
 from ..writing.plans import Database, WriteRequest, plan_write
 from ..writing.tables import TableInfo
 from .options import FORMAT, SourceOptions, SourceOptionsError
-from .reader import LakebaseReader, describe_columns
+from .reader import FilteringReader, LakebaseReader, describe_columns
 from .writer import LakebaseWriter, LoginConnector
 
 if TYPE_CHECKING:
@@ -33,7 +33,8 @@ class LakebaseDataSource(DataSource):
 
     def reader(self, schema: StructType) -> LakebaseReader:
         options = SourceOptions.parse(self.options)
-        return LakebaseReader(options, describe_columns(options), schema.fieldNames())
+        kind = FilteringReader if options.flag("pushFilters") else LakebaseReader
+        return kind(options, describe_columns(options), schema.fieldNames())
 
     def writer(self, schema: StructType, overwrite: bool) -> LakebaseWriter:
         options = SourceOptions.parse(self.options)
