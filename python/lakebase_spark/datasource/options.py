@@ -17,6 +17,7 @@ token minted here travels as a session file, never as an option.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -49,6 +50,8 @@ PASSWORD_FILE = "lakebase.password.file"  # noqa: S105 - an option name
 BROKER_SECRET_FILE = "lakebase.broker.secret.file"  # noqa: S105 - an option name
 
 Credentials_ = Literal["auto", "broker", "token"]
+#: A token that travels with a job is minted anew unless the cached one has this long to live.
+SHIPPED_MIN_LIFE = 45 * 60.0
 
 
 class SourceOptionsError(LakebaseSparkError, ValueError):
@@ -124,6 +127,8 @@ def source_options(
 
         tokens = broker.broker if broker is not None else TokenBroker(workspace_client)
         credential = tokens.credential(**target.keywords())
+        if credential.expires_at - time.time() < SHIPPED_MIN_LIFE:  # a job gets most of a token's life
+            credential = tokens.credential(**target.keywords(), force=True)
         name = ship_secret(session, credential.token.reveal())
         options.update({TOKEN_FILE: name, TOKEN_EXPIRES: f"{credential.expires_at:.3f}"})
     address = target.resolve(tokens.workspace)
