@@ -36,15 +36,17 @@ def add_file(folder: Path, number: int, rows: int = 100, *, first_id: int | None
 
 
 def run_until_caught_up(spark, source: Path, checkpoint: Path, sink) -> None:
-    query = (
-        spark.readStream.schema(SCHEMA)
-        .option("maxFilesPerTrigger", 1)  # one file per micro-batch
-        .json(str(source))
-        .writeStream.foreachBatch(sink)
-        .option("checkpointLocation", str(checkpoint))
-        .trigger(availableNow=True)
-        .start()
+    """Run the stream until it has every file; ``sink`` is a foreachBatch function or a function that
+    sets up a ``DataStreamWriter``."""
+    stream = (
+        spark.readStream.schema(SCHEMA).option("maxFilesPerTrigger", 1).json(str(source))
+    )  # a file a batch
+    writer = (
+        sink(stream.writeStream)
+        if getattr(sink, "sets_up_writer", False)
+        else stream.writeStream.foreachBatch(sink)
     )
+    query = writer.option("checkpointLocation", str(checkpoint)).trigger(availableNow=True).start()
     query.awaitTermination(180)
     assert query.exception() is None, query.exception()
 
@@ -57,19 +59,19 @@ def replay_last_batch(checkpoint: Path) -> int:
     return last
 
 
+SPARK_4 = pytest.mark.skipif(SPARK_MAJOR < 4, reason="format('lakebase') is Spark 4+")
+
+
 @pytest.mark.parametrize(
-    "jar_free",
+    "sink_kind",
     [
-        False,
-        pytest.param(
-            True,
-            marks=pytest.mark.skipif(SPARK_MAJOR < 4, reason="format('lakebase') is Spark 4+"),
-            id="jar-free",
-        ),
+        "jdbc",
+        pytest.param("jar-free", marks=SPARK_4),  # foreach_batch(..., jar_free=True)
+        pytest.param("stream-writer", marks=SPARK_4),  # writeStream.format("lakebase")
     ],
 )
 def test_a_restarted_stream_writes_every_row_once(
-    spark, opts, db, broker_service, tmp_path, jar_free
+    spark, opts, db, broker_service, tmp_path, sink_kind
 ) -> None:
     db.execute("DROP TABLE IF EXISTS public.s_events")
     if db.execute("SELECT to_regclass('public.lakebase_spark_commits')").fetchone()[0]:  # an earlier run's
@@ -78,12 +80,27 @@ def test_a_restarted_stream_writes_every_row_once(
     source.mkdir()
     calls: list[int] = []
     sink = foreach_batch(
-        "public.s_events", endpoint=ENDPOINT, database=DATABASE, broker=broker_service, jar_free=jar_free
+        "public.s_events",
+        endpoint=ENDPOINT,
+        database=DATABASE,
+        broker=broker_service,
+        jar_free=sink_kind == "jar-free",
     )
 
     def counting_sink(batch, batch_id: int) -> None:
         calls.append(batch_id)
         sink(batch, batch_id)
+
+    if sink_kind == "stream-writer":
+        from lakebase_spark.datasource import register, source_options
+
+        register(spark)
+        built = source_options(ENDPOINT, database=DATABASE, broker=broker_service)
+
+        def counting_sink(writer):  # the tasks run in Python workers: count batches by the checkpoint
+            return writer.format("lakebase").options(**built).option("dbtable", "public.s_events")
+
+        counting_sink.sets_up_writer = True
 
     for n in range(3):
         add_file(source, n)
@@ -93,7 +110,11 @@ def test_a_restarted_stream_writes_every_row_once(
         add_file(source, n)
     run_until_caught_up(spark, source, checkpoint, counting_sink)  # the restart: replays, then goes on
 
-    assert calls.count(replayed) == 2  # Spark really ran the last batch again...
+    if sink_kind == "stream-writer":
+        calls = sorted(int(p.name) for p in (checkpoint / "commits").iterdir() if p.name.isdigit())
+        assert replayed in calls  # Spark really ran the last batch again (and wrote its commit anew)...
+    else:
+        assert calls.count(replayed) == 2  # Spark really ran the last batch again...
     expected = spark.read.schema(SCHEMA).json(str(source))
     written = spark.read.format("jdbc").options(**opts).option("dbtable", "public.s_events").load()
     assert_df_equality(written, expected, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
@@ -132,3 +153,24 @@ def test_a_streaming_upsert_keeps_the_latest_row_per_key(spark, db, broker_servi
 def test_a_streaming_sink_takes_append_or_upsert_only() -> None:
     with pytest.raises(WriteInputError, match="'append' or 'upsert'"):
         foreach_batch("public.x", mode="overwrite", endpoint=ENDPOINT)
+
+
+@SPARK_4
+def test_the_stream_writer_refuses_what_it_cannot_do_exactly_once(spark, broker_service, tmp_path) -> None:
+    from lakebase_spark.datasource import register, source_options
+
+    register(spark)
+    built = source_options(ENDPOINT, database=DATABASE, broker=broker_service)
+    rates = spark.readStream.format("rate").load()
+    cases = [
+        (rates.groupBy().count(), "complete", {}, "for complete mode, write each batch with foreach_batch"),
+        (rates, "append", {"upsertKey": "value"}, "takes no option upsertKey"),
+        (rates, "append", {"writeId": "w1"}, "takes no option writeId"),
+    ]
+    for n, (stream, output_mode, extra, expected) in enumerate(cases):
+        writer = (
+            stream.writeStream.format("lakebase").options(**built, **extra).option("dbtable", "public.s_x")
+        )
+        query = writer.outputMode(output_mode).option("checkpointLocation", str(tmp_path / str(n))).start()
+        with pytest.raises(Exception, match=expected):
+            query.awaitTermination(120)

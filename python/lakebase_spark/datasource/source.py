@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql.datasource import DataSource
 
 from ..names import TableName, quote_identifier
-from ..writing.plans import Database, WriteRequest, plan_write
+from ..writing.plans import Database, WritePlan, WriteRequest, plan_write
 from ..writing.tables import TableInfo
+from .logins import Login
 from .options import FORMAT, SourceOptions, SourceOptionsError
 from .reader import FilteringReader, LakebaseReader, describe_columns
+from .streams import LakebaseStreamWriter
 from .writer import LakebaseWriter, LoginConnector
 
 if TYPE_CHECKING:
@@ -37,34 +40,60 @@ class LakebaseDataSource(DataSource):
         return kind(options, describe_columns(options), schema.fieldNames())
 
     def writer(self, schema: StructType, overwrite: bool) -> LakebaseWriter:
-        options = SourceOptions.parse(self.options)
-        if options.table is None:
-            raise SourceOptionsError("a write needs option dbtable: the table to write into")
-        if options.login is None:
-            raise SourceOptionsError(
-                "the lakebase data source needs options host and user: use source_options(...)"
-            )
+        options, table, login = _write_options(self.options)
         upsert_key = options.get("upsertKey")
         mode = "overwrite" if overwrite else "upsert" if upsert_key else "append"
         if overwrite and upsert_key:
             raise SourceOptionsError("option upsertKey goes with mode append (the upsert), not overwrite")
         request = WriteRequest.of(
             schema.fieldNames(),
-            options.table,
+            table,
             mode=mode,
             key=_names(upsert_key),
             order_by=_names(options.get("orderBy")),
             write_id=options.get("writeId"),
             atomic=options.flag("atomic"),
         )
-        target = request.target
-        plan = plan_write(
-            request,
-            schema,
-            Database(LoginConnector(options.login)),
-            lambda conn: _create_table(conn, target, schema),
+        return LakebaseWriter(_plan(request, schema, login), login)
+
+    def streamWriter(self, schema: StructType, overwrite: bool) -> LakebaseStreamWriter:
+        options, table, login = _write_options(self.options)
+        if overwrite:
+            raise SourceOptionsError(
+                "writeStream.format('lakebase') appends each micro-batch's rows exactly once; "
+                "for complete mode, write each batch with foreach_batch(..., mode='overwrite', jar_free=True)"
+            )
+        for name, instead in (
+            ("upsertKey", "foreach_batch(..., mode='upsert', jar_free=True)"),
+            ("writeId", "nothing: each micro-batch's id is the query's and the batch's"),
+        ):
+            if options.get(name):
+                raise SourceOptionsError(f"a stream write takes no option {name}; use {instead}")
+        request = WriteRequest.of(schema.fieldNames(), table, mode="append")
+        return LakebaseStreamWriter(_plan(request, schema, login, begin=False), login)
+
+
+def _write_options(options: Mapping[str, str]) -> tuple[SourceOptions, TableName, Login]:
+    parsed = SourceOptions.parse(options)
+    if parsed.table is None:
+        raise SourceOptionsError("a write needs option dbtable: the table to write into")
+    if parsed.login is None:
+        raise SourceOptionsError(
+            "the lakebase data source needs options host and user: use source_options(...)"
         )
-        return LakebaseWriter(plan, options.login)
+    return parsed, parsed.table, parsed.login
+
+
+def _plan(request: WriteRequest, schema: StructType, login: Login, *, begin: bool = True) -> WritePlan:
+    """Check the write against the table (creating it if missing) before any row moves."""
+    target = request.target
+    return plan_write(
+        request,
+        schema,
+        Database(LoginConnector(login)),
+        lambda conn: _create_table(conn, target, schema),
+        begin=begin,
+    )
 
 
 def _names(text: str | None) -> list[str] | None:

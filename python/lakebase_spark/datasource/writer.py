@@ -24,6 +24,7 @@ from pyspark.sql.datasource import DataSourceArrowWriter, WriterCommitMessage
 
 from ..errors import LakebaseSparkError, WriteError
 from ..names import quote_identifier
+from ..writing.commits import DONE
 from ..writing.jobs import JobFailure
 from ..writing.plans import Database, WritePlan
 from ..writing.tables import Column
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     import psycopg
     import pyarrow as pa
 
-__all__ = ["Committed", "LakebaseWriter", "LoginConnector"]
+__all__ = ["Committed", "LakebaseWriter", "LoginConnector", "copy_partition"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class Committed(WriterCommitMessage):
     partition: int
     rows: int
     skipped: bool
+    write_id: str = ""
 
 
 class LakebaseWriter(DataSourceArrowWriter):
@@ -84,73 +86,9 @@ class LakebaseWriter(DataSourceArrowWriter):
         self.login = login
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> Committed:
-        import pyarrow as pa
-        from pyspark import TaskContext
-
-        context = TaskContext.get()
-        partition = context.partitionId() if context else 0
-        attempt = context.attemptNumber() if context else 0
-        plan = self.plan
-        if plan.skipped is not None:  # this write id finished before: nothing to write
-            return Committed(partition, 0, True)
-        into, commits = plan.into, plan.into_commits
-        connection = self.login.adbc()
-        try:
-            with connection.cursor() as cursor:
-                if _committed(cursor, commits.table.quoted(), into.quoted(), plan.write_id, partition):
-                    connection.rollback()
-                    return Committed(partition, 0, True)
-                rows = 0
-                batches = (batch for batch in iterator if batch.num_rows)
-                first = next(batches, None)
-                if first is not None:
-                    conformed, direct = _conform(first, plan.pairs)
-                    counted = [0]
-
-                    def stream() -> Iterator[pa.RecordBatch]:
-                        yield conformed
-                        counted[0] += conformed.num_rows
-                        for batch in batches:
-                            yield _conform(batch, plan.pairs)[0]
-                            counted[0] += batch.num_rows
-
-                    # One COPY for the whole partition: ADBC streams the batches as they come.
-                    reader = pa.RecordBatchReader.from_batches(conformed.schema, stream())
-                    if direct:
-                        cursor.adbc_ingest(into.name, reader, mode="append", db_schema_name=into.schema)
-                    else:
-                        staging = f"lakebase_spark_task_{uuid.uuid4().hex[:16]}"
-                        cursor.adbc_ingest(staging, reader, mode="create", temporary=True)
-                        strings = {
-                            f.name
-                            for f in conformed.schema
-                            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-                        }
-                        cursor.execute(_insert_select(into.quoted(), staging, plan.pairs, strings))
-                        cursor.execute(f"DROP TABLE {quote_identifier(staging)}")
-                    rows = counted[0]
-                try:
-                    cursor.execute(
-                        f"INSERT INTO {commits.table.quoted()} "  # noqa: S608 - a quoted name
-                        "(target, write_id, part, parts, rows, attempt) VALUES ($1, $2, $3, $4, $5, $6)",
-                        parameters=(into.quoted(), plan.write_id, partition, -1, rows, attempt),
-                    )
-                    connection.commit()
-                except Exception as e:
-                    if getattr(e, "sqlstate", None) != "23505":
-                        raise
-                    connection.rollback()  # another attempt of this partition committed first
-                    return Committed(partition, 0, True)
-            return Committed(partition, rows, False)
-        except LakebaseSparkError:
-            raise
-        except Exception as e:
-            raise WriteError(
-                f"lakebase: writing into {into} failed (partition {partition}): {e}; nothing of this "
-                "partition was committed"
-            ) from None
-        finally:
-            connection.close()
+        if self.plan.skipped is not None:  # this write id finished before: nothing to write
+            return Committed(_task()[0], 0, True, self.plan.write_id)
+        return copy_partition(self.plan, self.login, self.plan.write_id, iterator)
 
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
         plan = self.plan
@@ -185,10 +123,86 @@ class LakebaseWriter(DataSourceArrowWriter):
         )
 
 
+def copy_partition(
+    plan: WritePlan, login: Login, write_id: str, iterator: Iterator[pa.RecordBatch]
+) -> Committed:
+    """This task's partition in one COPY, committed with its marker: once per (write id, partition)."""
+    import pyarrow as pa
+
+    partition, attempt = _task()
+    into, commits = plan.into, plan.into_commits
+    connection = login.adbc()
+    try:
+        with connection.cursor() as cursor:
+            if _committed(cursor, commits.table.quoted(), into.quoted(), write_id, partition):
+                connection.rollback()
+                return Committed(partition, 0, True, write_id)
+            rows = 0
+            batches = (batch for batch in iterator if batch.num_rows)
+            first = next(batches, None)
+            if first is not None:
+                conformed, direct = _conform(first, plan.pairs)
+                counted = [0]
+
+                def stream() -> Iterator[pa.RecordBatch]:
+                    yield conformed
+                    counted[0] += conformed.num_rows
+                    for batch in batches:
+                        yield _conform(batch, plan.pairs)[0]
+                        counted[0] += batch.num_rows
+
+                # One COPY for the whole partition: ADBC streams the batches as they come.
+                reader = pa.RecordBatchReader.from_batches(conformed.schema, stream())
+                if direct:
+                    cursor.adbc_ingest(into.name, reader, mode="append", db_schema_name=into.schema)
+                else:
+                    staging = f"lakebase_spark_task_{uuid.uuid4().hex[:16]}"
+                    cursor.adbc_ingest(staging, reader, mode="create", temporary=True)
+                    strings = {
+                        f.name
+                        for f in conformed.schema
+                        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                    }
+                    cursor.execute(_insert_select(into.quoted(), staging, plan.pairs, strings))
+                    cursor.execute(f"DROP TABLE {quote_identifier(staging)}")
+                rows = counted[0]
+            try:
+                cursor.execute(
+                    f"INSERT INTO {commits.table.quoted()} "  # noqa: S608 - a quoted name
+                    "(target, write_id, part, parts, rows, attempt) VALUES ($1, $2, $3, $4, $5, $6)",
+                    parameters=(into.quoted(), write_id, partition, -1, rows, attempt),
+                )
+                connection.commit()
+            except Exception as e:
+                if getattr(e, "sqlstate", None) != "23505":
+                    raise
+                connection.rollback()  # another attempt of this partition committed first
+                return Committed(partition, 0, True, write_id)
+        return Committed(partition, rows, False, write_id)
+    except LakebaseSparkError:
+        raise
+    except Exception as e:
+        raise WriteError(
+            f"lakebase: writing into {into} failed (partition {partition}): {e}; nothing of this "
+            "partition was committed"
+        ) from None
+    finally:
+        connection.close()
+
+
+def _task() -> tuple[int, int]:
+    """(partition, attempt) of the running task."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    return (context.partitionId(), context.attemptNumber()) if context else (0, 0)
+
+
 def _committed(cursor: Any, commits: str, into: str, write_id: str, partition: int) -> bool:
     cursor.execute(
-        f"SELECT count(*) FROM {commits} WHERE target = $1 AND write_id = $2 AND part = $3",  # noqa: S608
-        parameters=(into, write_id, partition),
+        # Its own marker, or the write's DONE row (a micro-batch Spark replays after it finished).
+        f"SELECT count(*) FROM {commits} WHERE target = $1 AND write_id = $2 AND part IN ($3, $4)",  # noqa: S608
+        parameters=(into, write_id, partition, DONE),
     )
     row = cursor.fetchone()
     return bool(row and row[0])

@@ -309,8 +309,13 @@ def plan_write(
     schema: StructType,
     db: Database,
     create_table: Callable[[psycopg.Connection[Any]], TableInfo],
+    *,
+    begin: bool = True,
 ) -> WritePlan:
     """Check the write against the table and set it up (before any row moves), on one connection.
+
+    ``begin=False`` checks and creates but records no write: a stream's micro-batches each record their
+    own (their ids are known to the tasks only).
 
     ``create_table(conn)`` creates a missing table (with Spark's JDBC type mapping) and returns it.
     The connection is closed before the rows move: a job can outlast a connection (idle timeouts, a
@@ -321,7 +326,7 @@ def plan_write(
     with db.connect() as conn:
         info = TableInfo.load(conn, r.target)
         commits.create(conn)
-        record = commits.record(conn, r.target, r.write_id)
+        record = commits.record(conn, r.target, r.write_id) if begin else None
         if record is not None:
             _check_same_write(record, r)
             if record.done:
@@ -348,7 +353,8 @@ def plan_write(
             check_assignments(conn, info, schema, pairs)
             if r.mode == "upsert":
                 check_upsert_key(info, r.keys, pairs)
-        commits.begin(conn, r.target, r.write_id, r.mode, r.identity)
+        if begin:
+            commits.begin(conn, r.target, r.write_id, r.mode, r.identity)
         if info is None:
             info = create_table(conn)
             pairs = match_columns(schema, info)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ..errors import WriteInputError
 from ..names import TableLike, TableName
 from ..targets import DEFAULT_DATABASE
+from .write_ids import QUERY_ID_PROPERTY, stream_write_id
 from .writer import Mode, write
 
 if TYPE_CHECKING:
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
     from ..service import BrokerService
 
 __all__ = ["foreach_batch"]
-
-#: The local property Spark's stream execution sets on the thread that runs foreachBatch.
-QUERY_ID_PROPERTY = "sql.streaming.queryId"
 
 
 def foreach_batch(
@@ -65,7 +63,7 @@ def foreach_batch(
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         stream = query_id or _query_id(batch)
         if jar_free:
-            _write_jar_free(batch, f"stream/{stream}/{batch_id}")
+            _write_jar_free(batch, stream_write_id(stream, batch_id))
             return
         write(
             batch,
@@ -76,7 +74,7 @@ def foreach_batch(
             database=database,
             key=key,
             order_by=order_by,
-            write_id=f"stream/{stream}/{batch_id}",
+            write_id=stream_write_id(stream, batch_id),
             atomic=atomic,
             broker=broker,
             workspace_client=workspace_client,

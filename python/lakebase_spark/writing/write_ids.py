@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from ..errors import WriteInputError
 
-__all__ = ["MAX_WRITE_ID", "check_write_id", "write_id_problem"]
+__all__ = ["MAX_WRITE_ID", "QUERY_ID_PROPERTY", "check_write_id", "stream_write_id", "write_id_problem"]
 
 #: Characters (code points) a write id may have.
 MAX_WRITE_ID = 512
+
+#: The local property Spark's stream execution sets on its thread and gives the tasks it runs
+#: (``StreamExecution.QUERY_ID_KEY``): the query's id, stable across restarts from one checkpoint.
+QUERY_ID_PROPERTY = "sql.streaming.queryId"
 
 
 def write_id_problem(write_id: object) -> str | None:
@@ -35,3 +39,8 @@ def check_write_id(write_id: str) -> str:
             "written"
         )
     return write_id
+
+
+def stream_write_id(query_id: str, batch_id: int) -> str:
+    """The write id of one micro-batch of one streaming query (the same for every streaming sink here)."""
+    return f"stream/{query_id}/{batch_id}"
