@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Stat", "interleave", "peak_rss_kib", "ratios", "stat", "timed"]
+__all__ = ["Stat", "interleave", "peak_python_worker_mib", "peak_rss_kib", "ratios", "stat", "timed"]
 
 
 @dataclass(frozen=True)
@@ -97,3 +97,45 @@ def peak_rss_kib(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     raise RuntimeError(f"/proc/{pid}/status has no VmHWM line (not Linux?)")
+
+
+def _python_workers() -> list[Path]:
+    """/proc entries of Spark's Python workers (forked from ``pyspark.daemon``, so they share its command)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"pyspark.daemon" in (entry / "cmdline").read_bytes():
+                    found.append(entry)
+            except OSError:  # gone meanwhile
+                continue
+    return found
+
+
+def peak_python_worker_mib(fn: Callable[[], object], *, every: float = 0.02) -> float:
+    """The largest resident set (MiB) any Spark Python worker had while ``fn`` ran, sampled from /proc
+    every ``every`` seconds (outside the workers: nothing in the measured code changes)."""
+    import threading
+
+    peak = [0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            for worker in _python_workers():
+                try:
+                    for line in (worker / "status").read_text().splitlines():
+                        if line.startswith("VmRSS:"):
+                            peak[0] = max(peak[0], int(line.split()[1]))
+                except (OSError, ValueError):
+                    continue
+            stop.wait(every)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        fn()
+    finally:
+        stop.set()
+        sampler.join()
+    return peak[0] / 1024

@@ -36,6 +36,10 @@ def test_a_connect_server_with_no_jar_reads_and_writes_exactly(emulator, admin, 
     admin.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(emulator.user_name)))
     admin.execute("DROP TABLE IF EXISTS public.jf_rows")
     admin.execute("CREATE TABLE public.jf_rows (id bigint PRIMARY KEY, v text)")
+    admin.execute("DROP TABLE IF EXISTS public.jf_stream")
+    shards = ["jf_shard_a", "jf_shard_b"]
+    for name in shards:
+        emulator.create_database(name)
     events = tmp_path / "events"
     events.mkdir()
     conf = (
@@ -46,7 +50,7 @@ def test_a_connect_server_with_no_jar_reads_and_writes_exactly(emulator, admin, 
     with started_connect_server(tmp_path, [], *conf) as remote:
         env = dict(os.environ, LAKEBASE_TEST_PAT=emulator.pat, PYSPARK_PYTHON=sys.executable)
         done = subprocess.run(
-            [sys.executable, str(JOB), remote, emulator.host, ENDPOINT, DATABASE],
+            [sys.executable, str(JOB), remote, emulator.host, ENDPOINT, DATABASE, str(tmp_path), *shards],
             env=env,
             capture_output=True,
             text=True,
@@ -70,6 +74,21 @@ def test_a_connect_server_with_no_jar_reads_and_writes_exactly(emulator, admin, 
         "WHERE write_id = 'jf-append-retried' AND part >= 0 ORDER BY part"
     ).fetchall()
     assert attempts == [(0, 0), (1, 0), (2, 1), (3, 0)]  # partition 2 committed by its second attempt
+    pushed, kept = result["pushdown"]
+    assert pushed == kept == list(range(100, 200))
+    assert result["sharded"] == {
+        "per_shard": {"jf_shard_a": 3000, "jf_shard_b": 2000},
+        "total": [5000, 5000, sum(range(5000))],
+    }
+    stream = result["stream"]
+    assert stream["replayed"] == 2
+    assert stream["batches"] == [0, 1, 2, 3, 4]  # the forgotten batch 2 ran again, then 3 and 4
+    assert stream["seen"] == [500, 500, sum(range(500))]
+    stream_done = admin.execute(
+        "SELECT count(*) FROM public.lakebase_spark_commits WHERE part = -1 AND write_id LIKE 'stream/%' "
+        """AND target = '"public"."jf_stream"'"""
+    ).fetchone()[0]
+    assert stream_done == 5
     assert "60 minutes" in result["late"]
     assert "password role" in result["late"]
     assert "jf_missing" in result["missing"]

@@ -14,7 +14,7 @@ from lakebase_spark.datasource import register, source_options
 from ..context import Context
 from ..data import ORDERS, TARGET
 from ..env import DATABASE, ENDPOINT
-from ..measure import interleave, ratios, stat, timed
+from ..measure import interleave, peak_python_worker_mib, ratios, stat, timed
 from ..readjob import noop_write, orders_frame
 from ..results import CaseResult, Comparison, Goal
 from .read import copy_out, id_ranges
@@ -95,6 +95,20 @@ def run(ctx: Context) -> CaseResult:
     if written != (write_rows, write_rows):
         raise RuntimeError(f"the last write left {written} (rows, ids) in {TARGET}, expected {write_rows}")
     source.unpersist()
+    # Memory flat in rows: one partition of an eighth of the table, then one of all of it.
+    small = max(rows // 8, 1)
+
+    def one_partition(limit: int) -> float:
+        query = f"SELECT * FROM {ORDERS} WHERE id <= {limit}"  # noqa: S608 - our own table and a number
+        df = spark.read.format("lakebase").options(**opts).option("query", query).load()
+        env.settle()
+        return peak_python_worker_mib(functools.partial(noop_write, df))
+
+    memory = interleave(
+        {"eighth": functools.partial(one_partition, small), "all": functools.partial(one_partition, rows)},
+        repeats=max(3, ctx.cfg.repeats // 2),
+        warmup=1,
+    )
     read_rate = {k: [rows / s for s in v] for k, v in read_seconds.items()}
     write_rate = {k: [write_rows / s for s in v] for k, v in write_seconds.items()}
 
@@ -151,6 +165,16 @@ def run(ctx: Context) -> CaseResult:
             "jar-free rows/s ÷ Spark defaults'",
             Goal(">=", 2.0),
         ),
+        Comparison(
+            label="MiB",
+            baseline_label=f"peak Python worker RSS, one partition of {small:,} rows",
+            baseline=stat(memory["eighth"], "MiB"),
+            ours_label=f"peak Python worker RSS, one partition of {rows:,} rows",
+            ours=stat(memory["all"], "MiB"),
+            ratio=stat(ratios(memory["all"], memory["eighth"]), "x"),
+            ratio_meaning="memory for 8x the rows ÷ memory for 1x (flat: 1.0)",
+            goal=Goal("<=", 1.25),
+        ),
     ]
     return CaseResult(
         key="jarfree",
@@ -163,7 +187,9 @@ def run(ctx: Context) -> CaseResult:
             "appended into an emptied table (truncated and checkpointed before each round): "
             '`format("lakebase")` (a new `writeId` per round) against `lakebase_spark.write` (the JVM '
             "COPY writer) and Spark's JDBC writer with its defaults. Same Spark session (local[2]), "
-            "rounds interleaved.",
+            "rounds interleaved. Memory: the largest resident set of any Spark Python worker (sampled "
+            "from /proc every 20 ms) while one partition of an eighth of the table, then of all of it, "
+            "is read into `noop`.",
         ],
         comparisons=comparisons,
         notes=[],

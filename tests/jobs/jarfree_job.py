@@ -1,10 +1,12 @@
 """The jar-free path through a Spark Connect server with no jar and no JDBC driver, run by
 test_datasource_remote.py in a process of its own.
 
-Usage: ``jarfree_job.py REMOTE HOST ENDPOINT DATABASE``. The driver's address is declared foreign (as for
-Databricks Connect on a laptop), so ``source_options`` mints a token that travels with the job. Writes in
-every mode (one append with a task that fails on its first attempt, midway through its rows), reads
-back by pages and by key, and prints one JSON line of what it saw.
+Usage: ``jarfree_job.py REMOTE HOST ENDPOINT DATABASE WORKDIR SHARD...`` (the shards' databases exist).
+The driver's address is declared foreign (as for Databricks Connect on a laptop), so
+``source_options`` mints a token that travels with the job. Writes in every mode (one append with a
+task that fails on its first attempt, midway through its rows), reads back by pages, by key and with
+pushed filters, writes and reads a sharded table, streams files into a table and runs its last
+micro-batch again, and prints one JSON line of what it saw.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from databricks.sdk import WorkspaceClient
 from pyspark.sql import SparkSession
@@ -43,7 +46,7 @@ def fails_once(value):  # type: ignore[no-untyped-def]  # hints would make it a 
 
 
 def main() -> None:
-    remote, host, endpoint, database = sys.argv[1:]
+    remote, host, endpoint, database, workdir, *shards = sys.argv[1:]
     workspace = WorkspaceClient(host=host, token=os.environ["LAKEBASE_TEST_PAT"])
     spark = SparkSession.builder.remote(remote).appName("lakebase-spark jar-free test").getOrCreate()
     out: dict[str, object] = {"connect": is_connect(spark)}
@@ -83,6 +86,14 @@ def main() -> None:
     out["upserted"] = load(dbtable="public.jf_rows").where("v = 'u'").count()
     out["pushed_query"] = load(query="SELECT id FROM public.jf_rows WHERE id < 100").count()
 
+    # Pushed filters: the rows Spark's own evaluation of the same condition returns.
+    condition = "id >= 100 AND id < 300 AND v LIKE 'v1%' AND v IS NOT NULL"
+    pushed = load(dbtable="public.jf_rows", pushFilters="true").where(condition)
+    kept = load(dbtable="public.jf_rows").where(condition)
+    out["pushdown"] = [sorted(r.id for r in pushed.collect()), sorted(r.id for r in kept.collect())]
+    out["sharded"] = sharded(spark, endpoint, shards, BrokerService(tokens))
+    out["stream"] = stream(spark, opts, Path(workdir))
+
     plan = io.StringIO()
     with contextlib.redirect_stdout(plan):
         for mode in ("simple", "extended", "formatted", "cost"):
@@ -109,6 +120,76 @@ def main() -> None:
         out["missing"] = str(e)
     print(json.dumps(out))
     spark.stop()
+
+
+def sharded(
+    spark: SparkSession, endpoint: str, shards: list[str], broker: BrokerService
+) -> dict[str, object]:
+    """A sharded write (run twice with one write id) and read, with no jar."""
+    from lakebase_spark.sharding import RangeShardMap, Shard, read_sharded, write_sharded
+
+    shard_map = RangeShardMap("jf_map", "bigint")
+    cuts: list[int | None] = [0, 3000, None]
+    for i, name in enumerate(shards):
+        shard_map.add_shard(Shard(name, endpoint=endpoint, database=name))
+        shard_map.add_range(cuts[i], cuts[i + 1], name)
+    rows = spark.range(0, 5000, numPartitions=3).selectExpr("id", "concat('s', id) AS v")
+    for _ in range(2):
+        write_sharded(
+            rows,
+            shard_map,
+            table="public.jf_sharded",
+            key="id",
+            write_id="jf-sharded",
+            broker=broker,
+            jar_free=True,
+        )
+    df = read_sharded(
+        spark,
+        shard_map,
+        table="public.jf_sharded",
+        key="id",
+        partitions=4,
+        shard_column="shard",
+        broker=broker,
+        jar_free=True,
+    )
+    per_shard = {r.shard: r["count"] for r in df.groupBy("shard").count().collect()}
+    row = df.agg(F.count("*"), F.countDistinct("id"), F.sum("id")).collect()[0]
+    return {"per_shard": per_shard, "total": [int(row[0]), int(row[1]), int(row[2])]}
+
+
+def stream(spark: SparkSession, opts: dict[str, str], workdir: Path) -> dict[str, object]:
+    """Files streamed into a table by writeStream.format("lakebase"); the last micro-batch runs twice."""
+    source, checkpoint = workdir / "stream-in", workdir / "stream-checkpoint"
+    source.mkdir(parents=True)
+
+    def add(number: int) -> None:
+        ids = range(number * 100, number * 100 + 100)
+        (source / f"part-{number:04d}.json").write_text(
+            "".join(json.dumps({"id": i, "v": f"f{i}"}) + "\n" for i in ids)
+        )
+
+    def run() -> None:
+        files = spark.readStream.schema("id long, v string").option("maxFilesPerTrigger", 1).json(str(source))
+        writer = files.writeStream.format("lakebase").options(**opts).option("dbtable", "public.jf_stream")
+        query = writer.option("checkpointLocation", str(checkpoint)).trigger(availableNow=True).start()
+        query.awaitTermination(300)
+
+    for n in range(3):
+        add(n)
+    run()
+    commits = checkpoint / "commits"
+    last = max(int(p.name) for p in commits.iterdir() if p.name.isdigit())
+    (commits / str(last)).unlink()  # as a crash between the sink's commit and Spark's own leaves it
+    (commits / f".{last}.crc").unlink(missing_ok=True)
+    for n in range(3, 5):
+        add(n)
+    run()
+    batches = sorted(int(p.name) for p in commits.iterdir() if p.name.isdigit())
+    df = spark.read.format("lakebase").options(**opts).option("dbtable", "public.jf_stream").load()
+    row = df.agg(F.count("*"), F.countDistinct("id"), F.sum("id")).collect()[0]
+    return {"replayed": last, "batches": batches, "seen": [int(row[0]), int(row[1]), int(row[2])]}
 
 
 if __name__ == "__main__":

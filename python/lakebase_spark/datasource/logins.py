@@ -17,6 +17,7 @@ pickled (they must reach the executors), but they never print.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.client
 import json
@@ -73,6 +74,11 @@ class Sealed:
                 f"the session file {self._file} that carries this job's secret is not on this node: build "
                 "the options with lakebase_spark.source_options(...) in the session that runs the job"
             ) from None
+
+    def read_here(self) -> Sealed:
+        """This secret holding its value: for a writer pickled where the session's files are readable and
+        run where they are not (a stream's tasks under Spark Connect, which do not see session files)."""
+        return self if self._value is not None else Sealed(self.reveal())
 
     def __repr__(self) -> str:
         return "Sealed('***')"
@@ -305,6 +311,16 @@ class Login:
     @property
     def where(self) -> str:
         return f"({self.address.host}:{self.address.port}, database {self.database!r}) as {self.user!r}"
+
+    def read_here(self) -> Login:
+        """This login with its secret read now (see :meth:`Sealed.read_here`)."""
+        credentials: Any = self.credentials  # one of three dataclasses, each with one Sealed field
+        sealed = {
+            f.name: value.read_here()
+            for f in dataclasses.fields(credentials)
+            if isinstance(value := getattr(credentials, f.name), Sealed)
+        }
+        return dataclasses.replace(self, credentials=dataclasses.replace(credentials, **sealed))
 
     def psycopg(self, **kwargs: Any) -> psycopg.Connection[Any]:
         """A psycopg connection (TLS), under the package's login policy."""

@@ -70,6 +70,9 @@ class LakebaseDataSource(DataSource):
             if options.get(name):
                 raise SourceOptionsError(f"a stream write takes no option {name}; use {instead}")
         request = WriteRequest.of(schema.fieldNames(), table, mode="append")
+        # A stream's tasks under Spark Connect do not see the session's files: the writer carries the
+        # secret itself (inside the pickled writer, never in an option, plan text or log).
+        login = login.read_here()
         return LakebaseStreamWriter(_plan(request, schema, login, begin=False), login)
 
 
