@@ -91,13 +91,30 @@ def test_local_addresses_are_told_from_foreign_ones() -> None:
 def connect_server(tmp_path):
     """pyspark's start-connect-server.sh, with the provider jar and the driver: executors in two JVMs."""
     jars = [lakebase_spark.jar_path(), lakebase_spark.postgres_driver_jar()]
-    with started_connect_server(tmp_path, jars) as remote:
+    events = tmp_path / "events"
+    events.mkdir()
+    conf = (
+        "spark.eventLog.enabled=true",
+        f"spark.eventLog.dir=file://{events}",
+        "spark.eventLog.compress=false",
+    )
+    with started_connect_server(tmp_path, jars, *conf) as remote:
         yield remote
 
 
-def test_a_connect_server_with_executors_in_their_own_jvms(emulator, connect_server) -> None:
+def test_a_connect_server_with_executors_in_their_own_jvms(emulator, connect_server, tmp_path) -> None:
     result = run_job(emulator, connect_server)
     check(result)
+    # The broker's secret travels in the JDBC options: not into the server's logs or its event log,
+    # where Spark Connect records each operation's plan (what the Connect tab of Spark's UI shows).
+    secret = result["broker_secret"]
+    assert len(secret) > 20
+    logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "logs").rglob("*") if p.is_file())
+    events = "".join(p.read_text(errors="replace") for p in (tmp_path / "events").rglob("*") if p.is_file())
+    assert "SparkListenerConnectOperationStarted" in events
+    assert "lakebase.broker.url" in events  # the options are there...
+    assert secret not in events  # ...the secret's value is not
+    assert secret not in logs
     # local-cluster runs every JVM on this machine: loopback reaches them all (a real cluster's master
     # would make the broker bind the driver's address, over TLS).
     assert result["broker_url"].startswith("http://127.0.0.1:")

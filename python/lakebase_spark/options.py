@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from .redaction import redact_connect_statements
 from .service import BrokerService, shared_broker_service
 from .session import check_jvm_classes
 from .sessions import active_session, is_connect
@@ -74,6 +75,9 @@ def lakebase_options(
     """
     chosen = Target.of(endpoint, instance)
     _check_active_session()
+    spark = active_session()
+    if spark is not None and is_connect(spark):
+        redact_connect_statements(spark)  # the secret below is an option value: keep it out of its logs
     if not database:
         raise ValueError("database must be a non-empty database name, e.g. 'databricks_postgres'")
     service = broker.start() if broker is not None else shared_broker_service(workspace_client)

@@ -13,7 +13,14 @@ import logging
 import re
 import threading
 
-__all__ = ["install_py4j_log_redaction", "install_sdk_log_redaction", "register_secret"]
+__all__ = [
+    "CONNECT_STATEMENT_REDACTION",
+    "STRING_REDACTION_CONF",
+    "install_py4j_log_redaction",
+    "install_sdk_log_redaction",
+    "redact_connect_statements",
+    "register_secret",
+]
 
 SDK_LOGGER = "databricks.sdk"
 #: The loggers py4j writes commands and answers to (py4j.clientserver, py4j.java_gateway).
@@ -24,6 +31,27 @@ _secrets_lock = threading.Lock()
 _SECRET_FIELDS = re.compile(
     r'("(?:token|access_token|refresh_token|id_token|client_secret|password)"\s*:\s*)"[^"]*"'
 )
+
+
+#: Spark's session conf whose regex rewrites statement texts (Spark Connect's, SQL text in plans).
+STRING_REDACTION_CONF = "spark.sql.redaction.string.regex"
+#: The broker secret's entry in the text form of a Connect plan's options (``key: "lakebase.broker.secret"``
+#: then ``value: "..."``): Spark Connect logs each operation's plan with the session's string redaction
+#: only, which is unset by default, into the event log and the Connect tab of Spark's UI.
+CONNECT_STATEMENT_REDACTION = r'lakebase\.broker\.secret"\s*value:\s*"[^"]*"'
+
+
+def redact_connect_statements(spark: object) -> None:
+    """Make a Spark Connect session redact the broker secret from the statement texts it logs; keeps
+    any pattern the session already has."""
+    conf = spark.conf  # type: ignore[attr-defined]
+    current = conf.get(STRING_REDACTION_CONF, None)
+    if current and CONNECT_STATEMENT_REDACTION in current:
+        return
+    conf.set(
+        STRING_REDACTION_CONF,
+        f"(?:{current})|{CONNECT_STATEMENT_REDACTION}" if current else CONNECT_STATEMENT_REDACTION,
+    )
 
 
 class _RedactSecrets(logging.Filter):

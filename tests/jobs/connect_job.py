@@ -51,6 +51,7 @@ def main() -> None:
         opts = lakebase_options(endpoint, database=database, workspace_client=workspace)
         service = lakebase_spark.shared_broker_service(workspace)
         out["broker_url"] = service.url
+        out["broker_secret"] = service.secret.reveal()  # to look for in the server's logs and event log
         df = spark.range(0, ROWS, numPartitions=4).selectExpr("id", "concat('v', id) AS v")
         written = write(
             df,
