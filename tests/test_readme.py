@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 
+import pyspark
 import pytest
 
 import lakebase_spark
@@ -108,6 +110,33 @@ def test_emulator_example(spark) -> None:
     finally:
         lakebase_spark.stop_shared_broker_services()
     assert scope["total"] == 100
+
+
+@pytest.mark.skipif(int(pyspark.__version__.split(".")[0]) < 4, reason="format('lakebase') is Spark 4+")
+def test_jar_free_example(spark, emulator, monkeypatch) -> None:
+    emulator.create_endpoint("projects/shop/branches/main/endpoints/primary")
+    emulator.create_database("shop")
+    with shop(emulator) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.orders, public.big_orders")
+        conn.execute("CREATE TABLE public.orders (id bigint PRIMARY KEY, amount numeric(12, 2))")
+        conn.execute("INSERT INTO public.orders SELECT g, g * 0.5 FROM generate_series(1, 1000) g")
+        conn.execute("CREATE TABLE public.big_orders (id bigint PRIMARY KEY, amount numeric(12, 2))")
+        conn.execute("INSERT INTO public.big_orders VALUES (500, 1), (1, 1)")  # one updated, one kept
+        conn.execute(f'GRANT SELECT ON public.orders TO "{emulator.user_name}"')
+        conn.execute(f'GRANT ALL ON public.big_orders TO "{emulator.user_name}"')
+        conn.execute(f'GRANT CREATE ON SCHEMA public TO "{emulator.user_name}"')
+    scope = readme_scope(spark, emulator, monkeypatch)
+    try:
+        exec(compile(example("jarfree-example"), "README.md", "exec"), scope)
+    finally:
+        lakebase_spark.stop_shared_broker_services()
+    assert scope["orders"].count() == 1000
+    with shop(emulator) as conn:
+        rows = conn.execute(
+            "SELECT count(*), min(id), max(id), sum(amount) FROM public.big_orders"
+        ).fetchone()
+    # ids 201..1000 have amount > 100 (500 updated from 1 to 250); id 1 kept as it was
+    assert rows == (801, 1, 1000, sum(range(201, 1001)) * Decimal("0.5") + 1)
 
 
 def test_quickstart_and_notebook_examples(spark, emulator, monkeypatch) -> None:
