@@ -293,6 +293,8 @@ def test_a_token_minted_here_travels_as_a_session_file_not_an_option(
     token = broker_service.broker.credential(endpoint=ENDPOINT).token.reveal()
     assert TOKEN_FILE in carried
     assert token not in "".join(carried.values())
+    again = source_options(ENDPOINT, database=DATABASE, credentials="token", broker=broker_service)
+    assert again[TOKEN_FILE] == carried[TOKEN_FILE]  # the same token is not shipped twice (a file a batch)
     db.execute("DROP TABLE IF EXISTS public.ds_carried")
     db.execute("CREATE TABLE public.ds_carried AS SELECT g::bigint AS id FROM generate_series(1, 1000) g")
     df = read(spark, carried, dbtable="public.ds_carried", numPartitions="3")
@@ -452,3 +454,12 @@ def test_pushed_filters_return_what_spark_returns(spark, source, db) -> None:
         got = sorted(r.id for r in filtered.where(condition).select("id").collect())
         assert got == want, condition
     assert every.where("t > 'z'").count() > 0  # the cases are not empty
+
+
+def test_a_password_echoed_in_a_connection_uri_is_masked_as_given_and_percent_encoded() -> None:
+    from lakebase_spark.connection import _without
+
+    secret = "p@ss/w:rd%20 é"  # ADBC takes it inside a URI, percent-encoded
+    uri = "postgresql://role:p%40ss%2Fw%3Ard%2520%20%C3%A9@host:5432/db"
+    assert _without(f"bad {uri}", secret) == "bad postgresql://role:***@host:5432/db"
+    assert _without(f"bad {secret}!", secret) == "bad ***!"

@@ -189,8 +189,15 @@ def login(
 
 
 def _without(message: str, secret: str) -> str:
-    """A driver's message with the password masked, should the driver have echoed it (a URI)."""
-    return message.replace(secret, "***") if secret else message
+    """A driver's message with the password masked, should the driver have echoed it: as given, or
+    percent-encoded as it stands in a connection URI (ADBC's)."""
+    if not secret:
+        return message
+    from urllib.parse import quote
+
+    for form in {secret, quote(secret, safe=""), quote(secret)}:
+        message = message.replace(form, "***")
+    return message
 
 
 def _connection_limit(where: str, failure: str, waited: float) -> str:
