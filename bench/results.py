@@ -7,9 +7,9 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .measure import Stat
+from .measure import Stat, ratios, stat
 
-__all__ = ["CaseResult", "Comparison", "Goal", "Table"]
+__all__ = ["CaseResult", "Comparison", "Goal", "Table", "versus"]
 
 
 @dataclass(frozen=True)
@@ -126,3 +126,25 @@ class CaseResult:
             "seconds": round(self.seconds, 1),
             "load_avg_1min": list(self.load),
         }
+
+
+def versus(
+    values: dict[str, list[float]],
+    ours: tuple[str, str],
+    baseline: tuple[str, str],
+    meaning: str,
+    goal: Goal | None = None,
+    unit: str = "rows/s",
+) -> Comparison:
+    """Side ``ours`` against side ``baseline`` (each ``(key in values, label)``), per-round ratios."""
+    (mine, ours_label), (theirs, baseline_label) = ours, baseline
+    return Comparison(
+        label=unit,
+        baseline_label=baseline_label,
+        baseline=stat(values[theirs], unit),
+        ours_label=ours_label,
+        ours=stat(values[mine], unit),
+        ratio=stat(ratios(values[mine], values[theirs]), "x"),
+        ratio_meaning=meaning,
+        goal=goal,
+    )

@@ -20,6 +20,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def event_log_conf(events: Path) -> tuple[str, ...]:
+    """Settings for a server that writes its event log (what Spark's UI shows) uncompressed to ``events``."""
+    events.mkdir()
+    return (
+        "spark.eventLog.enabled=true",
+        f"spark.eventLog.dir=file://{events}",
+        "spark.eventLog.compress=false",
+    )
+
+
 @contextmanager
 def started_connect_server(tmp_path: Path, jars: Sequence[str], *conf: str) -> Iterator[str]:
     """A Connect server whose executors are two separate JVMs, given ``jars`` (none: no jar at all);

@@ -20,7 +20,7 @@ import pytest
 import lakebase_spark
 
 from .conftest import DATABASE, ENDPOINT
-from .connect_servers import started_connect_server
+from .connect_servers import event_log_conf, started_connect_server
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.connect]
 
@@ -91,13 +91,7 @@ def test_local_addresses_are_told_from_foreign_ones() -> None:
 def connect_server(tmp_path):
     """pyspark's start-connect-server.sh, with the provider jar and the driver: executors in two JVMs."""
     jars = [lakebase_spark.jar_path(), lakebase_spark.postgres_driver_jar()]
-    events = tmp_path / "events"
-    events.mkdir()
-    conf = (
-        "spark.eventLog.enabled=true",
-        f"spark.eventLog.dir=file://{events}",
-        "spark.eventLog.compress=false",
-    )
+    conf = event_log_conf(tmp_path / "events")
     with started_connect_server(tmp_path, jars, *conf) as remote:
         yield remote
 

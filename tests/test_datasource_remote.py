@@ -19,7 +19,7 @@ import pytest
 from psycopg import sql
 
 from .conftest import DATABASE, ENDPOINT
-from .connect_servers import started_connect_server
+from .connect_servers import event_log_conf, started_connect_server
 
 pytestmark = [
     pytest.mark.spark,
@@ -41,12 +41,7 @@ def test_a_connect_server_with_no_jar_reads_and_writes_exactly(emulator, admin, 
     for name in shards:
         emulator.create_database(name)
     events = tmp_path / "events"
-    events.mkdir()
-    conf = (
-        "spark.eventLog.enabled=true",
-        f"spark.eventLog.dir=file://{events}",
-        "spark.eventLog.compress=false",
-    )
+    conf = event_log_conf(events)
     with started_connect_server(tmp_path, [], *conf) as remote:
         env = dict(os.environ, LAKEBASE_TEST_PAT=emulator.pat, PYSPARK_PYTHON=sys.executable)
         done = subprocess.run(

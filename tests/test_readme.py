@@ -58,6 +58,12 @@ def shop(emulator):
     return psycopg.connect(emulator.admin_conninfo("shop"), autocommit=True)
 
 
+def grant_orders(conn, emulator) -> None:
+    """The emulator's user reads public.orders and creates tables in shop."""
+    conn.execute(f'GRANT SELECT ON public.orders TO "{emulator.user_name}"')
+    conn.execute(f'GRANT CREATE ON SCHEMA public TO "{emulator.user_name}"')
+
+
 def test_writes_example(spark, emulator, monkeypatch) -> None:
     emulator.create_database("shop")
     with shop(emulator) as conn:
@@ -122,9 +128,8 @@ def test_jar_free_example(spark, emulator, monkeypatch) -> None:
         conn.execute("INSERT INTO public.orders SELECT g, g * 0.5 FROM generate_series(1, 1000) g")
         conn.execute("CREATE TABLE public.big_orders (id bigint PRIMARY KEY, amount numeric(12, 2))")
         conn.execute("INSERT INTO public.big_orders VALUES (500, 1), (1, 1)")  # one updated, one kept
-        conn.execute(f'GRANT SELECT ON public.orders TO "{emulator.user_name}"')
         conn.execute(f'GRANT ALL ON public.big_orders TO "{emulator.user_name}"')
-        conn.execute(f'GRANT CREATE ON SCHEMA public TO "{emulator.user_name}"')
+        grant_orders(conn, emulator)
     scope = readme_scope(spark, emulator, monkeypatch)
     try:
         exec(compile(example("jarfree-example"), "README.md", "exec"), scope)
@@ -146,8 +151,7 @@ def test_quickstart_and_notebook_examples(spark, emulator, monkeypatch) -> None:
         conn.execute("DROP TABLE IF EXISTS public.orders, public.order_counts")
         conn.execute("CREATE TABLE public.orders (id bigint, customer text)")
         conn.execute("INSERT INTO public.orders SELECT g, 'c' || (g % 3) FROM generate_series(1, 30) g")
-        conn.execute(f'GRANT SELECT ON public.orders TO "{emulator.user_name}"')
-        conn.execute(f'GRANT CREATE ON SCHEMA public TO "{emulator.user_name}"')
+        grant_orders(conn, emulator)
     scope = readme_scope(spark, emulator, monkeypatch)
     try:
         exec(compile(example("quickstart-example"), "README.md", "exec"), scope)

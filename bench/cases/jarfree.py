@@ -14,9 +14,10 @@ from lakebase_spark.datasource import register, source_options
 from ..context import Context
 from ..data import ORDERS, TARGET
 from ..env import DATABASE, ENDPOINT
-from ..measure import interleave, peak_python_worker_mib, ratios, stat, timed
+from ..measure import interleave, peak_python_worker_mib, timed
 from ..readjob import noop_write, orders_frame
 from ..results import CaseResult, Comparison, Goal
+from ..results import versus as compare
 from .read import copy_out, id_ranges
 from .write import WRITE_KEYS
 
@@ -120,16 +121,7 @@ def run(ctx: Context) -> CaseResult:
         meaning: str,
         goal: Goal | None = None,
     ) -> Comparison:
-        return Comparison(
-            label="rows/s",
-            baseline_label=label,
-            baseline=stat(rate[name], "rows/s"),
-            ours_label=ours_label,
-            ours=stat(rate["jar-free"], "rows/s"),
-            ratio=stat(ratios(rate["jar-free"], rate[name]), "x"),
-            ratio_meaning=meaning,
-            goal=goal,
-        )
+        return compare(rate, ("jar-free", ours_label), (name, label), meaning, goal)
 
     reads = 'jar-free read: `format("lakebase")`, ADBC binary COPY to Arrow'
     writes = 'jar-free write: `format("lakebase")`, ADBC binary COPY from Arrow, exactly once'
@@ -165,15 +157,13 @@ def run(ctx: Context) -> CaseResult:
             "jar-free rows/s ÷ Spark defaults'",
             Goal(">=", 2.0),
         ),
-        Comparison(
-            label="MiB",
-            baseline_label=f"peak Python worker RSS, one partition of {small:,} rows",
-            baseline=stat(memory["eighth"], "MiB"),
-            ours_label=f"peak Python worker RSS, one partition of {rows:,} rows",
-            ours=stat(memory["all"], "MiB"),
-            ratio=stat(ratios(memory["all"], memory["eighth"]), "x"),
-            ratio_meaning="memory for 8x the rows ÷ memory for 1x (flat: 1.0)",
-            goal=Goal("<=", 1.25),
+        compare(
+            memory,
+            ("all", f"peak Python worker RSS, one partition of {rows:,} rows"),
+            ("eighth", f"peak Python worker RSS, one partition of {small:,} rows"),
+            "memory for 8x the rows ÷ memory for 1x (flat: 1.0)",
+            Goal("<=", 1.25),
+            unit="MiB",
         ),
     ]
     return CaseResult(

@@ -11,9 +11,10 @@ import pyspark
 
 from ..context import Context
 from ..data import ORDERS
-from ..measure import interleave, ratios, stat, timed
+from ..measure import interleave, stat, timed
 from ..readjob import VARIANTS, ReadJobResult, Variant, noop_write, orders_frame, variant_options
 from ..results import CaseResult, Comparison, Goal, Table
+from ..results import versus as compare
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -59,16 +60,7 @@ def run(ctx: Context) -> CaseResult:
     rate = {name: [rows / s for s in values] for name, values in seconds.items()}
 
     def versus(label: str, name: str, meaning: str, goal: Goal | None = None) -> Comparison:
-        return Comparison(
-            label="rows/s",
-            baseline_label=label,
-            baseline=stat(rate[name], "rows/s"),
-            ours_label="ours: " + VARIANTS["ours"],
-            ours=stat(rate["ours"], "rows/s"),
-            ratio=stat(ratios(rate["ours"], rate[name]), "x"),
-            ratio_meaning=meaning,
-            goal=goal,
-        )
+        return compare(rate, ("ours", "ours: " + VARIANTS["ours"]), (name, label), meaning, goal)
 
     goal = Goal(">=", 0.95)
     comparisons = [

@@ -11,9 +11,10 @@ from lakebase_spark import write
 from ..context import Context
 from ..data import ORDERS, TARGET
 from ..env import DATABASE, ENDPOINT
-from ..measure import interleave, ratios, stat, timed
+from ..measure import interleave, timed
 from ..readjob import orders_frame
 from ..results import CaseResult, Comparison, Goal
+from ..results import versus as compare
 from .read import COLUMNS
 
 BATCH = 10_000
@@ -83,16 +84,8 @@ def run(ctx: Context) -> CaseResult:
     goal = Goal(">=", 2.0)
 
     def versus(label: str, name: str, meaning: str, goal: Goal | None = None) -> Comparison:
-        return Comparison(
-            label="rows/s",
-            baseline_label=label,
-            baseline=stat(rate[name], "rows/s"),
-            ours_label="ours: `lakebase_spark.write(mode='upsert', key='id')`",
-            ours=stat(rate["ours"], "rows/s"),
-            ratio=stat(ratios(rate["ours"], rate[name]), "x"),
-            ratio_meaning=meaning,
-            goal=goal,
-        )
+        ours = "ours: `lakebase_spark.write(mode='upsert', key='id')`"
+        return compare(rate, ("ours", ours), (name, label), meaning, goal)
 
     comparisons = [
         versus(

@@ -15,9 +15,10 @@ from lakebase_spark.writing.jobs import COPY_SOURCE, WRITE_COLUMNS, WRITE_ID, WR
 from ..context import Context
 from ..data import ORDERS, TARGET
 from ..env import DATABASE, ENDPOINT
-from ..measure import interleave, ratios, stat, timed
+from ..measure import interleave, stat, timed
 from ..readjob import orders_frame
 from ..results import CaseResult, Comparison, Goal
+from ..results import versus as compare
 from .read import COLUMNS, id_ranges
 
 #: The keys lakebase_options sets for JDBC writes; Spark's defaults are batchsize 1000, no rewriting.
@@ -115,16 +116,7 @@ def run(ctx: Context) -> CaseResult:
     def versus(
         label: str, name: str, meaning: str, goal: Goal | None = None, ours: str = "ours"
     ) -> Comparison:
-        return Comparison(
-            label="rows/s",
-            baseline_label=label,
-            baseline=stat(rate[name], "rows/s"),
-            ours_label=ours_label if ours == "ours" else ours,
-            ours=stat(rate[ours], "rows/s"),
-            ratio=stat(ratios(rate[ours], rate[name]), "x"),
-            ratio_meaning=meaning,
-            goal=goal,
-        )
+        return compare(rate, (ours, ours_label if ours == "ours" else ours), (name, label), meaning, goal)
 
     goals = {"psql": Goal(">=", 0.9), "spark": Goal(">=", 2.5), "exactly-once": Goal(">=", 0.8)}
     comparisons = [
