@@ -11,6 +11,7 @@ import pytest
 
 from lakebase_spark import broker, connection, service, targets
 from lakebase_spark import options as py_options
+from lakebase_spark.reading import snapshots
 from lakebase_spark.writing import jobs as writer
 from lakebase_spark.writing import tables, write_ids
 
@@ -30,6 +31,8 @@ SHARED = [
     ("LakebaseOptions", "ENDPOINT_PATTERN", targets.ENDPOINT_PATTERN),
     ("LakebaseOptions", "SEGMENT_PATTERN", targets.SEGMENT_PATTERN),
     ("LakebaseOptions", "POSTGRES_DRIVER", py_options.POSTGRES_DRIVER),
+    ("LakebaseOptions", "SNAPSHOT", snapshots.SNAPSHOT),
+    ("LakebaseOptions", "SNAPSHOT_PATTERN", snapshots.SNAPSHOT_PATTERN),
     ("BrokerClient", "TOKEN_PATH", service.TOKEN_PATH),
     ("BrokerClient", "TOKEN", service.TOKEN),
     ("BrokerClient", "EXPIRES_IN_MS", service.EXPIRES_IN_MS),

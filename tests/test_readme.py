@@ -10,6 +10,7 @@ import pyspark
 import pytest
 
 import lakebase_spark
+from lakebase_spark import Snapshot
 
 from .conftest import ENDPOINT
 
@@ -168,3 +169,32 @@ def test_the_plugin_example_is_the_file_the_suite_runs() -> None:
     block = re.search(r"<!-- plugin-example: .*? -->\n```python\n(.*?)```", README.read_text(), re.S)
     assert block, "README has no plugin-example block"
     assert block.group(1) in (README.parent / "examples" / "test_customer_totals.py").read_text()
+
+
+def test_reading_example(spark, emulator, monkeypatch) -> None:
+    emulator.create_database("shop")
+    with shop(emulator) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.customers, public.events, public.invoices")
+        conn.execute(
+            "CREATE TABLE public.customers AS SELECT i AS customer, 'c' || i || '@example.com' AS email "
+            "FROM generate_series(1, 300) i"
+        )
+        conn.execute("CREATE TABLE public.events AS SELECT i % 17 AS kind FROM generate_series(1, 5000) i")
+        conn.execute(
+            "CREATE TABLE public.invoices AS SELECT i AS id, i % 300 + 1 AS customer "
+            "FROM generate_series(1, 3000) i"
+        )
+        for table in ("customers", "events", "invoices"):
+            conn.execute(f'GRANT SELECT ON public.{table} TO "{emulator.user_name}"')
+    scope = readme_scope(spark, emulator, monkeypatch)
+    try:
+        exec(compile(example("reading-example"), "README.md", "exec"), scope)
+        assert scope["customers"].count() == 300
+        assert scope["customers"].rdd.getNumPartitions() == 6
+        assert scope["events"].count() == 5000
+    finally:
+        lakebase_spark.stop_shared_broker_services()
+        Snapshot.close_all()  # the two reads' own snapshots, held for an hour otherwise
+    assert len(scope["per_customer"]) == 300
+    assert {r["count"] for r in scope["per_customer"]} == {10}
+    assert scope["snap"].closed

@@ -124,6 +124,25 @@ def test_sharded_read_equals_the_source_rows_once_each(spark, fleet, broker_serv
     assert all(owners[i * i] == "shard_b" for i in STALE)
 
 
+def test_consistent_sharded_read_holds_a_snapshot_per_shard(spark, fleet, broker_service) -> None:
+    from lakebase_spark import Snapshot
+
+    df = read_sharded(
+        spark,
+        fleet.shard_map,
+        table="public.orders",
+        key="id",
+        partitions=6,
+        broker=broker_service,
+        consistent=True,
+        hold=300,
+    )
+    assert sorted(r.id for r in df.select("id").collect()) == sorted(fleet.keys)
+    Snapshot.close_all()  # every shard's snapshot ends: the partitions cannot import them any more
+    with pytest.raises(Exception, match=r"consistent read's snapshot .* cannot be imported"):
+        df.count()
+
+
 def test_a_key_range_touches_only_the_shards_it_needs(spark, fleet, broker_service) -> None:
     plan = plan_sharded_read(
         fleet.shard_map,

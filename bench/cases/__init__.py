@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from ..context import Context
 from ..results import CaseResult
-from . import balance, connections, credentials, herd, jarfree, read, scaling, upsert, write
+from . import balance, connections, credentials, herd, jarfree, read, reads, scaling, upsert, write
 
 __all__ = ["CASES"]
 
@@ -20,4 +20,5 @@ CASES: list[tuple[str, Callable[[Context], CaseResult]]] = [
     ("scaling", scaling.run),
     ("herd", herd.run),
     ("jarfree", jarfree.run),
+    ("reads", reads.run),
 ]

@@ -33,6 +33,7 @@ from .errors import (
     WriteInputError,
 )
 from .options import LakebaseOptions, lakebase_options
+from .reading import Snapshot, SnapshotError, export_snapshot, read
 from .service import BrokerService, shared_broker_service, stop_shared_broker_services
 from .session import configure, jar_path, postgres_driver_jar, provider_stats
 from .writing import WriteResult, foreach_batch, write
@@ -54,6 +55,8 @@ __all__ = [
     "MissingDependencyError",
     "PermissionDeniedError",
     "Secret",
+    "Snapshot",
+    "SnapshotError",
     "TLSRequiredError",
     "TokenBroker",
     "WorkspaceRefusalError",
@@ -62,11 +65,13 @@ __all__ = [
     "WriteResult",
     "configure",
     "connect",
+    "export_snapshot",
     "foreach_batch",
     "jar_path",
     "lakebase_options",
     "postgres_driver_jar",
     "provider_stats",
+    "read",
     "shared_broker_service",
     "stop_shared_broker_services",
     "write",

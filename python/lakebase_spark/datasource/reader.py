@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING
 from pyspark.sql.datasource import DataSourceReader, InputPartition
 
 from ..errors import LakebaseSparkError
+from ..reading.snapshots import SNAPSHOT, import_snapshot
 from .columns import ReadColumn, query_columns, table_columns
 from .options import SourceOptions, SourceOptionsError
-from .partitions import SqlPartition, key_partitions, page_partitions
+from .partitions import SqlPartition, partitions_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -87,7 +88,9 @@ class LakebaseReader(DataSourceReader):
                 listed = None
             if not isinstance(listed, list) or not listed or not all(isinstance(p, str) for p in listed):
                 raise SourceOptionsError(f"option {PREDICATES} must be a JSON list of SQL predicates")
-            return [SqlPartition(i, f"({p})") for i, p in enumerate(listed)]
+            return partitions_of(listed)
+        from ..reading.ranges import key_predicates, page_predicates
+
         assert options.login is not None
         with options.login.psycopg(autocommit=True) as conn:
             if options.table is None:
@@ -97,8 +100,8 @@ class LakebaseReader(DataSourceReader):
                     )
                 return [SqlPartition(0, "TRUE")]
             if key:
-                return key_partitions(conn, options.table, key, wanted)
-            return page_partitions(conn, options.table, wanted)
+                return partitions_of(key_predicates(conn, options.table, key, wanted))
+            return partitions_of(page_predicates(conn, options.table, wanted))
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
@@ -112,9 +115,12 @@ class LakebaseReader(DataSourceReader):
         where = " AND ".join([partition.predicate, *(f"({c})" for c in self.pushed)])
         statement = f"SELECT {select} FROM {relation} WHERE {where}"  # noqa: S608 - quoted names, exact SQL
         names = [c.name for c in self.columns]
+        snapshot = options.get(SNAPSHOT)
         connection = options.login.adbc()
         try:
             with connection.cursor() as cursor:
+                if snapshot:
+                    import_snapshot(cursor, snapshot, options.login.where)
                 cursor.adbc_statement.set_options(
                     **{StatementOptions.BATCH_SIZE_HINT_BYTES.value: str(BATCH_BYTES)}
                 )

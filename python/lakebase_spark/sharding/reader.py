@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ..broker import TokenBroker
 from ..names import TableName
 from ..options import lakebase_options
+from ..reading.snapshots import DEFAULT_HOLD, SNAPSHOT, Snapshot
 from ..service import BrokerService, default_workspace_client, shared_broker_service
 from ..sessions import default_parallelism
 from ..targets import Address
@@ -45,6 +46,8 @@ def read_sharded(
     broker: BrokerService | None = None,
     workspace_client: WorkspaceClient | None = None,
     jar_free: bool = False,
+    consistent: bool = False,
+    hold: float = DEFAULT_HOLD,
 ) -> DataFrame:
     """Read ``table`` from every shard the key range touches, as one DataFrame.
 
@@ -74,6 +77,10 @@ def read_sharded(
     jar_free:
         Read each shard through ``format("lakebase")`` (Spark 4, no jar; see the README's "The jar-free
         path"); its credentials as ``source_options``' ``"auto"``.
+    consistent, hold:
+        Every partition of a shard sees that shard's snapshot, exported when the read is planned and
+        held for ``hold`` seconds (see ``lakebase_spark.read``). Shards are separate databases: their
+        snapshots are taken one after another, not at one moment across the fleet.
     """
     request = ReadRequest(
         TableName.parse(table),
@@ -89,12 +96,40 @@ def read_sharded(
         service = broker or BrokerService(TokenBroker(workspace_client or default_workspace_client()))
     else:
         service = broker.start() if broker is not None else shared_broker_service(workspace_client)
-    df = load_plan(make_plan(shard_map, request, service), spark, broker=service, jar_free=jar_free)
+    planned = make_plan(shard_map, request, service)
+    snapshots = _export(planned, service, hold) if consistent else {}
+    df = load_plan(planned, spark, broker=service, jar_free=jar_free, snapshots=snapshots)
     return df.where(where) if where else df
 
 
+def _export(planned: ShardedReadPlan, service: BrokerService, hold: float) -> dict[str, str]:
+    """One snapshot per touched shard, held for ``hold`` seconds: shard name -> snapshot id."""
+    from ..connection import connect
+
+    ids = {}
+    for name in planned.shards_touched:
+        shard = planned.shards[name]
+        address = planned.addresses.get(name)
+        connection = connect(
+            **shard.target.keywords(),
+            database=shard.database,
+            broker=service,
+            address=address,
+            label=f"shard {name!r}",
+            autocommit=True,
+        )
+        where = f"shard {name!r} ({shard.database})"
+        ids[name] = Snapshot(connection, where, hold=hold, scope=(shard.target, shard.database)).id
+    return ids
+
+
 def load_plan(
-    planned: ShardedReadPlan, spark: SparkSession, *, broker: BrokerService, jar_free: bool = False
+    planned: ShardedReadPlan,
+    spark: SparkSession,
+    *,
+    broker: BrokerService,
+    jar_free: bool = False,
+    snapshots: dict[str, str] | None = None,
 ) -> DataFrame:
     """One DataFrame: each shard read with one partition per predicate, unioned by column name."""
     from pyspark.sql import functions as F
@@ -107,14 +142,15 @@ def load_plan(
     frames: list[tuple[str, DataFrame]] = []
     for name in planned.shards_touched:
         shard = planned.shards[name]
+        snapshot = {SNAPSHOT: snapshots[name]} if snapshots else {}
         if jar_free:
             from ..datasource import source_options
             from ..datasource.frames import load_predicates
 
             built = source_options(**shard.target.keywords(), database=shard.database, broker=broker)
-            df = load_predicates(spark, planned.table, built, planned.predicates(name))
+            df = load_predicates(spark, planned.table, {**built, **snapshot}, planned.predicates(name))
         else:
-            opts = shard_options(shard, broker, planned.addresses.get(name))
+            opts = {**shard_options(shard, broker, planned.addresses.get(name)), **snapshot}
             url = opts.pop("url")
             df = spark.read.jdbc(
                 url, planned.table.quoted(), predicates=planned.predicates(name), properties=opts

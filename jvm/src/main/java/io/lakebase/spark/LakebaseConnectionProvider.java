@@ -129,7 +129,7 @@ public final class LakebaseConnectionProvider extends JdbcConnectionProvider {
                         + "; it must start with " + PgUrl.PREFIX, "08001");
             }
             ProviderStats.LOGINS.incrementAndGet();
-            return c;
+            return options.snapshot != null ? SharedSnapshot.importInto(c, options) : c;
         }, options.hosts());
     }
 

@@ -34,6 +34,10 @@ final class LakebaseOptions {
     static final String COLD_START_TIMEOUT_MS = "lakebase.coldstart.timeout.ms";
     static final String BROKER_TIMEOUT_MS = "lakebase.broker.timeout.ms";
     static final String CONNECTION_LIMIT_TIMEOUT_MS = "lakebase.connlimit.timeout.ms";
+    /** A snapshot exported by the driver ({@code pg_export_snapshot()}) that every connection of a read imports. */
+    static final String SNAPSHOT = "lakebase.snapshot";
+    /** What pg_export_snapshot() returns (e.g. 00000003-0000001B-1): checked, since it is pasted into SQL. */
+    static final String SNAPSHOT_PATTERN = "[0-9A-F]{1,16}(-[0-9A-F]{1,16}){1,3}";
     static final String CONNECTION_PROVIDER = "connectionprovider";
     static final String URL = "url";
     static final String USER = "user";
@@ -87,6 +91,8 @@ final class LakebaseOptions {
     final long connectionLimitTimeoutMs;
     /** How long to wait for the broker's answer: the helpers size it from the SDK's retry budget. */
     final int brokerTimeoutMs;
+    /** The snapshot every connection of this read imports, or null. */
+    final String snapshot;
     private final PgUrl pgUrl;
     private final Map<String, String> options;
 
@@ -125,6 +131,20 @@ final class LakebaseOptions {
                 "0 fails at the first 'too many connections' (SQLSTATE 53300) instead of waiting for a free one");
         this.brokerTimeoutMs = (int) Math.min(Integer.MAX_VALUE, parseMillis(BROKER_TIMEOUT_MS,
                 BrokerClient.READ_TIMEOUT_MS, 1000, "how long to wait for the broker to mint a token"));
+        this.snapshot = parseSnapshot();
+    }
+
+    private String parseSnapshot() {
+        String value = options.get(SNAPSHOT);
+        if (value == null || value.trim().isEmpty()) {
+            return null;
+        }
+        if (!value.trim().matches(SNAPSHOT_PATTERN)) {
+            throw new LakebaseException.Options("lakebase: option " + SNAPSHOT + " must be a snapshot id from "
+                    + "pg_export_snapshot() (e.g. 00000003-0000001B-1), got '" + value + "'; let "
+                    + "lakebase_spark.read(..., consistent=True) set it");
+        }
+        return value.trim();
     }
 
     /** Copies Spark's option map into a Java map with lower-case keys (the only place that touches Scala). */

@@ -118,4 +118,14 @@ public class LakebaseOptionsTest {
         o.remove(LakebaseOptions.ENDPOINT);
         refused(o);
     }
+
+    @Test
+    public void aSnapshotIdIsCheckedBeforeItGoesIntoSql() {
+        Map<String, String> o = valid();
+        assertNull(LakebaseOptions.parse(o).snapshot);
+        o.put(LakebaseOptions.SNAPSHOT, "00000003-0000001B-1");
+        assertEquals("00000003-0000001B-1", LakebaseOptions.parse(o).snapshot);
+        o.put(LakebaseOptions.SNAPSHOT, "0000-1'; DROP TABLE t; --");
+        assertTrue(refused(o).contains(LakebaseOptions.SNAPSHOT));
+    }
 }

@@ -1,0 +1,90 @@
+"""Case 10: ``lakebase_spark.read``: what one snapshot for every partition costs, a text key against an
+integer key, and the read against the physical limit (psql's COPY over as many streams)."""
+
+from __future__ import annotations
+
+import functools
+
+from lakebase_spark import read as lakebase_read
+
+from ..context import Context
+from ..data import ORDERS
+from ..env import DATABASE, ENDPOINT
+from ..measure import interleave, timed
+from ..readjob import noop_write
+from ..results import CaseResult, Goal
+from ..results import versus as compare
+from .read import copy_out, id_ranges
+
+
+def run(ctx: Context) -> CaseResult:
+    env, rows, parts = ctx.env, ctx.cfg.rows, ctx.cfg.read_partitions
+
+    def read(key: str, consistent: bool) -> float:
+        env.settle()
+
+        def job() -> None:  # planning and the snapshot's export count: they are part of every read
+            df = lakebase_read(
+                env.spark,
+                ORDERS,
+                endpoint=ENDPOINT,
+                database=DATABASE,
+                key=key,
+                partitions=parts,
+                consistent=consistent,
+                hold=600,
+                broker=env.broker,
+            )
+            noop_write(df)
+
+        return timed(job)
+
+    parallel = [copy_out(f" WHERE id >= {lo} AND id < {hi}") for lo, hi in id_ranges(rows, parts)]
+    seconds = interleave(
+        {
+            "consistent": functools.partial(read, "id", True),
+            "plain": functools.partial(read, "id", False),
+            "text": functools.partial(read, "note", False),
+            "psql-parallel": functools.partial(env.psql, *parallel),
+        },
+        repeats=ctx.cfg.repeats,
+        warmup=ctx.cfg.warmup,
+    )
+    rate = {k: [rows / s for s in v] for k, v in seconds.items()}
+    plain = ("plain", f"`read(..., key='id', consistent=False)`, {parts} partitions")
+    comparisons = [
+        compare(
+            rate,
+            ("consistent", "`read(..., key='id')`: one exported snapshot for every partition"),
+            plain,
+            "consistent rows/s ÷ plain rows/s (time ratio ≤ 1.1 means rate ratio ≥ 0.91)",
+            Goal(">=", 1 / 1.1),
+        ),
+        compare(
+            rate,
+            ("text", "`read(..., key='note', consistent=False)`: a text key (COLLATE \"C\" ranges)"),
+            plain,
+            "text-key rows/s ÷ integer-key rows/s",
+            Goal(">=", 0.9),
+        ),
+        compare(
+            rate,
+            ("consistent", "`read(..., key='id')`"),
+            ("psql-parallel", f"limit: `psql \\copy ... TO '/dev/null'`, {parts} streams at once"),
+            "fraction of parallel psql's rows/s",
+            Goal(">=", 0.55),
+        ),
+    ]
+    return CaseResult(
+        key="reads",
+        title="lakebase_spark.read: snapshot, key types",
+        method=[
+            f"All {rows:,} rows of `{ORDERS}` into Spark's `noop` sink through the JDBC provider path, "
+            f"{parts} partitions cut at the key's `pg_stats` quantiles; each round plans anew (and, when "
+            "consistent, exports and holds a snapshot that every partition imports). `note` is text "
+            "('order <n> <16 hex>'), `id` bigint. psql's `\\copy` over as many id ranges at once is "
+            "the physical limit. Same Spark session (local[2]), rounds interleaved.",
+        ],
+        comparisons=comparisons,
+        notes=[],
+    )

@@ -1,0 +1,7 @@
+"""Reading one table of one endpoint: partitions on any key or by pages (:mod:`.ranges`), and one
+snapshot for all of a read's partitions (:mod:`.snapshots`)."""
+
+from .reads import export_snapshot, read
+from .snapshots import Snapshot, SnapshotError
+
+__all__ = ["Snapshot", "SnapshotError", "export_snapshot", "read"]

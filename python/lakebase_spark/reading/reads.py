@@ -1,0 +1,172 @@
+"""``lakebase_spark.read``: one table of one endpoint as a DataFrame, in balanced partitions on any
+orderable key (or page ranges without one), every partition seeing the same snapshot by default.
+
+The JDBC provider path (``spark.read.jdbc`` with one exact predicate per partition) or, with
+``jar_free=True``, ``format("lakebase")``; both plan here, on the driver.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..names import TableName
+from ..targets import DEFAULT_DATABASE, Target
+from .ranges import key_predicates, page_predicates
+from .snapshots import DEFAULT_HOLD, Snapshot, SnapshotError
+
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
+    from pyspark.sql import DataFrame, SparkSession
+
+    from ..service import BrokerService
+
+__all__ = ["export_snapshot", "read"]
+
+log = logging.getLogger(__name__)
+
+
+def export_snapshot(
+    endpoint: str | None = None,
+    *,
+    instance: str | None = None,
+    database: str = DEFAULT_DATABASE,
+    hold: float = DEFAULT_HOLD,
+    broker: BrokerService | None = None,
+    workspace_client: WorkspaceClient | None = None,
+) -> Snapshot:
+    """Export a snapshot of ``database`` and hold it for ``hold`` seconds (or until closed): reads given
+    ``snapshot=`` see that one moment. Use it as a context manager to read several tables consistently::
+
+        with lakebase_spark.export_snapshot(endpoint, database="shop") as snap:
+            orders = lakebase_spark.read(spark, "public.orders", endpoint=endpoint, database="shop",
+                                         snapshot=snap)
+            lines = lakebase_spark.read(spark, "public.order_lines", endpoint=endpoint, database="shop",
+                                        snapshot=snap)
+            orders.join(lines, "order_id").write.saveAsTable("main.sales.order_lines_at_one_moment")
+    """
+    from ..connection import connect, resolve_address
+    from ..service import shared_broker_service
+
+    target = Target.of(endpoint, instance)
+    service = broker if broker is not None else shared_broker_service(workspace_client)
+    address = resolve_address(service.broker, **target.keywords())
+    connection = connect(
+        **target.keywords(), database=database, broker=service, address=address, autocommit=True
+    )
+    where = f"{target} ({address.host}:{address.port}, database {database!r})"
+    return Snapshot(connection, where, hold=hold, scope=(target, database))
+
+
+def read(
+    spark: SparkSession,
+    table: str | tuple[str, str],
+    *,
+    endpoint: str | None = None,
+    instance: str | None = None,
+    database: str = DEFAULT_DATABASE,
+    key: str | None = None,
+    partitions: int | None = None,
+    consistent: bool = True,
+    snapshot: Snapshot | None = None,
+    hold: float = DEFAULT_HOLD,
+    jar_free: bool = False,
+    options: Mapping[str, object] | None = None,
+    broker: BrokerService | None = None,
+    workspace_client: WorkspaceClient | None = None,
+) -> DataFrame:
+    """Read ``table`` (``"schema.table"``) of one endpoint (or instance) as a DataFrame.
+
+    Parameters
+    ----------
+    key:
+        A column to split the read by: any orderable type (integers, numeric, text, uuid, date,
+        timestamp), cut at its quantiles from ``pg_stats`` (else a sample) so partitions hold about as
+        many rows each. Without it, the table is split by page (``ctid``) ranges: no key needed.
+    partitions:
+        How many (default: the session's default parallelism).
+    consistent:
+        Every partition sees the same snapshot, exported now and held for ``hold`` seconds (default
+        one hour): actions on the DataFrame within that time read the table as it was at this call,
+        however the application writes meanwhile. After it, they fail saying so. ``False``: each
+        partition reads its own moment (Spark's JDBC behaviour; rows moved between partitions' ranges
+        while the read runs can be read twice or missed).
+    snapshot:
+        A :func:`export_snapshot` to read in (several tables at one moment); implies ``consistent``.
+    jar_free:
+        Through ``format("lakebase")`` (Spark 4; no jar, see the README's "The jar-free path").
+    options:
+        More Spark read options (``fetchsize``, ``customSchema``, ...).
+    """
+    name = TableName.parse(table)
+    target = Target.of(endpoint, instance)
+    if snapshot is not None and not consistent:
+        raise SnapshotError("snapshot= makes a read consistent; leave consistent at True (or drop snapshot=)")
+    if snapshot is not None and snapshot.scope not in (None, (target, database)):
+        raise SnapshotError(
+            f"the snapshot was exported on {snapshot.where}, not on {target} database {database!r}: a "
+            "snapshot can only be read on the database it was exported from"
+        )
+    wanted = partitions if partitions is not None else _parallelism(spark)
+    if wanted < 1:
+        raise ValueError(f"partitions must be at least 1, got {wanted!r}")
+    service = _tokens(broker, workspace_client, jar_free=jar_free)
+    if consistent and snapshot is None:
+        snapshot = export_snapshot(**target.keywords(), database=database, hold=hold, broker=service)
+    if snapshot is not None:
+        snapshot.check()
+    from ..connection import connect
+
+    # Planned outside the snapshot's transaction: queries there would hold the tables' locks for the
+    # whole hold (a DROP or ALTER would wait on it). The ranges are open-ended, so they cover the table
+    # at any moment.
+    with connect(**target.keywords(), database=database, broker=service, autocommit=True) as conn:
+        predicates = _plan(conn, name, key, wanted)
+    extra = {k: str(v) for k, v in (options or {}).items()}
+    if snapshot is not None:
+        extra.update(snapshot.options())
+    log.info(
+        "lakebase: reading %s in %d partition(s) by %s%s",
+        name,
+        len(predicates),
+        repr(key) if key else "page ranges",
+        f", snapshot {snapshot.id}" if snapshot is not None else "",
+    )
+    if jar_free:
+        from ..datasource import source_options
+        from ..datasource.frames import load_predicates
+
+        built = source_options(**target.keywords(), database=database, broker=service)
+        return load_predicates(spark, name, {**built, **extra}, predicates)
+    from ..options import lakebase_options
+
+    opts = {**lakebase_options(**target.keywords(), database=database, broker=service), **extra}
+    url = opts.pop("url")
+    return spark.read.jdbc(url, name.quoted(), predicates=predicates, properties=opts)
+
+
+def _plan(conn: Any, table: TableName, key: str | None, wanted: int) -> list[str]:
+    if key:
+        return key_predicates(conn, table, key, wanted)
+    return page_predicates(conn, table, wanted)
+
+
+def _tokens(
+    broker: BrokerService | None, workspace_client: WorkspaceClient | None, *, jar_free: bool
+) -> BrokerService:
+    from ..service import BrokerService, default_workspace_client, shared_broker_service
+
+    if jar_free:  # tokens, not a served broker: executors may not reach this process
+        if broker is not None:
+            return broker
+        from ..broker import TokenBroker
+
+        return BrokerService(TokenBroker(workspace_client or default_workspace_client()))
+    return broker.start() if broker is not None else shared_broker_service(workspace_client)
+
+
+def _parallelism(spark: SparkSession) -> int:
+    from ..sessions import default_parallelism
+
+    return default_parallelism(spark)
