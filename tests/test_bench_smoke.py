@@ -18,7 +18,18 @@ import pytest
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = ["credentials", "connections", "read", "balance", "write", "upsert", "scaling", "herd", "jarfree"]
+CASES = [
+    "credentials",
+    "connections",
+    "read",
+    "balance",
+    "write",
+    "upsert",
+    "scaling",
+    "herd",
+    "jarfree",
+    "reads",
+]
 
 
 def is_number(value: object) -> bool:

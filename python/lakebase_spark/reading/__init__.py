@@ -2,6 +2,7 @@
 snapshot for all of a read's partitions (:mod:`.snapshots`)."""
 
 from .reads import export_snapshot, read
+from .replicas import ReplicaLagError
 from .snapshots import Snapshot, SnapshotError
 
-__all__ = ["Snapshot", "SnapshotError", "export_snapshot", "read"]
+__all__ = ["ReplicaLagError", "Snapshot", "SnapshotError", "export_snapshot", "read"]

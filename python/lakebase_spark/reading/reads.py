@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..names import TableName
 from ..targets import DEFAULT_DATABASE, Target
 from .ranges import key_predicates, page_predicates
+from .replicas import await_lag
 from .snapshots import DEFAULT_HOLD, Snapshot, SnapshotError
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ def read(
     snapshot: Snapshot | None = None,
     hold: float = DEFAULT_HOLD,
     jar_free: bool = False,
+    max_lag: float | None = None,
+    lag_wait: float = 0.0,
     options: Mapping[str, object] | None = None,
     broker: BrokerService | None = None,
     workspace_client: WorkspaceClient | None = None,
@@ -96,6 +99,10 @@ def read(
         A :func:`export_snapshot` to read in (several tables at one moment); implies ``consistent``.
     jar_free:
         Through ``format("lakebase")`` (Spark 4; no jar, see the README's "The jar-free path").
+    max_lag, lag_wait:
+        For a read replica: refuse to read (:class:`~.replicas.ReplicaLagError`) when it is more than
+        ``max_lag`` seconds behind its primary, after waiting up to ``lag_wait`` seconds for it to
+        catch up. Checked before the snapshot is exported.
     options:
         More Spark read options (``fetchsize``, ``customSchema``, ...).
     """
@@ -112,16 +119,18 @@ def read(
     if wanted < 1:
         raise ValueError(f"partitions must be at least 1, got {wanted!r}")
     service = _tokens(broker, workspace_client, jar_free=jar_free)
-    if consistent and snapshot is None:
-        snapshot = export_snapshot(**target.keywords(), database=database, hold=hold, broker=service)
-    if snapshot is not None:
-        snapshot.check()
     from ..connection import connect
 
     # Planned outside the snapshot's transaction: queries there would hold the tables' locks for the
     # whole hold (a DROP or ALTER would wait on it). The ranges are open-ended, so they cover the table
     # at any moment.
     with connect(**target.keywords(), database=database, broker=service, autocommit=True) as conn:
+        if max_lag is not None:
+            await_lag(conn, max_lag, wait=lag_wait, where=f"{target} (database {database!r})")
+        if consistent and snapshot is None:
+            snapshot = export_snapshot(**target.keywords(), database=database, hold=hold, broker=service)
+        if snapshot is not None:
+            snapshot.check()
         predicates = _plan(conn, name, key, wanted)
     extra = {k: str(v) for k, v in (options or {}).items()}
     if snapshot is not None:

@@ -56,7 +56,9 @@ def map_to_document(shard_map: RangeShardMap) -> dict[str, Any]:
 
 
 def shard_from_document(d: Mapping[str, Any]) -> Shard:
-    check_fields("shard", d, required={"name"}, optional={"database", "endpoint", "instance"})
+    check_fields(
+        "shard", d, required={"name"}, optional={"database", "endpoint", "instance", "read_endpoint"}
+    )
     return Shard(**dict(d))
 
 

@@ -4,6 +4,7 @@ validation and edits, is :mod:`.shard_map`; its file format is :mod:`.documents`
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 from collections.abc import Mapping
@@ -55,6 +56,9 @@ class Shard:
     endpoint: str | None = None
     #: ... or a Lakebase Provisioned instance name: exactly one of the two.
     instance: str | None = None
+    #: A read replica of ``endpoint`` (an endpoint of type READ_ONLY) that sharded reads use instead;
+    #: writes and routing always go to ``endpoint``.
+    read_endpoint: str | None = None
 
     def __post_init__(self) -> None:
         check_name("shard name", self.name)
@@ -71,6 +75,13 @@ class Shard:
                 "or instance='<name>' (Lakebase Provisioned)"
             )
         _ = self.target  # the name rules
+        if self.read_endpoint is not None:
+            if self.endpoint is None:
+                raise InvalidShardMapError(
+                    f"shard {self.name!r}: read_endpoint= is a read replica of an Autoscaling endpoint; "
+                    "give endpoint= too"
+                )
+            Target.of(self.read_endpoint, None)
 
     @property
     def target(self) -> Target:
@@ -83,8 +94,17 @@ class Shard:
         target = self.target
         return (target.kind, target.name, self.database)
 
+    def for_reads(self) -> Shard:
+        """This shard as sharded reads see it: on its read replica, if it names one."""
+        if self.read_endpoint is None:
+            return self
+        return dataclasses.replace(self, endpoint=self.read_endpoint, read_endpoint=None)
+
     def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "database": self.database, self.target.kind: self.target.name}
+        out = {"name": self.name, "database": self.database, self.target.kind: self.target.name}
+        if self.read_endpoint is not None:
+            out["read_endpoint"] = self.read_endpoint
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Shard:

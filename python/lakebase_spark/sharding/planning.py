@@ -181,7 +181,7 @@ def _plan(shard_map: RangeShardMap, request: ReadRequest, service: BrokerService
         key_type=shard_map.key_type,
         partitions=[],
         unmapped=_unmapped(clipped, low_key, high_key),
-        shards=dict(shard_map.shards),
+        shards={name: shard.for_reads() for name, shard in shard_map.shards.items()},
         shard_column=request.shard_column,
     )
 
@@ -203,7 +203,7 @@ def _plan(shard_map: RangeShardMap, request: ReadRequest, service: BrokerService
 
     estimates: list[tuple[ClippedRange, Distribution]] = []
     for name, parts in by_shard.items():
-        shard = shard_map.shards[name]
+        shard = plan.shards[name]  # on its read replica, if it names one
         address = resolve_address(service.broker, **shard.target.keywords())
         plan.addresses[name] = address
         with connect_shard(shard, broker=service, address=address) as conn:

@@ -20,6 +20,7 @@ from .identity import ACCESS_TOKEN_PREFIX, CLIENT_SECRET_PREFIX, PAT_PREFIX, Dir
 from .ldap import LdapServer
 from .postgres import PostgresServer
 from .resources import Resources
+from .standby import StandbyServer
 from .stats import ApiStats
 from .tokens import TOKEN_PREFIX, LoginFailure, TokenStore
 
@@ -116,6 +117,7 @@ class LakebaseEmulator:
         self._roles: list[str] = []  # principals that have (or get, at start) a Postgres role
         self._ldap: LdapServer | None = None
         self._postgres: PostgresServer | None = None
+        self._standby: StandbyServer | None = None
         self._api: WorkspaceApi | None = None
         self._default_sp: tuple[str, str] | None = None  # (client id, secret) for workspace_client("m2m")
         self.user_name = user_name
@@ -187,10 +189,12 @@ class LakebaseEmulator:
 
     def _shutdown(self) -> None:
         self.faults.bind_server(None)
-        api, postgres, ldap = self._api, self._postgres, self._ldap
+        api, postgres, ldap, standby = self._api, self._postgres, self._ldap, self._standby
         try:
             if api is not None:
                 api.stop()
+            if standby is not None:
+                standby.stop()
         finally:
             try:
                 if postgres is not None:
@@ -283,6 +287,22 @@ class LakebaseEmulator:
         """Register a Lakebase Autoscaling endpoint (idempotent); return its host ``127.0.0.1:<port>``."""
         address = self.postgres_host
         return self.resources.add_endpoint(name, address).host
+
+    def create_replica(self, name: str) -> str:
+        """Register a read replica endpoint (``ENDPOINT_TYPE_READ_ONLY``, idempotent) served by a hot
+        standby of the emulator's Postgres (started on first use); return its host ``127.0.0.1:<port>``."""
+        return self.resources.add_endpoint(name, self.standby.address, read_only=True).host
+
+    @property
+    def standby(self) -> StandbyServer:
+        """The hot standby (streaming replication from the primary), started on first use."""
+        with self._lock:
+            _, primary = self._running()
+            if self._standby is None:
+                standby = StandbyServer(primary, workdir=self._workdir)
+                standby.start()
+                self._standby = standby
+            return self._standby
 
     def create_instance(self, name: str = DEFAULT_INSTANCE) -> str:
         """Register a Lakebase Provisioned instance (idempotent); return its ``read_write_dns``."""

@@ -340,6 +340,7 @@ class PostgresServer:
         (self.data_dir / "pg_hba.conf").write_text(
             "# Lakebase emulator: admin over the private Unix socket, principals over TLS with a token\n"
             "local     all  all                 trust\n"
+            "local     replication  all         trust\n"
             "hostnossl all  all  0.0.0.0/0      reject\n"
             "hostnossl all  all  ::/0           reject\n"
             f"hostssl   all  +{PASSWORD_ROLES}  127.0.0.1/32  scram-sha-256\n"

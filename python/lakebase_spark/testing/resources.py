@@ -32,12 +32,15 @@ class Endpoint:
     uid: str
     host: str
     created: datetime
+    #: A read replica (ENDPOINT_TYPE_READ_ONLY): the emulator's hot standby.
+    read_only: bool = False
 
     def to_json(self, *, state: str = "ACTIVE") -> dict[str, Any]:
         """The body of ``GET /api/2.0/postgres/{name}``."""
         match = ENDPOINT_NAME_PATTERN.fullmatch(self.name)
         endpoint_id = match.group(3) if match else self.name.rsplit("/", 1)[-1]
         created = rfc3339(self.created)
+        kind = "ENDPOINT_TYPE_READ_ONLY" if self.read_only else "ENDPOINT_TYPE_READ_WRITE"
         return {
             "name": self.name,
             "uid": self.uid,
@@ -45,14 +48,14 @@ class Endpoint:
             "create_time": created,
             "update_time": created,
             "spec": {
-                "endpoint_type": "ENDPOINT_TYPE_READ_WRITE",
+                "endpoint_type": kind,
                 "autoscaling_limit_min_cu": 0.5,
                 "autoscaling_limit_max_cu": 2.0,
                 "suspend_timeout_duration": "300s",
             },
             "status": {
                 "endpoint_id": endpoint_id,
-                "endpoint_type": "ENDPOINT_TYPE_READ_WRITE",
+                "endpoint_type": kind,
                 "current_state": state,
                 "autoscaling_limit_min_cu": 0.5,
                 "autoscaling_limit_max_cu": 2.0,
@@ -101,7 +104,7 @@ class Resources:
         self._endpoints: dict[str, Endpoint] = {}
         self._instances: dict[str, Instance] = {}
 
-    def add_endpoint(self, name: str, host: str) -> Endpoint:
+    def add_endpoint(self, name: str, host: str, *, read_only: bool = False) -> Endpoint:
         """Register an endpoint (idempotent: an existing one is returned unchanged)."""
         if not ENDPOINT_NAME_PATTERN.fullmatch(name):
             raise ValueError(
@@ -112,7 +115,9 @@ class Resources:
         with self._lock:
             existing = self._endpoints.get(name)
             if existing is None:
-                existing = Endpoint(name, f"ep-{uuid.uuid4().hex[:20]}", host, datetime.now(timezone.utc))
+                existing = Endpoint(
+                    name, f"ep-{uuid.uuid4().hex[:20]}", host, datetime.now(timezone.utc), read_only
+                )
                 self._endpoints[name] = existing
             return existing
 

@@ -304,6 +304,17 @@ class _AlreadyDone(Exception):
     """Another run of the same write id finished first; roll back this one's apply."""
 
 
+def _refuse_replica(conn: psycopg.Connection[Any], db: Database) -> None:
+    """A read replica (a hot standby) takes no writes: say so before anything is created or moved."""
+    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    if row and row[0]:
+        raise WriteInputError(
+            f"database {db.connector.name!r} is on a read replica (a hot standby, read-only): write to the "
+            "primary (the branch's read-write endpoint, or the instance's read-write host) instead; "
+            "nothing was written"
+        )
+
+
 def plan_write(
     request: WriteRequest,
     schema: StructType,
@@ -324,6 +335,7 @@ def plan_write(
     r = request
     commits = CommitLog.for_target(r.target)
     with db.connect() as conn:
+        _refuse_replica(conn, db)
         info = TableInfo.load(conn, r.target)
         commits.create(conn)
         record = commits.record(conn, r.target, r.write_id) if begin else None
