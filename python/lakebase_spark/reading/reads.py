@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..names import TableName
-from ..targets import DEFAULT_DATABASE, Target
+from ..targets import DEFAULT_DATABASE, Address, Target
 from .ranges import key_predicates, page_predicates
 from .replicas import await_lag
 from .snapshots import DEFAULT_HOLD, Snapshot, SnapshotError
@@ -36,6 +36,7 @@ def export_snapshot(
     hold: float = DEFAULT_HOLD,
     broker: BrokerService | None = None,
     workspace_client: WorkspaceClient | None = None,
+    address: Address | None = None,
 ) -> Snapshot:
     """Export a snapshot of ``database`` and hold it for ``hold`` seconds (or until closed): reads given
     ``snapshot=`` see that one moment. Use it as a context manager to read several tables consistently::
@@ -46,13 +47,15 @@ def export_snapshot(
             lines = lakebase_spark.read(spark, "public.order_lines", endpoint=endpoint, database="shop",
                                         snapshot=snap)
             orders.join(lines, "order_id").write.saveAsTable("main.sales.order_lines_at_one_moment")
+
+    ``address``: where the endpoint listens, if already looked up.
     """
     from ..connection import connect, resolve_address
     from ..service import shared_broker_service
 
     target = Target.of(endpoint, instance)
     service = broker if broker is not None else shared_broker_service(workspace_client)
-    address = resolve_address(service.broker, **target.keywords())
+    address = address or resolve_address(service.broker, **target.keywords())
     connection = connect(
         **target.keywords(), database=database, broker=service, address=address, autocommit=True
     )
@@ -119,19 +122,30 @@ def read(
     if wanted < 1:
         raise ValueError(f"partitions must be at least 1, got {wanted!r}")
     service = _tokens(broker, workspace_client, jar_free=jar_free)
-    from ..connection import connect
+    from ..connection import connect, resolve_address
 
-    # Planned outside the snapshot's transaction: queries there would hold the tables' locks for the
-    # whole hold (a DROP or ALTER would wait on it). The ranges are open-ended, so they cover the table
-    # at any moment.
-    with connect(**target.keywords(), database=database, broker=service, autocommit=True) as conn:
-        if max_lag is not None:
-            await_lag(conn, max_lag, wait=lag_wait, where=f"{target} (database {database!r})")
-        if consistent and snapshot is None:
-            snapshot = export_snapshot(**target.keywords(), database=database, hold=hold, broker=service)
-        if snapshot is not None:
-            snapshot.check()
-        predicates = _plan(conn, name, key, wanted)
+    address = resolve_address(service.broker, **target.keywords())  # once, for every connection below
+    exported = None  # a snapshot this call exported: closed again if the read cannot be set up
+    try:
+        # Planned outside the snapshot's transaction: queries there would hold the tables' locks for the
+        # whole hold (a DROP or ALTER would wait on it). The ranges are open-ended, so they cover the
+        # table at any moment.
+        with connect(
+            **target.keywords(), database=database, broker=service, address=address, autocommit=True
+        ) as conn:
+            if max_lag is not None:
+                await_lag(conn, max_lag, wait=lag_wait, where=f"{target} (database {database!r})")
+            if consistent and snapshot is None:
+                snapshot = exported = export_snapshot(
+                    **target.keywords(), database=database, hold=hold, broker=service, address=address
+                )
+            if snapshot is not None:
+                snapshot.check()
+            predicates = _plan(conn, name, key, wanted)
+    except BaseException:
+        if exported is not None:
+            exported.close()
+        raise
     extra = {k: str(v) for k, v in (options or {}).items()}
     if snapshot is not None:
         extra.update(snapshot.options())
@@ -150,7 +164,8 @@ def read(
         return load_predicates(spark, name, {**built, **extra}, predicates)
     from ..options import lakebase_options
 
-    opts = {**lakebase_options(**target.keywords(), database=database, broker=service), **extra}
+    built_jdbc = lakebase_options(**target.keywords(), database=database, broker=service, address=address)
+    opts = {**built_jdbc, **extra}
     url = opts.pop("url")
     return spark.read.jdbc(url, name.quoted(), predicates=predicates, properties=opts)
 

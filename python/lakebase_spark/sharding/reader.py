@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..broker import TokenBroker
 from ..names import TableName
 from ..options import lakebase_options
-from ..reading.snapshots import DEFAULT_HOLD, SNAPSHOT, Snapshot
+from ..reading.snapshots import DEFAULT_HOLD, SNAPSHOT
 from ..service import BrokerService, default_workspace_client, shared_broker_service
 from ..sessions import default_parallelism
 from ..targets import Address
@@ -104,22 +104,19 @@ def read_sharded(
 
 def _export(planned: ShardedReadPlan, service: BrokerService, hold: float) -> dict[str, str]:
     """One snapshot per touched shard, held for ``hold`` seconds: shard name -> snapshot id."""
-    from ..connection import connect
+    from ..reading import export_snapshot
 
     ids = {}
     for name in planned.shards_touched:
         shard = planned.shards[name]
-        address = planned.addresses.get(name)
-        connection = connect(
+        snapshot = export_snapshot(
             **shard.target.keywords(),
             database=shard.database,
+            hold=hold,
             broker=service,
-            address=address,
-            label=f"shard {name!r}",
-            autocommit=True,
+            address=planned.addresses.get(name),
         )
-        where = f"shard {name!r} ({shard.database})"
-        ids[name] = Snapshot(connection, where, hold=hold, scope=(shard.target, shard.database)).id
+        ids[name] = snapshot.id
     return ids
 
 
