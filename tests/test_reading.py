@@ -175,6 +175,9 @@ def test_snapshot_rules(spark, broker_service):
             )
     with pytest.raises(SnapshotError, match="no longer held"):
         read(spark, broker_service, "public.rd_small", "jdbc", snapshot=snap)
+    for bad in (0, -2, 2.5, True):
+        with pytest.raises(lakebase_spark.PartitionKeyError, match="partitions must be"):
+            read(spark, broker_service, "public.rd_small", "jdbc", partitions=bad)
 
 
 def partition_sizes(df):
@@ -226,3 +229,54 @@ def test_table_without_a_key_reads_in_page_ranges(spark, broker_service, db, pat
     assert got == expected
     sizes = partition_sizes(df)
     assert min(sizes) > 0, sizes
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_composite_key_balances_and_reads_null_members_once(spark, broker_service, db, path):
+    # region is skewed (60 % of rows in one region), so region alone cannot balance 6 partitions; the
+    # pair (region, id) can. Some rows have a NULL region or id: each must be read exactly once.
+    db.execute("DROP TABLE IF EXISTS rd_composite")
+    db.execute(
+        "CREATE TABLE rd_composite AS SELECT i AS n, "
+        "CASE WHEN i % 500 = 0 THEN NULL WHEN i % 10 < 6 THEN 'eu-west' ELSE 'r' || (i % 37) END AS region, "
+        "CASE WHEN i % 700 = 0 THEN NULL ELSE (i * 7919) % 100000 END AS id "
+        "FROM generate_series(1, 40000) i"
+    )
+    df = read(spark, broker_service, "public.rd_composite", path, key=("region", "id"), partitions=6)
+    assert df.rdd.getNumPartitions() == 6
+    sizes = partition_sizes(df)
+    assert sum(sizes) == 40000
+    assert df.select("n").distinct().count() == 40000
+    assert max(sizes) / (sum(sizes) / len(sizes)) <= 1.5, sizes
+    with pytest.raises(lakebase_spark.reading.PartitionKeyError, match="twice"):
+        read(spark, broker_service, "public.rd_composite", path, key=("id", "id"))
+    with pytest.raises(lakebase_spark.reading.PartitionKeyError, match="no column 'nope'"):
+        read(spark, broker_service, "public.rd_composite", path, key=["region", "nope"])
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_text_key_ranges_use_the_columns_collation_and_index(spark, broker_service, db, path):
+    # An ICU collation orders 'b' < 'C' < 'd' (bytes order 'C' < 'b'), so ranges cut in byte order and
+    # compared in the column's order would overlap or leave gaps; compared under COLLATE "C", no index
+    # of the column would serve them.
+    from lakebase_spark.names import TableName
+    from lakebase_spark.reading.ranges import key_predicates
+
+    db.execute("DROP TABLE IF EXISTS rd_icu")
+    db.execute('CREATE TABLE rd_icu (code text COLLATE "en-x-icu" PRIMARY KEY, n integer)')
+    db.execute(
+        "INSERT INTO rd_icu SELECT CASE WHEN i % 2 = 0 THEN upper(md5(i::text)) ELSE md5(i::text) END "
+        "|| i, i FROM generate_series(1, 40000) i"
+    )
+    db.execute("ANALYZE rd_icu")
+    predicates = key_predicates(db, TableName.parse("public.rd_icu"), "code", 6)
+    assert len(predicates) == 6
+    assert not any("COLLATE" in p for p in predicates)
+    for predicate in predicates[1:]:
+        plan = "\n".join(r[0] for r in db.execute(f"EXPLAIN SELECT * FROM rd_icu WHERE {predicate}"))
+        assert "Seq Scan" not in plan, plan
+    df = read(spark, broker_service, "public.rd_icu", path, key="code", partitions=6)
+    sizes = partition_sizes(df)
+    assert sum(sizes) == 40000
+    assert df.select("n").distinct().count() == 40000
+    assert max(sizes) / (sum(sizes) / len(sizes)) <= 1.5, sizes

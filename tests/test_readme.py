@@ -192,6 +192,8 @@ def test_reading_example(spark, emulator, monkeypatch) -> None:
         assert scope["customers"].count() == 300
         assert scope["customers"].rdd.getNumPartitions() == 6
         assert scope["events"].count() == 5000
+        assert scope["by_pair"].rdd.getNumPartitions() == 4
+        assert scope["by_pair"].select("id").distinct().count() == 3000
     finally:
         lakebase_spark.stop_shared_broker_services()
         Snapshot.close_all()  # the two reads' own snapshots, held for an hour otherwise

@@ -33,7 +33,7 @@ from .errors import (
     WriteInputError,
 )
 from .options import LakebaseOptions, lakebase_options
-from .reading import ReplicaLagError, Snapshot, SnapshotError, export_snapshot, read
+from .reading import PartitionKeyError, ReplicaLagError, Snapshot, SnapshotError, export_snapshot, read
 from .service import BrokerService, shared_broker_service, stop_shared_broker_services
 from .session import configure, jar_path, postgres_driver_jar, provider_stats
 from .writing import WriteResult, foreach_batch, write
@@ -53,6 +53,7 @@ __all__ = [
     "LakebaseOptions",
     "LakebaseSparkError",
     "MissingDependencyError",
+    "PartitionKeyError",
     "PermissionDeniedError",
     "ReplicaLagError",
     "Secret",

@@ -6,8 +6,12 @@ the table once (planned on the driver with one psycopg connection, for the JDBC 
 - **key ranges** of any orderable column (integers, numeric, text, uuid, dates, timestamps) cut at
   the key's quantiles, from ``pg_stats`` when the table was analysed, else from a sample (the sharded
   reader's planner); the first and last ranges are open-ended and NULL keys go to the first. Text
-  compares under ``COLLATE "C"`` (bytes, as Spark orders strings), so the ranges do not depend on the
-  database's collation.
+  is cut and compared in the column's own collation (cut points sorted by Postgres), so each range is
+  an index range scan when the key has an index: ``COLLATE "C"`` would force every partition to scan
+  the whole table, as no index of the column's collation serves it (even in a C database).
+- **composite key ranges** of several such columns, compared as a row (``(a, b) >= (x, y)``), cut at
+  the quantiles of a random sample of the key (Postgres keeps no statistics of column pairs); rows
+  with a NULL in any key column go to the first range.
 
 Spark's own ``partitionColumn`` takes numbers, dates and timestamps only, strides from
 ``lowerBound`` to ``upperBound`` whatever the data, and sends every row past the bounds to the first
@@ -16,6 +20,7 @@ or last partition; these ranges follow the data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -27,7 +32,7 @@ if TYPE_CHECKING:
 
     from ..sharding.keys import KeyType
 
-__all__ = ["PartitionKeyError", "key_predicates", "key_type", "page_predicates"]
+__all__ = ["PartitionKeyError", "composite_predicates", "key_predicates", "key_type", "page_predicates"]
 
 #: Postgres type names (format_type) the planner reads as one of its key types.
 _TYPE_NAMES = {
@@ -39,7 +44,8 @@ _TYPE_NAMES = {
 
 
 class PartitionKeyError(LakebaseSparkError, ValueError):
-    """The column named to partition a read by is missing or cannot be ordered into ranges."""
+    """How a read was asked to be split cannot be done: a key column missing or not orderable into
+    ranges, a column named twice, or a number of partitions below 1."""
 
 
 def page_predicates(conn: psycopg.Connection[Any], table: TableName, wanted: int) -> list[str]:
@@ -83,36 +89,124 @@ def key_type(conn: psycopg.Connection[Any], table: TableName, key: str) -> KeyTy
     return cast("KeyType", name)
 
 
-def key_predicates(conn: psycopg.Connection[Any], table: TableName, key: str, wanted: int) -> list[str]:
-    """Up to ``wanted`` ranges of ``key`` holding about as many rows each (plus NULL keys in the first)."""
-    from ..sharding.balance import cut_points
-    from ..sharding.keys import coerce_key, sql_literal
+def key_predicates(
+    conn: psycopg.Connection[Any], table: TableName, key: str | Sequence[str], wanted: int
+) -> list[str]:
+    """Up to ``wanted`` ranges of ``key`` holding about as many rows each (plus NULL keys in the first).
+
+    ``key`` may name several columns (a composite key): see :func:`composite_predicates`.
+    """
+    if not isinstance(key, str):
+        columns = list(key)
+        if not columns or not all(isinstance(c, str) and c for c in columns):
+            raise PartitionKeyError(f"key must name a column or a sequence of columns, got {key!r}")
+        if len(set(columns)) != len(columns):
+            raise PartitionKeyError(f"key names a column twice: {key!r}")
+        if len(columns) > 1:
+            return composite_predicates(conn, table, columns, wanted)
+        key = columns[0]
+    from ..sharding.balance import Distribution, cut_points
     from ..sharding.model import ClippedRange
     from ..sharding.statistics import key_distribution
 
     typed = key_type(conn, table, key)
     column = quote_identifier(key)
-    compared = column + (' COLLATE "C"' if typed == "text" else "")  # the planner's order: bytes
-    # ORDER BY, not min(): Postgres 15 has no min(uuid), and text's least key must be the byte-wise one.
-    low_row = conn.execute(
-        f"SELECT {column} FROM {table.quoted()} WHERE {column} IS NOT NULL ORDER BY {compared} LIMIT 1"  # noqa: S608
-    ).fetchone()
-    if low_row is None:
-        return ["TRUE"]
-    low = coerce_key(typed, low_row[0])
-    dist = key_distribution(conn, table, key, typed, [cast("ClippedRange", _Whole(low))])
-    literals = [sql_literal(typed, c) for c in cut_points(dist, low, None, wanted)]
+    dist = key_distribution(conn, table, key, typed, [cast("ClippedRange", _Whole(None))])
+    if not dist.keys:
+        return ["TRUE"]  # no rows (or only NULL keys) when planned: one open range
+    if typed == "text":
+        # Cut in the column's own collation, so each range is an index range scan of the key's index
+        # (a COLLATE "C" predicate cannot use an index of the column's collation, even in a C database).
+        ordered = conn.execute(
+            f"SELECT k, w FROM unnest(%s::text[], %s::float8[]) AS u(k, w) "  # noqa: S608
+            f"ORDER BY k COLLATE {_collation(conn, table, key)}",
+            (list(dist.keys), list(dist.weights)),
+        ).fetchall()
+        ranked = Distribution.from_points([(i, w) for i, (_, w) in enumerate(ordered)], dist.source)
+        cuts: list[Any] = [ordered[cast(int, i)][0] for i in cut_points(ranked, 0, None, wanted)]
+    else:
+        cuts = cut_points(dist, dist.keys[0], None, wanted)
+    literals = [_literal(typed, c) for c in cuts]
     predicates = []
     for index in range(len(literals) + 1):
         conditions = []
         if index > 0:
-            conditions.append(f"{compared} >= {literals[index - 1]}")
+            conditions.append(f"{column} >= {literals[index - 1]}")
         if index < len(literals):
-            conditions.append(f"{compared} < {literals[index]}")
+            conditions.append(f"{column} < {literals[index]}")
         predicate = " AND ".join(conditions)
         if index == 0:
             predicate = f"({predicate} OR {column} IS NULL)" if predicate else "TRUE"
         predicates.append(predicate or "TRUE")
+    return predicates
+
+
+def _literal(typed: KeyType, value: Any) -> str:
+    """A typed literal; text bare (quoted), so it takes the column's collation when compared with it."""
+    from ..sharding.keys import quote_string, sql_literal
+
+    return quote_string(value) if typed == "text" else sql_literal(typed, value)
+
+
+def _collation(conn: psycopg.Connection[Any], table: TableName, column: str) -> str:
+    """The column's collation, as SQL (``pg_catalog."default"`` for the database's)."""
+    row = conn.execute(
+        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.collname) FROM pg_attribute a "
+        "JOIN pg_collation c ON c.oid = a.attcollation JOIN pg_namespace n ON n.oid = c.collnamespace "
+        "WHERE a.attrelid = to_regclass(%s) AND a.attname = %s",
+        (table.quoted(), column),
+    ).fetchone()
+    return str(row[0]) if row else 'pg_catalog."default"'
+
+
+def composite_predicates(
+    conn: psycopg.Connection[Any], table: TableName, keys: Sequence[str], wanted: int
+) -> list[str]:
+    """Up to ``wanted`` ranges of the row ``(keys...)``, cut at a random sample's quantiles.
+
+    Each range is ``ROW(a, b) >= ROW(x, y) AND ROW(a, b) < ROW(x2, y2)`` over keys without NULLs; a row
+    comparison with a NULL member can be true, false or unknown depending on the other members, so rows
+    with any NULL key column are taken out of every range and read by the first.
+    """
+    from ..sharding.balance import Distribution, cut_points
+    from ..sharding.statistics import SAMPLE_ROWS
+
+    types = [key_type(conn, table, k) for k in keys]
+    columns = [quote_identifier(k) for k in keys]
+    listed = ", ".join(columns)
+    compared = f"ROW({listed})"  # in the columns' own collations, so an index on (keys...) serves it
+    complete = " AND ".join(f"{c} IS NOT NULL" for c in columns)
+    source = f"FROM {table.quoted()} WHERE {complete}"
+    # One pass with a top-n heap, then sorted by Postgres in the row comparison's own order.
+    sample = f"SELECT {listed} {source} ORDER BY random() LIMIT {SAMPLE_ROWS}"
+    rows = conn.execute(f"SELECT {listed} FROM ({sample}) s ORDER BY {listed}").fetchall()  # noqa: S608
+    if not rows:
+        return ["TRUE"]
+    total = len(rows)
+    if total == SAMPLE_ROWS:  # a capped sample stands for every row
+        counted = conn.execute(f"SELECT count(*) {source}").fetchone()
+        total = int(counted[0]) if counted else total
+    weight = total / len(rows)
+    # Each distinct sampled row by its rank in that order: the one-column balancer cuts ranks.
+    ranks: list[int] = []
+    for i, row in enumerate(rows):
+        ranks.append(ranks[-1] if i and row == rows[i - 1] else i)
+    dist = Distribution.from_points([(r, weight) for r in ranks], "sample")
+    cuts = [rows[cast(int, r)] for r in cut_points(dist, 0, None, wanted)]
+    literals = [
+        "ROW(" + ", ".join(_literal(t, v) for t, v in zip(types, cut, strict=True)) + ")" for cut in cuts
+    ]
+    predicates = []
+    for index in range(len(literals) + 1):
+        conditions = [] if index == 0 else [complete]
+        if index > 0:
+            conditions.append(f"{compared} >= {literals[index - 1]}")
+        if index < len(literals):
+            conditions.append(f"{compared} < {literals[index]}")
+        predicate = " AND ".join(conditions) or "TRUE"
+        if index == 0 and literals:
+            predicate = f"({predicate} OR NOT ({complete}))"
+        predicates.append(predicate)
     return predicates
 
 

@@ -8,12 +8,12 @@ The JDBC provider path (``spark.read.jdbc`` with one exact predicate per partiti
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..names import TableName
 from ..targets import DEFAULT_DATABASE, Address, Target
-from .ranges import key_predicates, page_predicates
+from .ranges import PartitionKeyError, key_predicates, page_predicates
 from .replicas import await_lag
 from .snapshots import DEFAULT_HOLD, Snapshot, SnapshotError
 
@@ -70,7 +70,7 @@ def read(
     endpoint: str | None = None,
     instance: str | None = None,
     database: str = DEFAULT_DATABASE,
-    key: str | None = None,
+    key: str | Sequence[str] | None = None,
     partitions: int | None = None,
     consistent: bool = True,
     snapshot: Snapshot | None = None,
@@ -89,7 +89,8 @@ def read(
     key:
         A column to split the read by: any orderable type (integers, numeric, text, uuid, date,
         timestamp), cut at its quantiles from ``pg_stats`` (else a sample) so partitions hold about as
-        many rows each. Without it, the table is split by page (``ctid``) ranges: no key needed.
+        many rows each. Several columns (``key=("region", "id")``) split by the row of them, cut at a
+        sample's quantiles. Without it, the table is split by page (``ctid``) ranges: no key needed.
     partitions:
         How many (default: the session's default parallelism).
     consistent:
@@ -119,8 +120,8 @@ def read(
             "snapshot can only be read on the database it was exported from"
         )
     wanted = partitions if partitions is not None else _parallelism(spark)
-    if wanted < 1:
-        raise ValueError(f"partitions must be at least 1, got {wanted!r}")
+    if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1:
+        raise PartitionKeyError(f"partitions must be a whole number of at least 1, got {wanted!r}")
     service = _tokens(broker, workspace_client, jar_free=jar_free)
     from ..connection import connect, resolve_address
 
@@ -153,7 +154,7 @@ def read(
         "lakebase: reading %s in %d partition(s) by %s%s",
         name,
         len(predicates),
-        repr(key) if key else "page ranges",
+        repr(key) if key is not None else "page ranges",
         f", snapshot {snapshot.id}" if snapshot is not None else "",
     )
     if jar_free:
@@ -170,8 +171,8 @@ def read(
     return spark.read.jdbc(url, name.quoted(), predicates=predicates, properties=opts)
 
 
-def _plan(conn: Any, table: TableName, key: str | None, wanted: int) -> list[str]:
-    if key:
+def _plan(conn: Any, table: TableName, key: str | Sequence[str] | None, wanted: int) -> list[str]:
+    if key is not None:
         return key_predicates(conn, table, key, wanted)
     return page_predicates(conn, table, wanted)
 

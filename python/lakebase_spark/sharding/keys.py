@@ -28,6 +28,7 @@ __all__ = [
     "key_from_json",
     "key_to_json",
     "quote_identifier",
+    "quote_string",
     "range_predicate",
     "sql_literal",
 ]
@@ -284,11 +285,11 @@ def sql_literal(key_type: KeyType, key: Key) -> str:
         return f"'{value.isoformat(sep=' ')}'::{key_type}"
     if key_type == "text":
         assert isinstance(value, str)
-        return f'{_quote_string(value)} COLLATE "C"'
+        return f'{quote_string(value)} COLLATE "C"'
     return f"'{value}'::uuid"
 
 
-def _quote_string(text: str) -> str:
+def quote_string(text: str) -> str:
     """A string constant that means ``text`` whatever ``standard_conforming_strings`` is (as libpq's
     PQescapeLiteral does): with a backslash, an ``E''`` string with backslashes doubled."""
     quoted = text.replace("'", "''")

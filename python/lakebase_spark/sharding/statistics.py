@@ -111,9 +111,11 @@ def key_distribution(
     # of each range's keys. ORDER BY random() LIMIT n scans the range once with a top-n heap.
     sampled: list[tuple[Key, float]] = []
     for part in parts:
-        conditions = [
-            sql.SQL("{} >= ").format(sql.Identifier(key)) + sql.SQL(sql_literal(key_type, part.low))
-        ]
+        conditions = [sql.SQL("{} IS NOT NULL").format(sql.Identifier(key))]
+        if part.low is not None:  # None: from the least key (a single table's read, not a shard's range)
+            conditions.append(
+                sql.SQL("{} >= ").format(sql.Identifier(key)) + sql.SQL(sql_literal(key_type, part.low))
+            )
         if part.high is not None:
             conditions.append(
                 sql.SQL("{} < ").format(sql.Identifier(key)) + sql.SQL(sql_literal(key_type, part.high))
