@@ -71,6 +71,8 @@ def test_a_connect_server_with_no_jar_reads_and_writes_exactly(emulator, admin, 
     assert attempts == [(0, 0), (1, 0), (2, 1), (3, 0)]  # partition 2 committed by its second attempt
     pushed, kept = result["pushdown"]
     assert pushed == kept == list(range(100, 200))
+    # one snapshot read by every partition on the executors: the 50 rows appended later are not in it
+    assert result["consistent"] == {"before": every[:2], "after": every[:2], "now": 2 * ROWS + 50}
     assert result["sharded"] == {
         "per_shard": {"jf_shard_a": 3000, "jf_shard_b": 2000},
         "total": [5000, 5000, sum(range(5000))],

@@ -91,6 +91,7 @@ def main() -> None:
     pushed = load(dbtable="public.jf_rows", pushFilters="true").where(condition)
     kept = load(dbtable="public.jf_rows").where(condition)
     out["pushdown"] = [sorted(r.id for r in pushed.collect()), sorted(r.id for r in kept.collect())]
+    out["consistent"] = consistent(spark, endpoint, database, BrokerService(tokens), save, seen)
     out["sharded"] = sharded(spark, endpoint, shards, BrokerService(tokens))
     out["stream"] = stream(spark, opts, Path(workdir))
 
@@ -120,6 +121,23 @@ def main() -> None:
         out["missing"] = str(e)
     print(json.dumps(out))
     spark.stop()
+
+
+def consistent(spark: SparkSession, endpoint: str, database: str, broker: BrokerService, save, seen):  # type: ignore[no-untyped-def]
+    """lakebase_spark.read with no jar: Python workers in executor processes import the driver's
+    snapshot, so rows appended after the read was defined are not in it, however often it runs."""
+    import lakebase_spark
+    from lakebase_spark.reading import Snapshot
+
+    df = lakebase_spark.read(
+        spark, "public.jf_rows", endpoint=endpoint, database=database, key="v", partitions=4, hold=300,
+        jar_free=True, broker=broker,
+    )  # fmt: skip
+    before = [df.count(), df.select("id").distinct().count()]
+    save(spark.range(10**6, 10**6 + 50).selectExpr("id", "'late' AS v"), dbtable="public.jf_rows")
+    after = [df.count(), df.select("id").distinct().count()]
+    Snapshot.close_all()
+    return {"before": before, "after": after, "now": seen("public.jf_rows")[0]}
 
 
 def sharded(
