@@ -13,7 +13,7 @@ from psycopg import sql
 
 from .conftest import DATABASE, ENDPOINT
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 
 
 def test_read_and_write_with_executors_in_their_own_jvms(emulator, admin, tmp_path) -> None:

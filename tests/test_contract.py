@@ -15,7 +15,7 @@ from lakebase_spark.reading import snapshots
 from lakebase_spark.writing import jobs as writer
 from lakebase_spark.writing import tables, write_ids
 
-pytestmark = [pytest.mark.spark]
+pytestmark = [pytest.mark.spark, pytest.mark.e2e]
 
 #: (Java class, Java constant, Python value)
 SHARED = [

@@ -19,7 +19,7 @@ from psycopg import sql
 from .conftest import DATABASE, ENDPOINT
 
 SPARK_MAJOR = int(pyspark.__version__.split(".")[0])
-pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 spark4 = pytest.mark.skipif(SPARK_MAJOR < 4, reason="Python data sources are Spark 4+")
 
 

@@ -16,7 +16,7 @@ from lakebase_spark import BrokerService, TokenBroker, lakebase_options, provide
 
 from .conftest import DATABASE, ENDPOINT
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 
 ROWS = 2400
 

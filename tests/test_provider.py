@@ -10,7 +10,7 @@ from lakebase_spark import BrokerService, LakebaseOptions, TokenBroker, lakebase
 
 from .conftest import DATABASE, ENDPOINT
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 
 
 def scala_options(spark, options: dict[str, str]):

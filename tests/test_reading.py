@@ -24,7 +24,7 @@ from lakebase_spark.reading import SnapshotError
 from .conftest import DATABASE, ENDPOINT
 
 SPARK_MAJOR = int(pyspark.__version__.split(".")[0])
-pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 PATHS = [
     "jdbc",
     pytest.param(

@@ -29,7 +29,7 @@ from lakebase_spark.sharding import (
 
 from .conftest import ENDPOINT
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 
 SHARDS = ("shard_a", "shard_b", "shard_c")
 #: Keys i*i for i in 1..N: dense at the bottom, sparse at the top (density ~ 1/sqrt(key)).

@@ -14,7 +14,7 @@ from lakebase_spark import BrokerService, TokenBroker, lakebase_options
 
 from .conftest import DATABASE, ENDPOINT
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 
 UTC = dt.timezone.utc
 

@@ -16,7 +16,7 @@ from .conftest import DATABASE, ENDPOINT
 
 SPARK_MAJOR = int(pyspark.__version__.split(".")[0])
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 
 SCHEMA = "id long, customer string, amount double"
 

@@ -18,7 +18,7 @@ from lakebase_spark.cli import submit_args
 from .conftest import DATABASE, ENDPOINT
 from .jobs import HERE
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 
 SPARK_SUBMIT = Path(pyspark.__file__).parent / "bin" / "spark-submit"
 

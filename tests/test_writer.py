@@ -20,7 +20,7 @@ from lakebase_spark.writing.commits import stage_name
 
 from .conftest import DATABASE, ENDPOINT
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 
 
 @pytest.fixture

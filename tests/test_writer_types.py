@@ -29,7 +29,7 @@ from lakebase_spark import write
 from .conftest import DATABASE, ENDPOINT
 from .differential import Case, Outcome, differs, run
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 
 SPARK_MAJOR = int(pyspark.__version__.split(".")[0])
 
