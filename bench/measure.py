@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -9,7 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Stat", "interleave", "peak_python_worker_mib", "peak_rss_kib", "ratios", "stat", "timed"]
+__all__ = [
+    "Stat",
+    "cpu_split",
+    "interleave",
+    "peak_python_worker_mib",
+    "peak_rss_kib",
+    "process_cpu_seconds",
+    "ratios",
+    "stat",
+    "timed",
+]
 
 
 @dataclass(frozen=True)
@@ -139,3 +150,29 @@ def peak_python_worker_mib(fn: Callable[[], object], *, every: float = 0.02) -> 
         stop.set()
         sampler.join()
     return peak[0] / 1024
+
+
+def process_cpu_seconds(pid: int, *, reaped: bool = True) -> float:
+    """User + system CPU seconds of a process from ``/proc/<pid>/stat``; with ``reaped``, plus those of
+    its children it has waited for (Postgres' backends end up in the postmaster's, as they exit)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) ": field 3 is fields[0]
+    utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+    ticks = utime + stime + (cutime + cstime if reaped else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_split(pids: Mapping[str, int]) -> Callable[[], dict[str, float]]:
+    """A meter of CPU seconds by party: each named process (with its reaped children), ``clients``
+    (this process's finished children: psql, say) and ``this process``. Read before and after; subtract."""
+    import resource
+
+    def read() -> dict[str, float]:
+        out = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out["clients"] = children.ru_utime + children.ru_stime
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        out["this process"] = own.ru_utime + own.ru_stime
+        return out
+
+    return read

@@ -9,13 +9,17 @@ keys are read. ``orders.note`` (random text, no index) shows what a key no index
 from __future__ import annotations
 
 import functools
+import os
+import statistics
+from collections.abc import Callable
+from typing import Any
 
 from lakebase_spark import read as lakebase_read
 
 from ..context import Context
 from ..data import ORDERS
 from ..env import DATABASE, ENDPOINT
-from ..measure import interleave, timed
+from ..measure import cpu_split, interleave, timed
 from ..readjob import noop_write
 from ..results import CaseResult, Goal
 from ..results import versus as compare
@@ -66,14 +70,27 @@ def _run(ctx: Context, rows: int, parts: int) -> CaseResult:
         return timed(job)
 
     parallel = [copy_out(f" WHERE id >= {lo} AND id < {hi}") for lo, hi in id_ranges(rows, parts)]
+    meter = cpu_split(_processes(env))
+    cpu: dict[str, list[dict[str, float]]] = {"plain": [], "psql-parallel": []}
+
+    def metered(name: str, side: Callable[[], float]) -> Callable[[], float]:
+        def run() -> float:
+            before = meter()
+            seconds = side()
+            after = meter()
+            cpu[name].append({"wall": seconds, **{k: after[k] - before[k] for k in after}})
+            return seconds
+
+        return run
+
     seconds = interleave(
         {
             "consistent": functools.partial(read, "id", True),
-            "plain": functools.partial(read, "id", False),
+            "plain": metered("plain", functools.partial(read, "id", False)),
             "note": functools.partial(read, "note", False),
             "coded-id": functools.partial(read, "id", False, CODED),
             "coded-text": functools.partial(read, "code", False, CODED),
-            "psql-parallel": functools.partial(env.psql, *parallel),
+            "psql-parallel": metered("psql-parallel", functools.partial(env.psql, *parallel)),
         },
         repeats=ctx.cfg.repeats,
         warmup=ctx.cfg.warmup,
@@ -122,5 +139,34 @@ def _run(ctx: Context, rows: int, parts: int) -> CaseResult:
             "is the physical limit. Same Spark session (local[2]), rounds interleaved.",
         ],
         comparisons=comparisons,
-        notes=[],
+        notes=_where_the_time_goes(cpu, rows, ctx.cfg.warmup),
     )
+
+
+def _processes(env: Any) -> dict[str, int]:
+    """The processes whose CPU time a read spends: the postmaster (its backends are reaped into it)
+    and Spark's JVM (driver and executors in local mode)."""
+    postmaster = (env.emulator.postgres.data_dir / "postmaster.pid").read_text().split()[0]
+    return {"Postgres": int(postmaster), "Spark's JVM": int(env.spark.sparkContext._gateway.proc.pid)}
+
+
+def _where_the_time_goes(cpu: dict[str, list[dict[str, float]]], rows: int, warmup: int) -> list[str]:
+    """Median CPU seconds per million rows of each party, for the plain read and for psql."""
+    cores = os.cpu_count() or 1
+    labels = {"plain": "`read(..., key='id', consistent=False)`", "psql-parallel": "psql's 4 streams"}
+    notes = [
+        f"Where the time goes (CPU seconds per million rows, median of the measured rounds, from "
+        f"/proc; {cores} cores, so a side can use at most {cores} CPU seconds per wall second):"
+    ]
+    for side, label in labels.items():
+        runs = cpu[side][warmup:]
+        parties = [k for k in runs[0] if k != "wall"]
+        per_million = {k: statistics.median(r[k] for r in runs) * 1e6 / rows for k in parties}
+        wall = statistics.median(r["wall"] for r in runs) * 1e6 / rows
+        used = sum(per_million.values())
+        spent = ", ".join(f"{k} {v:.2f}" for k, v in per_million.items() if v >= 0.005)
+        notes.append(
+            f"{label}: {spent}; total {used:.2f} CPU s in {wall:.2f} s wall "
+            f"({used / (wall * cores):.0%} of the machine)"
+        )
+    return notes
