@@ -25,7 +25,6 @@ from .store import ShardMapCache, validate_local
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
-    from pyspark.sql import DataFrame, SparkSession
 
 __all__ = [
     "PartitionRange",
@@ -115,12 +114,6 @@ class ShardedReadPlan:
             for p in self.partitions
             if p.shard == shard
         ]
-
-    def load(self, spark: SparkSession, *, broker: BrokerService) -> DataFrame:
-        """One DataFrame: each shard read with one partition per predicate, unioned by column name."""
-        from .reader import load_plan
-
-        return load_plan(self, spark, broker=broker)
 
     def _skipped_note(self) -> str:
         if not self.skipped:

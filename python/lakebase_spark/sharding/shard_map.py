@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, cast
 
+from . import documents
+from .documents import MapDocument
 from .errors import (
     InvalidRangeError,
     InvalidShardMapError,
@@ -454,9 +456,11 @@ class RangeShardMap:
 
     def to_dict(self) -> dict[str, Any]:
         """The map as a JSON-ready document (keys in their lossless JSON form, :func:`key_to_json`)."""
-        from .documents import map_to_document
-
-        return map_to_document(self)
+        state = self._state  # one version: a concurrent edit replaces it whole
+        parts = MapDocument(
+            self._name, self._key_type, list(state.shards.values()), list(state.mappings), state.version
+        )
+        return documents.map_to_document(parts)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RangeShardMap:
@@ -466,31 +470,29 @@ class RangeShardMap:
         a mapping's ``high`` (unbounded), ``status`` (online) and ``id``: a missing id is derived from
         the map name and the range, so loading one file twice gives the same ids.
         """
-        from .documents import map_from_document
-
-        return map_from_document(d)
+        return cls._from_parts(documents.map_from_document(d))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> RangeShardMap:
-        from .documents import map_from_json
-
-        return map_from_json(text)
+        return cls._from_parts(documents.map_from_json(text))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RangeShardMap:
         """Read a map from a ``.json`` file, or ``.yaml``/``.yml`` (needs PyYAML)."""
-        from .documents import load_map
-
-        return load_map(path)
+        return cls._from_parts(documents.load_map(path))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the map as JSON (also valid YAML), atomically: readers see the old or the new file."""
-        from .documents import save_map
+        documents.save_map(self.to_json(), path)
 
-        save_map(self, path)
+    @classmethod
+    def _from_parts(cls, parts: MapDocument) -> RangeShardMap:
+        return cls(
+            parts.name, parts.key_type, shards=parts.shards, mappings=parts.mappings, version=parts.version
+        )
 
 
 def _restore(
