@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ._api import call_api
 from .credentials import Credential, Secret
-from .errors import CredentialError, WorkspaceRefusalError
+from .errors import CredentialError, InvalidArgumentError, WorkspaceRefusalError
 from .redaction import install_sdk_log_redaction
 from .targets import Target
 
@@ -156,7 +156,9 @@ class TokenBroker:
         scheduler: Scheduler = timer_scheduler,
     ) -> None:
         if refresh_margin < 0:
-            raise ValueError(f"refresh_margin must be >= 0 seconds, got {refresh_margin!r}")
+            raise InvalidArgumentError(
+                f"refresh_margin must be >= 0 seconds, got {refresh_margin!r}", argument="refresh_margin"
+            )
         if workspace is None:
             from databricks.sdk import WorkspaceClient
 

@@ -57,11 +57,11 @@ class ReadRequest:
 
     def __post_init__(self) -> None:
         if self.on_invalid not in ("fail", "skip"):
-            raise ValueError(f"on_invalid must be 'fail' or 'skip', got {self.on_invalid!r}")
+            raise ShardedReadError(f"on_invalid must be 'fail' or 'skip', got {self.on_invalid!r}")
         if self.null_keys not in ("exclude", "fail"):
-            raise ValueError(f"null_keys must be 'exclude' or 'fail', got {self.null_keys!r}")
-        if self.partitions < 1:
-            raise ValueError(f"partitions must be >= 1, got {self.partitions!r}")
+            raise ShardedReadError(f"null_keys must be 'exclude' or 'fail', got {self.null_keys!r}")
+        if isinstance(self.partitions, bool) or not isinstance(self.partitions, int) or self.partitions < 1:
+            raise ShardedReadError(f"partitions must be a whole number >= 1, got {self.partitions!r}")
         if not self.key or "\x00" in self.key:
             raise ShardedReadError(f"key must name the shard-key column, got {self.key!r}")
 
