@@ -87,6 +87,14 @@ def test_local_addresses_are_told_from_foreign_ones() -> None:
     assert not _is_local_address("no-such-host.invalid")
 
 
+def leaked_lines(text: str, secret: str) -> str:
+    """The log lines around each place the secret appears, with the secret masked: what to fix."""
+    lines = text.splitlines()
+    hits = [i for i, line in enumerate(lines) if secret in line]
+    shown = ["\n".join(lines[max(0, i - 12) : i + 2]) for i in hits[:3]]
+    return "the secret is in the server log here:\n" + "\n---\n".join(shown).replace(secret, "<SECRET>")
+
+
 @pytest.fixture
 def connect_server(tmp_path):
     """pyspark's start-connect-server.sh, with the provider jar and the driver: executors in two JVMs."""
@@ -108,7 +116,7 @@ def test_a_connect_server_with_executors_in_their_own_jvms(emulator, connect_ser
     assert "SparkListenerConnectOperationStarted" in events
     assert "lakebase.broker.url" in events  # the options are there...
     assert secret not in events  # ...the secret's value is not
-    assert secret not in logs
+    assert secret not in logs, leaked_lines(logs, secret)
     # local-cluster runs every JVM on this machine: loopback reaches them all (a real cluster's master
     # would make the broker bind the driver's address, over TLS).
     assert result["broker_url"].startswith("http://127.0.0.1:")

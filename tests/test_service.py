@@ -118,7 +118,7 @@ def test_logs_never_hold_the_token_or_secret(broker_service: BrokerService, capt
 def test_a_herd_of_simultaneous_tls_fetches_all_succeed(workspace) -> None:
     """What a wide stage does when it starts: every executor JVM asks at the same moment. Loopback only,
     clients in processes of their own; bounded in count and time. 2,000 fetches run in bench/ (case 8)."""
-    from lakebase_spark.testing.herd import herd
+    from bench.herd_client import herd
 
     with BrokerService(TokenBroker(workspace), tls=True) as service:
         path = f"/v1/token?endpoint={quote(ENDPOINT, safe='')}"

@@ -69,13 +69,14 @@ def test_postgres_restarted_mid_write_loses_and_repeats_nothing(emulator, tmp_pa
             time.sleep(0.05)
         with psycopg.connect(emulator.admin_conninfo(DATABASE), autocommit=True) as conn:
             while time.monotonic() < deadline:
+                # A COPY with rows already in (pg_stat_progress_copy, Postgres 14+): it is mid-stream.
                 copying = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'COPY %'"
+                    "SELECT count(*) FROM pg_stat_progress_copy WHERE command = 'COPY FROM' "
+                    "AND tuples_processed > 0"
                 ).fetchone()[0]
                 if copying:
                     break
                 time.sleep(0.02)
-        time.sleep(0.2)  # rows are streaming now
         restarted.append(copying)
         # Postgres goes down (fast shutdown: open transactions rolled back, connections dropped), refuses
         # logins for 1 s, answers 57P03 for 1 s, then is back. The tasks whose COPY was cut fail; Spark

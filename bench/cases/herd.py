@@ -10,10 +10,10 @@ from typing import Any
 from urllib.parse import quote
 
 from lakebase_spark import BrokerService, TokenBroker
-from lakebase_spark.testing.herd import PROCESSES, HerdResult, herd
 
 from ..context import Context
 from ..env import ENDPOINT, say
+from ..herd_client import PROCESSES, HerdResult, herd
 from ..measure import stat
 from ..results import CaseResult, Comparison, Goal, Table
 

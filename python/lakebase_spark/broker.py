@@ -12,15 +12,15 @@ import logging
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from ._api import call_api
+from ._minting import Api, mint
 from .credentials import Credential, Secret
-from .errors import CredentialError, WorkspaceRefusalError
+from .errors import CredentialError, InvalidArgumentError, WorkspaceRefusalError
 from .redaction import install_sdk_log_redaction
 from .targets import Target
 
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["BrokerStats", "TokenBroker"]
 
 log = logging.getLogger(__name__)
-
-Api = Literal["postgres", "database"]
 
 #: A token is stale (still served, while one refresh runs) for its last 20 minutes ...
 DEFAULT_REFRESH_MARGIN = 1200.0
@@ -156,7 +154,9 @@ class TokenBroker:
         scheduler: Scheduler = timer_scheduler,
     ) -> None:
         if refresh_margin < 0:
-            raise ValueError(f"refresh_margin must be >= 0 seconds, got {refresh_margin!r}")
+            raise InvalidArgumentError(
+                f"refresh_margin must be >= 0 seconds, got {refresh_margin!r}", argument="refresh_margin"
+            )
         if workspace is None:
             from databricks.sdk import WorkspaceClient
 
@@ -410,28 +410,7 @@ class TokenBroker:
 
     def _mint(self, api: Api, target: str) -> Credential:
         now = self._clock()
-        if api == "postgres":
-            pg = call_api(
-                lambda: self.workspace.postgres.generate_database_credential(endpoint=target),
-                what=f"mint a database credential for endpoint {target!r}",
-                target=target,
-            )
-            token, expires_at = pg.token, _timestamp_seconds(pg.expire_time)
-        else:
-            db = call_api(
-                lambda: self.workspace.database.generate_database_credential(
-                    instance_names=[target], request_id=str(uuid.uuid4())
-                ),
-                what=f"mint a database credential for instance {target!r}",
-                target=target,
-            )
-            token = db.token
-            expires_at = _rfc3339_seconds(db.expiration_time) if db.expiration_time else None
-        if not token or expires_at is None:
-            raise CredentialError(
-                f"the workspace {self.host} answered the credential request for {target!r} "
-                "without a token or an expiry time"
-            )
+        token, expires_at = mint(self.workspace, api, target)
         lifetime = max(expires_at - now, 0.0)
         margin = min(self.refresh_margin, lifetime * MAX_MARGIN_SHARE)
         return Credential(
@@ -468,21 +447,3 @@ def _same_error(error: Exception) -> Exception:
         return type(error)(str(error))
     except Exception:
         return CredentialError(str(error))
-
-
-def _timestamp_seconds(ts: object) -> float | None:
-    """Seconds since the epoch of a protobuf ``Timestamp`` as the SDK returns it."""
-    if ts is None:
-        return None
-    seconds = getattr(ts, "seconds", None)
-    nanos = getattr(ts, "nanos", 0)
-    if isinstance(seconds, int):
-        return seconds + nanos / 1e9
-    return _rfc3339_seconds(str(ts))
-
-
-def _rfc3339_seconds(text: str) -> float:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.timestamp()

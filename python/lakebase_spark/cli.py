@@ -4,30 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 
-from .session import POSTGRES_DRIVER_PACKAGE, jar_path, postgres_driver_jar
+from .session import jar_path, submit_args
 from .targets import DEFAULT_DATABASE
 
 __all__ = ["main", "submit_args"]
 
 _MARK = {"pass": "ok  ", "fail": "FAIL", "warn": "warn"}
-
-
-def submit_args(driver_jar: str | None = None) -> list[str]:
-    """The ``spark-submit`` flags that put the provider and a Postgres JDBC driver on the class path.
-
-    Under ``spark-submit`` the driver JVM starts before the script runs, so :func:`configure` can no
-    longer add jars to it: these flags must be on the command line.
-    """
-    driver = driver_jar or postgres_driver_jar()
-    jars = [jar_path(), *([driver] if driver else [])]
-    args = ["--jars", ",".join(jars), "--driver-class-path", os.pathsep.join(jars)]
-    if driver is None:
-        args += ["--packages", POSTGRES_DRIVER_PACKAGE]
-    return args
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from .errors import DatabaseConnectionError, MissingDependencyError, TLSRequiredError
+from .errors import DatabaseConnectionError, InvalidArgumentError, MissingDependencyError, TLSRequiredError
 from .service import BrokerService, shared_broker_service
 from .targets import Address, Target
 
@@ -88,7 +88,9 @@ def connect(
     psycopg = require_psycopg("connecting to Lakebase from Python")
     Target.of(endpoint, instance)  # exactly one, well-formed: before anything else
     if "password" in kwargs:
-        raise ValueError("lakebase-spark logs in with a token from the broker; do not pass password=")
+        raise InvalidArgumentError(
+            "lakebase-spark logs in with a token from the broker; do not pass password=", argument="password"
+        )
     sslmode = kwargs.get("sslmode", "require")
     if sslmode not in TLS_MODES:
         raise TLSRequiredError(

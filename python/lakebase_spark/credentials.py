@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from .errors import InvalidArgumentError
+
 __all__ = ["Credential", "Secret"]
 
 
@@ -15,7 +17,7 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         if not value:
-            raise ValueError("a Secret cannot be empty")
+            raise InvalidArgumentError("a Secret cannot be empty", argument="value")
         self._value = value
 
     def reveal(self) -> str:

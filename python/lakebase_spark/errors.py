@@ -7,6 +7,7 @@ __all__ = [
     "CredentialError",
     "DatabaseConnectionError",
     "EndpointNotFoundError",
+    "InvalidArgumentError",
     "InvalidEndpointNameError",
     "InvalidRequestError",
     "InvalidTableNameError",
@@ -23,6 +24,17 @@ __all__ = [
 
 class LakebaseSparkError(Exception):
     """Base class of every error raised by lakebase-spark."""
+
+
+class InvalidArgumentError(LakebaseSparkError, ValueError):
+    """An argument of a lakebase-spark call is out of its range or contradicts another.
+
+    ``argument`` names the parameter (``None`` when several are at fault together).
+    """
+
+    def __init__(self, message: str, *, argument: str | None = None) -> None:
+        super().__init__(message)
+        self.argument = argument
 
 
 class InvalidEndpointNameError(LakebaseSparkError, ValueError):

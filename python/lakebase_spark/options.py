@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from .errors import InvalidArgumentError
 from .redaction import redact_connect_statements
 from .service import BrokerService, shared_broker_service
 from .session import check_jvm_classes
@@ -79,7 +80,9 @@ def lakebase_options(
     if spark is not None and is_connect(spark):
         redact_connect_statements(spark)  # the secret below is an option value: keep it out of its logs
     if not database:
-        raise ValueError("database must be a non-empty database name, e.g. 'databricks_postgres'")
+        raise InvalidArgumentError(
+            "database must be a non-empty database name, e.g. 'databricks_postgres'", argument="database"
+        )
     service = broker.start() if broker is not None else shared_broker_service(workspace_client)
     workspace = service.broker.workspace
     if address is None:  # else the caller already resolved it (a sharded read, once per shard)

@@ -13,7 +13,14 @@ from .sessions import is_connect
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["check_jvm_classes", "configure", "jar_path", "postgres_driver_jar", "provider_stats"]
+__all__ = [
+    "check_jvm_classes",
+    "configure",
+    "jar_path",
+    "postgres_driver_jar",
+    "provider_stats",
+    "submit_args",
+]
 
 JAR_NAME = "lakebase-spark-provider.jar"
 #: Names a local Postgres JDBC driver jar to use instead of downloading one.
@@ -113,8 +120,6 @@ def check_jvm_classes(jvm: Any, *, started_by: str) -> None:
         except Exception:  # py4j's error for ClassNotFoundException
             missing.append(name)
     if missing:
-        from .cli import submit_args
-
         raise JarNotFoundError(
             f"the Spark driver JVM, started by {started_by} before this code ran, cannot load "
             f"{' and '.join(missing)}, and jars cannot be added to a running JVM. Start it with the "
@@ -142,3 +147,17 @@ def provider_stats(spark: SparkSession) -> dict[str, int]:
         raise RuntimeError("the Spark session has stopped: no JVM to read provider counters from")
     snapshot = jvm.io.lakebase.spark.ProviderStats.snapshot()
     return {str(k): int(v) for k, v in snapshot.items()}
+
+
+def submit_args(driver_jar: str | None = None) -> list[str]:
+    """The ``spark-submit`` flags that put the provider and a Postgres JDBC driver on the class path.
+
+    Under ``spark-submit`` the driver JVM starts before the script runs, so :func:`configure` can no
+    longer add jars to it: these flags must be on the command line.
+    """
+    driver = driver_jar or postgres_driver_jar()
+    jars = [jar_path(), *([driver] if driver else [])]
+    args = ["--jars", ",".join(jars), "--driver-class-path", os.pathsep.join(jars)]
+    if driver is None:
+        args += ["--packages", POSTGRES_DRIVER_PACKAGE]
+    return args

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypedDict
 
 from ._api import call_api
-from .errors import CredentialError, InvalidEndpointNameError
+from .errors import CredentialError, InvalidArgumentError, InvalidEndpointNameError
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -132,13 +132,15 @@ class Target:
         elif self.kind == "instance":
             validate_instance_name(self.name)
         else:
-            raise ValueError(f"unknown Lakebase target kind {self.kind!r}: 'endpoint' or 'instance'")
+            raise InvalidArgumentError(
+                f"unknown Lakebase target kind {self.kind!r}: 'endpoint' or 'instance'", argument="kind"
+            )
 
     @classmethod
     def of(cls, endpoint: str | None = None, instance: str | None = None) -> Target:
         """The target named by exactly one of ``endpoint`` (Autoscaling) and ``instance`` (Provisioned)."""
         if (endpoint is None) == (instance is None):
-            raise ValueError(
+            raise InvalidArgumentError(
                 "give exactly one of endpoint='projects/<p>/branches/<b>/endpoints/<e>' "
                 "(Lakebase Autoscaling) or instance='<name>' (Lakebase Provisioned)"
             )

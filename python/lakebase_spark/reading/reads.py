@@ -11,11 +11,12 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InvalidArgumentError
 from ..names import TableName
 from ..targets import DEFAULT_DATABASE, Address, Target
 from .ranges import PartitionKeyError, key_predicates, page_predicates
 from .replicas import await_lag
-from .snapshots import DEFAULT_HOLD, Snapshot, SnapshotError
+from .snapshots import DEFAULT_HOLD, Snapshot, SnapshotError, check_hold
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -54,6 +55,7 @@ def export_snapshot(
     from ..service import shared_broker_service
 
     target = Target.of(endpoint, instance)
+    check_hold(hold)
     service = broker if broker is not None else shared_broker_service(workspace_client)
     address = address or resolve_address(service.broker, **target.keywords())
     connection = connect(
@@ -119,6 +121,11 @@ def read(
             f"the snapshot was exported on {snapshot.where}, not on {target} database {database!r}: a "
             "snapshot can only be read on the database it was exported from"
         )
+    if max_lag is not None and not (max_lag >= 0 and lag_wait >= 0):
+        raise InvalidArgumentError(
+            f"max_lag and lag_wait must be at least 0, got {max_lag!r} and {lag_wait!r}"
+        )
+    check_hold(hold)
     wanted = partitions if partitions is not None else _parallelism(spark)
     if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1:
         raise PartitionKeyError(f"partitions must be a whole number of at least 1, got {wanted!r}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LakebaseSparkError
+from ..errors import InvalidArgumentError, LakebaseSparkError
 
 if TYPE_CHECKING:
     import psycopg
@@ -44,7 +44,7 @@ def await_lag(conn: psycopg.Connection[Any], max_lag: float, *, wait: float, whe
     """Return the lag once it is at most ``max_lag`` seconds, waiting up to ``wait`` seconds for it;
     else raise :class:`ReplicaLagError`."""
     if max_lag < 0 or wait < 0:
-        raise ValueError(f"max_lag and lag_wait must be at least 0, got {max_lag!r} and {wait!r}")
+        raise InvalidArgumentError(f"max_lag and lag_wait must be at least 0, got {max_lag!r} and {wait!r}")
     deadline = time.monotonic() + wait
     while True:
         lag = replay_lag(conn)

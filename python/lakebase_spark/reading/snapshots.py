@@ -24,7 +24,7 @@ from ..errors import LakebaseSparkError
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["DEFAULT_HOLD", "SNAPSHOT", "Snapshot", "SnapshotError", "import_snapshot"]
+__all__ = ["DEFAULT_HOLD", "SNAPSHOT", "Snapshot", "SnapshotError", "check_hold", "import_snapshot"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,12 @@ SNAPSHOT = "lakebase.snapshot"
 SNAPSHOT_PATTERN = "[0-9A-F]{1,16}(-[0-9A-F]{1,16}){1,3}"
 #: How long a snapshot is held unless closed sooner, in seconds.
 DEFAULT_HOLD = 3600.0
+
+
+def check_hold(hold: float) -> None:
+    """``hold`` is a positive number of seconds (checked before any connection is opened)."""
+    if isinstance(hold, bool) or not isinstance(hold, (int, float)) or not hold > 0:
+        raise SnapshotError(f"hold must be a positive number of seconds, got {hold!r}")
 
 
 class SnapshotError(LakebaseSparkError):
@@ -57,8 +63,7 @@ class Snapshot:
     ) -> None:
         #: What the snapshot is of (the target and database), to refuse a read of another database.
         self.scope = scope
-        if hold <= 0:
-            raise SnapshotError(f"hold must be a positive number of seconds, got {hold!r}")
+        check_hold(hold)
         self._lock = threading.Lock()
         self._connection: psycopg.Connection[Any] | None = connection
         self.where = where

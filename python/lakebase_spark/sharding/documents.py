@@ -1,5 +1,6 @@
 """The shard map's document format: JSON (and YAML) files, and the dicts stored in Postgres by
-:mod:`.store`. The in-memory model (:mod:`.shard_map`) knows nothing about formats."""
+:mod:`.store`. A layer below the in-memory map (:mod:`.shard_map`): it reads documents into a
+:class:`MapDocument` (the map's parts) and writes one from them, and never builds a map itself."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ import os
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import InvalidShardMapError, MissingDependencyError
-from .keys import check_key_type, key_from_json, key_to_json
-from .model import RangeMapping, Shard, check_name
-from .shard_map import RangeShardMap
+from .keys import KeyType, check_key_type, key_from_json, key_to_json
+from .model import RangeMapping, Shard, check_fields, check_name
 
 __all__ = [
     "FORMAT",
+    "MapDocument",
     "load_map",
     "map_from_document",
     "map_from_json",
@@ -26,6 +27,17 @@ __all__ = [
     "shard_from_document",
 ]
 
+
+class MapDocument(NamedTuple):
+    """What a shard map document holds: a map's parts, checked, for :class:`.RangeShardMap` to build."""
+
+    name: str
+    key_type: KeyType
+    shards: list[Shard]
+    mappings: list[RangeMapping]
+    version: int
+
+
 #: Version of the document :func:`map_to_document` writes; newer documents are refused.
 FORMAT = 1
 # Ids of mappings a hand-written document leaves out are derived from the range, so loading the same
@@ -33,15 +45,15 @@ FORMAT = 1
 _ID_NAMESPACE = uuid.UUID("6f0c6a2e-3c55-4f55-9d51-2b1f7a0c4e11")
 
 
-def map_to_document(shard_map: RangeShardMap) -> dict[str, Any]:
-    """The map as a JSON-ready document (keys in their lossless JSON form, :func:`key_to_json`)."""
-    kt = shard_map.key_type
+def map_to_document(parts: MapDocument) -> dict[str, Any]:
+    """A map's parts as a JSON-ready document (keys in their lossless JSON form, :func:`key_to_json`)."""
+    kt = parts.key_type
     return {
         "format": FORMAT,
-        "name": shard_map.name,
+        "name": parts.name,
         "key_type": kt,
-        "version": shard_map.version,
-        "shards": [shard_map.shards[n].to_dict() for n in sorted(shard_map.shards)],
+        "version": parts.version,
+        "shards": [s.to_dict() for s in sorted(parts.shards, key=lambda s: s.name)],
         "mappings": [
             {
                 "id": m.id,
@@ -50,20 +62,17 @@ def map_to_document(shard_map: RangeShardMap) -> dict[str, Any]:
                 "shard": m.shard,
                 "status": m.status,
             }
-            for m in shard_map.mappings
+            for m in parts.mappings
         ],
     }
 
 
 def shard_from_document(d: Mapping[str, Any]) -> Shard:
-    check_fields(
-        "shard", d, required={"name"}, optional={"database", "endpoint", "instance", "read_endpoint"}
-    )
-    return Shard(**dict(d))
+    return Shard.from_dict(d)
 
 
-def map_from_document(d: Mapping[str, Any]) -> RangeShardMap:
-    """The map a document describes (see :meth:`RangeShardMap.from_dict`)."""
+def map_from_document(d: Mapping[str, Any]) -> MapDocument:
+    """The parts of the map a document describes (see :meth:`RangeShardMap.from_dict`)."""
     if not isinstance(d, Mapping):
         raise InvalidShardMapError(f"a shard map document must be a mapping, got {type(d).__name__}")
     check_fields(
@@ -93,10 +102,10 @@ def map_from_document(d: Mapping[str, Any]) -> RangeShardMap:
             seed = json.dumps([name, m["shard"], key_to_json(kt, low), high_json])
             mapping_id = str(uuid.uuid5(_ID_NAMESPACE, seed))
         mappings.append(RangeMapping(mapping_id, low, high, m["shard"], m.get("status", "online")))
-    return RangeShardMap(name, kt, shards=shards, mappings=mappings, version=d.get("version", 1))
+    return MapDocument(name, kt, shards, mappings, d.get("version", 1))
 
 
-def map_from_json(text: str) -> RangeShardMap:
+def map_from_json(text: str) -> MapDocument:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as e:
@@ -104,7 +113,7 @@ def map_from_json(text: str) -> RangeShardMap:
     return map_from_document(document)
 
 
-def load_map(path: str | os.PathLike[str]) -> RangeShardMap:
+def load_map(path: str | os.PathLike[str]) -> MapDocument:
     """Read a map from a ``.json`` file, or ``.yaml``/``.yml`` (needs PyYAML)."""
     file = Path(path)
     suffix = file.suffix.lower()
@@ -129,33 +138,18 @@ def load_map(path: str | os.PathLike[str]) -> RangeShardMap:
     )
 
 
-def save_map(shard_map: RangeShardMap, path: str | os.PathLike[str]) -> None:
-    """Write the map as JSON (also valid YAML), atomically: readers see the old or the new file."""
+def save_map(text: str, path: str | os.PathLike[str]) -> None:
+    """Write a map's JSON ``text`` (also valid YAML) atomically: readers see the old or the new file."""
     file = Path(path)
     # Not mkstemp: its 0600 mode would end up on the map file; "x" creates with the umask's mode.
     tmp = file.with_name(f".{file.name}.{uuid.uuid4().hex}.tmp")
     try:
         with tmp.open("x", encoding="utf-8") as out:
-            out.write(shard_map.to_json() + "\n")
+            out.write(text + "\n")
         os.replace(tmp, file)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def check_fields(what: str, d: Mapping[str, Any], *, required: set[str], optional: set[str]) -> None:
-    missing = sorted(required - d.keys())
-    unknown = sorted(set(d.keys()) - required - optional)
-    if missing or unknown:
-        problems = []
-        if missing:
-            problems.append(f"missing {', '.join(missing)}")
-        if unknown:
-            problems.append(f"unknown {', '.join(map(str, unknown))}")
-        raise InvalidShardMapError(
-            f"{what} entry {dict(d)!r}: {'; '.join(problems)} "
-            f"(fields: {', '.join(sorted(required | optional))})"
-        )
 
 
 def _as_list(what: str, value: object) -> list[Any]:

@@ -77,8 +77,8 @@ class ShardMapVersionConflictError(ShardMapError, RuntimeError):
     """The stored shard map changed since it was read (optimistic concurrency)."""
 
 
-class MissingDependencyError(ShardMapError, _MissingDependencyError):
-    """An optional package the call needs (psycopg, PyYAML) is not installed."""
+#: The package's one error for a missing optional package (kept here under its old import path).
+MissingDependencyError = _MissingDependencyError
 
 
 class ShardedReadError(ShardMapError, ValueError):

@@ -15,7 +15,16 @@ from ..targets import DEFAULT_DATABASE, Target
 from .errors import InvalidRangeError, InvalidShardMapError
 from .keys import Key, key_lt
 
-__all__ = ["STATUSES", "ClippedRange", "MappingStatus", "RangeMapping", "Shard", "check_name", "show_key"]
+__all__ = [
+    "STATUSES",
+    "ClippedRange",
+    "MappingStatus",
+    "RangeMapping",
+    "Shard",
+    "check_fields",
+    "check_name",
+    "show_key",
+]
 
 MappingStatus = Literal["online", "offline"]
 STATUSES: tuple[MappingStatus, ...] = get_args(MappingStatus)
@@ -30,6 +39,22 @@ def check_name(what: str, name: object) -> str:
             f"invalid {what} {name!r}: use 1 to 63 letters, digits, '_' or '-' (e.g. 'orders-eu-1')"
         )
     return name
+
+
+def check_fields(what: str, d: Mapping[str, Any], *, required: set[str], optional: set[str]) -> None:
+    """A document entry has every ``required`` field and no field but those and ``optional``."""
+    missing = sorted(required - d.keys())
+    unknown = sorted(set(d.keys()) - required - optional)
+    if missing or unknown:
+        problems = []
+        if missing:
+            problems.append(f"missing {', '.join(missing)}")
+        if unknown:
+            problems.append(f"unknown {', '.join(map(str, unknown))}")
+        raise InvalidShardMapError(
+            f"{what} entry {dict(d)!r}: {'; '.join(problems)} "
+            f"(fields: {', '.join(sorted(required | optional))})"
+        )
 
 
 def show_key(key: Key | None) -> str:
@@ -108,9 +133,10 @@ class Shard:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Shard:
-        from .documents import shard_from_document
-
-        return shard_from_document(d)
+        check_fields(
+            "shard", d, required={"name"}, optional={"database", "endpoint", "instance", "read_endpoint"}
+        )
+        return cls(**dict(d))
 
 
 @dataclass(frozen=True)

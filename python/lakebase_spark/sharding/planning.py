@@ -25,7 +25,6 @@ from .store import ShardMapCache, validate_local
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
-    from pyspark.sql import DataFrame, SparkSession
 
 __all__ = [
     "PartitionRange",
@@ -58,11 +57,11 @@ class ReadRequest:
 
     def __post_init__(self) -> None:
         if self.on_invalid not in ("fail", "skip"):
-            raise ValueError(f"on_invalid must be 'fail' or 'skip', got {self.on_invalid!r}")
+            raise ShardedReadError(f"on_invalid must be 'fail' or 'skip', got {self.on_invalid!r}")
         if self.null_keys not in ("exclude", "fail"):
-            raise ValueError(f"null_keys must be 'exclude' or 'fail', got {self.null_keys!r}")
-        if self.partitions < 1:
-            raise ValueError(f"partitions must be >= 1, got {self.partitions!r}")
+            raise ShardedReadError(f"null_keys must be 'exclude' or 'fail', got {self.null_keys!r}")
+        if isinstance(self.partitions, bool) or not isinstance(self.partitions, int) or self.partitions < 1:
+            raise ShardedReadError(f"partitions must be a whole number >= 1, got {self.partitions!r}")
         if not self.key or "\x00" in self.key:
             raise ShardedReadError(f"key must name the shard-key column, got {self.key!r}")
 
@@ -115,12 +114,6 @@ class ShardedReadPlan:
             for p in self.partitions
             if p.shard == shard
         ]
-
-    def load(self, spark: SparkSession, *, broker: BrokerService) -> DataFrame:
-        """One DataFrame: each shard read with one partition per predicate, unioned by column name."""
-        from .reader import load_plan
-
-        return load_plan(self, spark, broker=broker)
 
     def _skipped_note(self) -> str:
         if not self.skipped:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..broker import TokenBroker
 from ..names import TableName
 from ..options import lakebase_options
-from ..reading.snapshots import DEFAULT_HOLD, SNAPSHOT
+from ..reading.snapshots import DEFAULT_HOLD, SNAPSHOT, check_hold
 from ..service import BrokerService, default_workspace_client, shared_broker_service
 from ..sessions import default_parallelism
 from ..targets import Address
@@ -86,12 +86,14 @@ def read_sharded(
         TableName.parse(table),
         key,
         key_range,
-        partitions or default_parallelism(spark),
+        partitions if partitions is not None else default_parallelism(spark),  # 0 is refused, not defaulted
         validate,
         on_invalid,
         null_keys,
         shard_column,
     )
+    if consistent:
+        check_hold(hold)
     if jar_free:  # planning needs tokens, not a served broker: executors may not reach this process
         service = broker or BrokerService(TokenBroker(workspace_client or default_workspace_client()))
     else:

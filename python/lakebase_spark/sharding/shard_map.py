@@ -15,33 +15,23 @@ import os
 import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from types import MappingProxyType
+from dataclasses import replace
 from typing import Any, cast
 
+from . import documents
+from ._states import MapState, build_state, unknown_shard
+from .documents import MapDocument
 from .errors import (
     InvalidRangeError,
     InvalidShardMapError,
     KeyNotMappedError,
     MappingNotFoundError,
     MappingOfflineError,
-    RangeOverlapError,
-    UnknownShardError,
 )
 from .keys import Key, KeyType, check_key_type, coerce_key, key_lt
 from .model import ClippedRange, MappingStatus, RangeMapping, Shard, check_name, show_key
 
 __all__ = ["ClippedRange", "MappingStatus", "RangeMapping", "RangeShardMap", "Shard"]
-
-
-@dataclass(frozen=True)
-class _State:
-    """One consistent version of a map; replaced whole by every mutation, never changed in place."""
-
-    version: int
-    shards: Mapping[str, Shard]
-    mappings: tuple[RangeMapping, ...]  # sorted by low
-    lows: tuple[Key, ...]  # mappings' lows, for bisect
 
 
 class RangeShardMap:
@@ -79,10 +69,10 @@ class RangeShardMap:
         self._key_type = check_key_type(key_type)
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise InvalidShardMapError(f"shard map {name!r}: version must be an int >= 1, got {version!r}")
-        # Mutations build a new _State and swap it in under _lock; readers take self._state once and
+        # Mutations build a new MapState and swap it in under _lock; readers take self._state once and
         # so always see one consistent version without locking.
         self._lock = threading.RLock()
-        self._state = self._build(version, shards, mappings)
+        self._state = build_state(self._name, self.coerce, version, shards, mappings)
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -372,76 +362,17 @@ class RangeShardMap:
 
     # -- validation ---------------------------------------------------------------------------------
 
-    def _commit(self, state: _State, shards: Iterable[Shard], mappings: Iterable[RangeMapping]) -> None:
+    def _commit(self, state: MapState, shards: Iterable[Shard], mappings: Iterable[RangeMapping]) -> None:
         """Validate the new content fully, then swap it in (lock held): a failure changes nothing."""
-        self._state = self._build(state.version + 1, shards, mappings)
+        self._state = build_state(self._name, self.coerce, state.version + 1, shards, mappings)
 
-    def _build(self, version: int, shards: Iterable[Shard], mappings: Iterable[RangeMapping]) -> _State:
-        by_name: dict[str, Shard] = {}
-        by_location: dict[tuple[str, str, str], str] = {}
-        for shard in shards:
-            if not isinstance(shard, Shard):
-                raise InvalidShardMapError(f"shard map {self._name!r}: expected Shard, got {shard!r}")
-            if shard.name in by_name:
-                raise InvalidShardMapError(
-                    f"shard map {self._name!r} already has a shard named {shard.name!r}; pick another name"
-                )
-            other = by_location.get(shard.location)
-            if other is not None:
-                raise InvalidShardMapError(
-                    f"shards {other!r} and {shard.name!r} of shard map {self._name!r} are the same database "
-                    f"({shard.location[0]} {shard.location[1]!r}, database {shard.database!r}); "
-                    "a database can hold one shard of a map: use one shard with several ranges"
-                )
-            by_name[shard.name] = shard
-            by_location[shard.location] = shard.name
-        checked: list[RangeMapping] = []
-        ids: set[str] = set()
-        for m in mappings:
-            if not isinstance(m, RangeMapping):
-                raise InvalidShardMapError(f"shard map {self._name!r}: expected RangeMapping, got {m!r}")
-            m = replace(m, low=self.coerce(m.low), high=None if m.high is None else self.coerce(m.high))
-            if m.high is not None and not key_lt(m.low, m.high):
-                raise InvalidRangeError(
-                    f"range [{show_key(m.low)}, {show_key(m.high)}) (id {m.id}) of shard map {self._name!r} "
-                    "is empty: low must be below high (high is exclusive; None means unbounded)"
-                )
-            if m.shard not in by_name:
-                raise self._unknown_shard(m.shard, by_name)
-            if m.id in ids:
-                raise InvalidShardMapError(
-                    f"shard map {self._name!r} has two mappings with id {m.id!r}; ids must be unique"
-                )
-            ids.add(m.id)
-            checked.append(m)
-        checked.sort(key=lambda m: cast(Any, m.low))
-        for before, after in itertools.pairwise(checked):
-            if before.high is None or key_lt(after.low, before.high):
-                raise RangeOverlapError(
-                    f"range {after.describe()} overlaps {before.describe()} in shard map {self._name!r}; "
-                    "ranges are half-open [low, high): remove, split or shrink the existing range first"
-                )
-        return _State(
-            version=version,
-            shards=MappingProxyType(by_name),
-            mappings=tuple(checked),
-            lows=tuple(m.low for m in checked),
-        )
-
-    def _shard(self, state: _State, name: str) -> Shard:
+    def _shard(self, state: MapState, name: str) -> Shard:
         shard = state.shards.get(name)
         if shard is None:
-            raise self._unknown_shard(name, state.shards)
+            raise unknown_shard(self._name, name, state.shards)
         return shard
 
-    def _unknown_shard(self, name: str, shards: Mapping[str, Shard]) -> UnknownShardError:
-        known = ", ".join(repr(s) for s in sorted(shards)) or "none"
-        return UnknownShardError(
-            f"shard map {self._name!r} has no shard {name!r} (shards: {known}); "
-            "add it with add_shard(Shard(...))"
-        )
-
-    def _find(self, state: _State, mapping_id: str) -> RangeMapping:
+    def _find(self, state: MapState, mapping_id: str) -> RangeMapping:
         for m in state.mappings:
             if m.id == mapping_id:
                 return m
@@ -454,9 +385,11 @@ class RangeShardMap:
 
     def to_dict(self) -> dict[str, Any]:
         """The map as a JSON-ready document (keys in their lossless JSON form, :func:`key_to_json`)."""
-        from .documents import map_to_document
-
-        return map_to_document(self)
+        state = self._state  # one version: a concurrent edit replaces it whole
+        parts = MapDocument(
+            self._name, self._key_type, list(state.shards.values()), list(state.mappings), state.version
+        )
+        return documents.map_to_document(parts)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RangeShardMap:
@@ -466,31 +399,29 @@ class RangeShardMap:
         a mapping's ``high`` (unbounded), ``status`` (online) and ``id``: a missing id is derived from
         the map name and the range, so loading one file twice gives the same ids.
         """
-        from .documents import map_from_document
-
-        return map_from_document(d)
+        return cls._from_parts(documents.map_from_document(d))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> RangeShardMap:
-        from .documents import map_from_json
-
-        return map_from_json(text)
+        return cls._from_parts(documents.map_from_json(text))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RangeShardMap:
         """Read a map from a ``.json`` file, or ``.yaml``/``.yml`` (needs PyYAML)."""
-        from .documents import load_map
-
-        return load_map(path)
+        return cls._from_parts(documents.load_map(path))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the map as JSON (also valid YAML), atomically: readers see the old or the new file."""
-        from .documents import save_map
+        documents.save_map(self.to_json(), path)
 
-        save_map(self, path)
+    @classmethod
+    def _from_parts(cls, parts: MapDocument) -> RangeShardMap:
+        return cls(
+            parts.name, parts.key_type, shards=parts.shards, mappings=parts.mappings, version=parts.version
+        )
 
 
 def _restore(

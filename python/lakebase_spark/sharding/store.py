@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
+from ..errors import InvalidArgumentError
 from .errors import (
     MappingValidationError,
     MissingDependencyError,
@@ -117,9 +118,10 @@ def save_global(
     if expected_version is not None and (
         isinstance(expected_version, bool) or not isinstance(expected_version, int) or expected_version < 0
     ):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"expected_version must be the version you loaded (an int >= 1), 0 for a new map, or None; "
-            f"got {expected_version!r}"
+            f"got {expected_version!r}",
+            argument="expected_version",
         )
     sql = _sql()
     from psycopg.types.json import Jsonb
@@ -355,7 +357,9 @@ class ShardMapCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_age is not None and not max_age >= 0:
-            raise ValueError(f"max_age must be >= 0 seconds or None, got {max_age!r}")
+            raise InvalidArgumentError(
+                f"max_age must be >= 0 seconds or None, got {max_age!r}", argument="max_age"
+            )
         self.name = name
         self.schema = schema
         self.max_age = max_age

@@ -12,19 +12,48 @@ Run ``python -m lakebase_spark.testing`` to start one from a shell.
 
 from __future__ import annotations
 
-from .api import Route
-from .emulator import DEFAULT_ENDPOINT, DEFAULT_INSTANCE, SECRET_PREFIXES, LakebaseEmulator
-from .errors import (
-    BerDecodeError,
-    EmulatorError,
-    EmulatorNotRunningError,
-    PostgresNotFoundError,
-    PostgresStartError,
-)
-from .faults import Faults, InjectedError
-from .identity import Principal, PrincipalKind
-from .stats import ApiStats
-from .tokens import TOKEN_PREFIX, LoginFailure, TokenStats, TokenStore
+from typing import TYPE_CHECKING
+
+from .. import _lazy
+
+if TYPE_CHECKING:
+    from .api import Route
+    from .emulator import DEFAULT_ENDPOINT, DEFAULT_INSTANCE, SECRET_PREFIXES, LakebaseEmulator
+    from .errors import (
+        BerDecodeError,
+        EmulatorError,
+        EmulatorNotRunningError,
+        PostgresNotFoundError,
+        PostgresStartError,
+    )
+    from .faults import Faults, InjectedError
+    from .identity import Principal, PrincipalKind
+    from .stats import ApiStats
+    from .tokens import TOKEN_PREFIX, LoginFailure, TokenStats, TokenStore
+
+# Imported on first use: the pytest plugin lives in this package, and every pytest run in an
+# environment with lakebase-spark loads it.
+_LAZY = {
+    "ApiStats": ".stats",
+    "BerDecodeError": ".errors",
+    "DEFAULT_ENDPOINT": ".emulator",
+    "DEFAULT_INSTANCE": ".emulator",
+    "EmulatorError": ".errors",
+    "EmulatorNotRunningError": ".errors",
+    "Faults": ".faults",
+    "InjectedError": ".faults",
+    "LakebaseEmulator": ".emulator",
+    "LoginFailure": ".tokens",
+    "PostgresNotFoundError": ".errors",
+    "PostgresStartError": ".errors",
+    "Principal": ".identity",
+    "PrincipalKind": ".identity",
+    "Route": ".api",
+    "SECRET_PREFIXES": ".emulator",
+    "TOKEN_PREFIX": ".tokens",
+    "TokenStats": ".tokens",
+    "TokenStore": ".tokens",
+}
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -47,3 +76,5 @@ __all__ = [
     "TokenStats",
     "TokenStore",
 ]
+
+__getattr__, __dir__ = _lazy.exports(__name__, _LAZY, __all__)

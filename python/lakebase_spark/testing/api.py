@@ -25,9 +25,9 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import Enum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 
+from ._http import ApiError, HttpServer
 from .errors import EmulatorNotRunningError
 from .faults import Faults, InjectedError
 from .identity import Directory, Principal, PrincipalKind
@@ -45,7 +45,6 @@ MIN_CREDENTIAL_TTL_SECONDS: Final = 300.0
 MAX_CREDENTIAL_TTL_SECONDS: Final = 3600.0
 # Slack for a requested expire_time computed client-side a moment before the request arrives.
 _EXPIRE_TIME_SLACK_SECONDS: Final = 5.0
-_MAX_BODY_BYTES: Final = 1024 * 1024
 _DURATION = re.compile(r"(\d+)(\.\d{1,9})?s")
 _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d{1,9})?(Z|z|[+-]\d{2}:\d{2})")
 
@@ -64,36 +63,11 @@ class Route(str, Enum):
     UNKNOWN = "unknown"
 
 
-class _ApiError(Exception):
-    """An error response: Databricks JSON body, or an OAuth error body for the token endpoint."""
-
-    def __init__(
-        self,
-        status: int,
-        error_code: str,
-        message: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        oauth: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_code = error_code
-        self.message = message
-        self.headers = dict(headers or {})
-        self.oauth = oauth
-
-    def body(self) -> dict[str, Any]:
-        if self.oauth:
-            return {"error": self.error_code, "error_description": self.message}
-        return {"error_code": self.error_code, "message": self.message}
-
-
 def _parse_duration(value: object) -> float:
     """A protobuf JSON Duration such as ``"300s"`` or ``"300.5s"``, in seconds."""
     match = _DURATION.fullmatch(value) if isinstance(value, str) else None
     if match is None:
-        raise _ApiError(400, "INVALID_PARAMETER_VALUE", f"ttl must be a duration like '300s', got {value!r}")
+        raise ApiError(400, "INVALID_PARAMETER_VALUE", f"ttl must be a duration like '300s', got {value!r}")
     return float(match.group(1) + (match.group(2) or ""))
 
 
@@ -101,7 +75,7 @@ def _parse_timestamp(value: object) -> float:
     """An RFC 3339 timestamp with zone (``Z`` or ``+hh:mm``, any fraction digits), in epoch seconds."""
     match = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
     if match is None:
-        raise _ApiError(
+        raise ApiError(
             400,
             "INVALID_PARAMETER_VALUE",
             f"expire_time must be an RFC 3339 timestamp with zone, got {value!r}",
@@ -111,81 +85,8 @@ def _parse_timestamp(value: object) -> float:
     try:
         moment = datetime.fromisoformat(whole + ("+00:00" if zone in ("Z", "z") else zone))
     except ValueError:
-        raise _ApiError(
-            400, "INVALID_PARAMETER_VALUE", f"expire_time {value!r} is not a valid date"
-        ) from None
+        raise ApiError(400, "INVALID_PARAMETER_VALUE", f"expire_time {value!r} is not a valid date") from None
     return moment.timestamp() + float(fraction or 0)
-
-
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], api: WorkspaceApi) -> None:
-        self.api = api
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HttpServer
-    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's requests session expects
-    server_version = "LakebaseEmulator"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # requests are logged by _dispatch, without query strings or headers
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def _dispatch(self, method: str) -> None:
-        started = time.monotonic()
-        path = urllib.parse.urlsplit(self.path).path
-        status = 500
-        try:
-            body = self._read_body()
-            request_headers = {name.lower(): value for name, value in self.headers.items()}
-            status, payload, headers = self.server.api.handle(method, path, request_headers, body)
-        except _ApiError as e:
-            status, payload, headers = e.status, e.body(), e.headers
-        except Exception:
-            logger.exception("emulator API failed on %s %s", method, path)
-            status, payload, headers = 500, {"error_code": "INTERNAL_ERROR", "message": "emulator error"}, {}
-        finally:
-            logger.debug("%s %s -> %d (%.1f ms)", method, path, status, (time.monotonic() - started) * 1000)
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _read_body(self) -> bytes:
-        length_header = self.headers.get("Content-Length", "0")
-        try:
-            length = int(length_header)
-        except ValueError:
-            self.close_connection = True
-            raise _ApiError(400, "MALFORMED_REQUEST", f"invalid Content-Length {length_header!r}") from None
-        if length > _MAX_BODY_BYTES:
-            self.close_connection = True  # the unread body would be taken for the next request
-            raise _ApiError(
-                413, "MALFORMED_REQUEST", f"request body of {length} bytes exceeds {_MAX_BODY_BYTES}"
-            )
-        return self.rfile.read(length) if length > 0 else b""
 
 
 class WorkspaceApi:
@@ -237,7 +138,7 @@ class WorkspaceApi:
         """Listen and serve in a background thread."""
         if self._serving is None:
             self._serving = ServerThread(
-                _HttpServer(("127.0.0.1", self._port), self), name="lakebase-emulator-api"
+                HttpServer(("127.0.0.1", self._port), self), name="lakebase-emulator-api"
             )
 
     def stop(self) -> None:
@@ -251,14 +152,14 @@ class WorkspaceApi:
     def handle(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        """Serve one request: (status, JSON body, extra headers); errors raise :class:`_ApiError`.
+        """Serve one request: (status, JSON body, extra headers); errors raise :class:`ApiError`.
 
         ``headers`` are the request headers with lower-cased names.
         """
         route, argument = self._route(method, path)
         self._stats.record_call(route.value)
         if self._faults.api_down:
-            raise _ApiError(
+            raise ApiError(
                 503, "TEMPORARILY_UNAVAILABLE", "The workspace is unavailable (faults.api_down_for)."
             )
         if route is Route.HOST_METADATA:
@@ -270,19 +171,19 @@ class WorkspaceApi:
         if route is Route.UNKNOWN:
             if path.startswith("/api/"):
                 self._authenticate(headers)  # like Databricks: authentication comes before routing
-            raise _ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")
+            raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")
         principal = self._authenticate(headers)
         if route is Route.SCIM_ME:
             return 200, self._me(principal), {"X-Databricks-Org-Id": self.workspace_id}
         if route is Route.GET_POSTGRES_RESOURCE:
             endpoint = self._resources.endpoint(argument)
             if endpoint is None:
-                raise _ApiError(404, "NOT_FOUND", f"Resource '{argument}' does not exist.")
+                raise ApiError(404, "NOT_FOUND", f"Resource '{argument}' does not exist.")
             return 200, endpoint.to_json(state="INIT" if self._faults.cold_starting else "ACTIVE"), {}
         if route is Route.GET_DATABASE_INSTANCE:
             instance = self._resources.instance(argument)
             if instance is None:
-                raise _ApiError(404, "NOT_FOUND", f"Database instance '{argument}' does not exist.")
+                raise ApiError(404, "NOT_FOUND", f"Database instance '{argument}' does not exist.")
             return 200, instance.to_json(state="STARTING" if self._faults.cold_starting else "AVAILABLE"), {}
         request = self._json(body)
         self._before_mint()
@@ -325,12 +226,12 @@ class WorkspaceApi:
     def _authenticate(self, headers: Mapping[str, str]) -> Principal:
         scheme, _, credential = (headers.get("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
-            raise _ApiError(
+            raise ApiError(
                 401, "UNAUTHENTICATED", "Credential was not sent or was of an unsupported type for this API."
             )
         principal = self._directory.authenticate(credential.strip())
         if principal is None:
-            raise _ApiError(401, "UNAUTHENTICATED", "Invalid access token.")
+            raise ApiError(401, "UNAUTHENTICATED", "Invalid access token.")
         return principal
 
     def _client_credentials(
@@ -345,14 +246,14 @@ class WorkspaceApi:
             except (binascii.Error, UnicodeDecodeError):
                 sep = ""
             if not sep:
-                raise _ApiError(
+                raise ApiError(
                     401, "invalid_client", "Malformed HTTP Basic client authentication.", oauth=True
                 )
             return client_id, secret
         client_ids, secrets_ = form.get("client_id", []), form.get("client_secret", [])
         if len(client_ids) == 1 and len(secrets_) == 1:
             return client_ids[0], secrets_[0]
-        raise _ApiError(
+        raise ApiError(
             401,
             "invalid_client",
             "Client authentication is required: HTTP Basic or client_id and client_secret form fields.",
@@ -386,12 +287,12 @@ class WorkspaceApi:
         try:
             form = urllib.parse.parse_qs(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
         except (UnicodeDecodeError, ValueError):
-            raise _ApiError(
+            raise ApiError(
                 400, "invalid_request", "Body must be application/x-www-form-urlencoded.", oauth=True
             ) from None
         grant = form.get("grant_type", [""])[0]
         if grant != "client_credentials":
-            raise _ApiError(
+            raise ApiError(
                 400,
                 "unsupported_grant_type",
                 f"grant_type {grant!r} is not supported; use client_credentials",
@@ -400,7 +301,7 @@ class WorkspaceApi:
         client_id, secret = self._client_credentials(headers, form)
         token = self._directory.issue_access_token(client_id, secret)
         if token is None:
-            raise _ApiError(401, "invalid_client", "Client authentication failed.", oauth=True)
+            raise ApiError(401, "invalid_client", "Client authentication failed.", oauth=True)
         return {
             "access_token": token,
             "token_type": "Bearer",
@@ -428,9 +329,9 @@ class WorkspaceApi:
         try:
             parsed = json.loads(body or b"{}")
         except (UnicodeDecodeError, json.JSONDecodeError):
-            raise _ApiError(400, "MALFORMED_REQUEST", "Request body is not valid JSON.") from None
+            raise ApiError(400, "MALFORMED_REQUEST", "Request body is not valid JSON.") from None
         if not isinstance(parsed, dict):
-            raise _ApiError(400, "MALFORMED_REQUEST", "Request body must be a JSON object.")
+            raise ApiError(400, "MALFORMED_REQUEST", "Request body must be a JSON object.")
         return parsed
 
     def _before_mint(self) -> None:
@@ -440,7 +341,7 @@ class WorkspaceApi:
         injected: InjectedError | None = self._faults.next_mint_failure()
         if injected is not None:
             headers = {} if injected.retry_after is None else {"Retry-After": str(injected.retry_after)}
-            raise _ApiError(injected.status, injected.error_code, injected.message, headers=headers)
+            raise ApiError(injected.status, injected.error_code, injected.message, headers=headers)
 
     def _mint(self, principal: Principal, requested_ttl: float | None) -> tuple[str, datetime]:
         ttl = self._token_ttl()
@@ -453,11 +354,11 @@ class WorkspaceApi:
     def _requested_ttl(self, request: Mapping[str, Any]) -> float | None:
         ttl, expire_time = request.get("ttl"), request.get("expire_time")
         if ttl is not None and expire_time is not None:
-            raise _ApiError(400, "INVALID_PARAMETER_VALUE", "Specify at most one of ttl and expire_time.")
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", "Specify at most one of ttl and expire_time.")
         if ttl is not None:
             seconds = _parse_duration(ttl)
             if not MIN_CREDENTIAL_TTL_SECONDS <= seconds <= MAX_CREDENTIAL_TTL_SECONDS:
-                raise _ApiError(
+                raise ApiError(
                     400,
                     "INVALID_PARAMETER_VALUE",
                     f"ttl must be between {MIN_CREDENTIAL_TTL_SECONDS:.0f}s and"
@@ -469,7 +370,7 @@ class WorkspaceApi:
             low = MIN_CREDENTIAL_TTL_SECONDS - _EXPIRE_TIME_SLACK_SECONDS
             high = MAX_CREDENTIAL_TTL_SECONDS + _EXPIRE_TIME_SLACK_SECONDS
             if not low <= seconds <= high:
-                raise _ApiError(
+                raise ApiError(
                     400,
                     "INVALID_PARAMETER_VALUE",
                     f"expire_time must be 300 seconds to 1 hour from now, got {expire_time!r}",
@@ -480,25 +381,23 @@ class WorkspaceApi:
     def _postgres_credential(self, principal: Principal, request: Mapping[str, Any]) -> dict[str, Any]:
         endpoint = request.get("endpoint")
         if not isinstance(endpoint, str) or not endpoint:
-            raise _ApiError(400, "INVALID_PARAMETER_VALUE", "Field 'endpoint' is required.")
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", "Field 'endpoint' is required.")
         requested = self._requested_ttl(request)
         if self._resources.endpoint(endpoint) is None:
-            raise _ApiError(404, "NOT_FOUND", f"Endpoint '{endpoint}' does not exist.")
+            raise ApiError(404, "NOT_FOUND", f"Endpoint '{endpoint}' does not exist.")
         token, expires = self._mint(principal, requested)
         return {"token": token, "expire_time": rfc3339(expires)}
 
     def _database_credential(self, principal: Principal, request: Mapping[str, Any]) -> dict[str, Any]:
         names = request.get("instance_names")
         if names is None and not request.get("claims"):
-            raise _ApiError(
+            raise ApiError(
                 400, "INVALID_PARAMETER_VALUE", "At least one of instance_names or claims must be specified."
             )
         if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
-            raise _ApiError(
-                400, "INVALID_PARAMETER_VALUE", "instance_names must be a list of instance names."
-            )
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", "instance_names must be a list of instance names.")
         for name in names or []:
             if self._resources.instance(name) is None:
-                raise _ApiError(404, "NOT_FOUND", f"Database instance '{name}' does not exist.")
+                raise ApiError(404, "NOT_FOUND", f"Database instance '{name}' does not exist.")
         token, expires = self._mint(principal, None)
         return {"token": token, "expiration_time": rfc3339(expires)}

@@ -25,6 +25,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from ..certificates import self_signed_certificate
+from ._pgconf import PASSWORD_ROLES, SETTINGS, write_config
 from .coldstart import StartingUpResponder
 from .errors import EmulatorNotRunningError, PostgresStartError
 from .pgbin import BINDIR_ENV, RunAs, find_bindir, server_user
@@ -40,43 +41,11 @@ _STOP_TIMEOUT_SECONDS: Final = 10.0
 _PORT_ATTEMPTS: Final = 3
 _SOCKET_PATH_MAX: Final = 107  # sun_path is 108 bytes on Linux, including the NUL
 
-# Durability buys nothing for a throwaway test server and costs start-up and commit time:
-# no fsync, no full-page writes, small buffers. max_connections leaves room for Spark executors.
-_SETTINGS: Final[dict[str, str]] = {
-    "listen_addresses": "127.0.0.1",
-    "ssl": "on",
-    "ssl_cert_file": "server.crt",
-    "ssl_key_file": "server.key",
-    "ssl_min_protocol_version": "TLSv1.2",
-    "fsync": "off",
-    "synchronous_commit": "off",
-    "full_page_writes": "off",
-    "shared_buffers": "32MB",
-    "max_connections": "200",
-    "max_wal_size": "256MB",
-    "logging_collector": "off",
-    "log_min_messages": "warning",
-}
-
 
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-def _conf_value(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-#: Members of this group log in with a password (scram-sha-256) instead of a token.
-PASSWORD_ROLES = "lakebase_password_roles"  # noqa: S105 - a role name
-
-
-def _hba_value(value: str) -> str:
-    if '"' in value:
-        raise ValueError(f"LDAP DN part {value!r} must not contain a double quote")
-    return f'"{value}"'
 
 
 class PostgresServer:
@@ -109,7 +78,7 @@ class PostgresServer:
         settings: Mapping[str, str] | None = None,
     ) -> None:
         self.ldap_port = ldap_port
-        self._settings = {**_SETTINGS, **(settings or {})}
+        self._settings = {**SETTINGS, **(settings or {})}
         self.admin_user = admin_user
         self._ldap_prefix = ldap_prefix
         self._ldap_suffix = ldap_suffix
@@ -311,7 +280,7 @@ class PostgresServer:
             "--auth=trust",
             "--encoding=UTF8",
             "--locale=C",
-            "--no-sync",  # see _SETTINGS: durability is pointless here
+            "--no-sync",  # see _pgconf.SETTINGS: durability is pointless here
             "--no-instructions",
         ]
         result = subprocess.run(  # noqa: S603 - our own argv, no shell
@@ -327,26 +296,12 @@ class PostgresServer:
         # Postgres refuses a key readable by others: 0600 and owned by the server user.
         cert.write(cert_path, key_path)
         self._chown(cert_path, key_path)
-        settings = dict(self._settings, unix_socket_directories=str(self.socket_dir))
-        with (self.data_dir / "postgresql.conf").open("a") as conf:
-            conf.write("\n# Lakebase emulator\n")
-            for name, value in settings.items():
-                conf.write(f"{name} = {_conf_value(value)}\n")
-        ldap = (
-            f"ldap ldapserver=127.0.0.1 ldapport={self.ldap_port}"
-            f" ldapprefix={_hba_value(self._ldap_prefix)} ldapsuffix={_hba_value(self._ldap_suffix)}"
-        )
-        # First match wins. Lakebase requires TLS, so plain TCP is rejected before any password is sent.
-        (self.data_dir / "pg_hba.conf").write_text(
-            "# Lakebase emulator: admin over the private Unix socket, principals over TLS with a token\n"
-            "local     all  all                 trust\n"
-            "local     replication  all         trust\n"
-            "hostnossl all  all  0.0.0.0/0      reject\n"
-            "hostnossl all  all  ::/0           reject\n"
-            f"hostssl   all  +{PASSWORD_ROLES}  127.0.0.1/32  scram-sha-256\n"
-            f"hostssl   all  all  127.0.0.1/32   {ldap}\n"
-            "host      all  all  0.0.0.0/0      reject\n"
-            "host      all  all  ::/0           reject\n"
+        write_config(
+            self.data_dir,
+            dict(self._settings, unix_socket_directories=str(self.socket_dir)),
+            ldap_port=self.ldap_port,
+            ldap_prefix=self._ldap_prefix,
+            ldap_suffix=self._ldap_suffix,
         )
 
     def _launch(self) -> None:

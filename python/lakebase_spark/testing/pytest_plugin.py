@@ -21,21 +21,28 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .emulator import DEFAULT_ENDPOINT, LakebaseEmulator
-
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from .emulator import LakebaseEmulator
+
+# Every pytest run in an environment with lakebase-spark loads this module: it imports nothing heavy
+# (the emulator, Spark, psycopg) until a test asks for a fixture.
 
 
 @pytest.fixture(scope="session")
 def lakebase_endpoint() -> str:
     """The emulated Autoscaling endpoint's name."""
+    from .emulator import DEFAULT_ENDPOINT
+
     return DEFAULT_ENDPOINT
 
 
 @pytest.fixture(scope="session")
 def lakebase_emulator(lakebase_endpoint: str) -> Iterator[LakebaseEmulator]:
     """A local Lakebase: real Postgres (TLS, token logins) and the workspace API the SDK talks to."""
+    from .emulator import LakebaseEmulator
+
     with LakebaseEmulator() as emulator:
         emulator.create_endpoint(lakebase_endpoint)
         yield emulator

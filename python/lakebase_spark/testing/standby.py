@@ -9,8 +9,9 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
+from ._pgconf import conf_value
 from .errors import PostgresStartError
-from .postgres import PostgresServer, _conf_value
+from .postgres import PostgresServer
 
 __all__ = ["StandbyServer"]
 
@@ -52,7 +53,7 @@ class StandbyServer(PostgresServer):
         # Its own socket; the rest (TLS, hba, settings) came with the copy. Later lines win.
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write("\n# Lakebase emulator: hot standby\n")
-            conf.write(f"unix_socket_directories = {_conf_value(str(self.socket_dir))}\n")
+            conf.write(f"unix_socket_directories = {conf_value(str(self.socket_dir))}\n")
             conf.write("hot_standby = on\n")
 
     def pause_replay(self) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import WriteInputError
 from ..names import TableLike, TableName
-from ..targets import DEFAULT_DATABASE
+from ..targets import DEFAULT_DATABASE, Target
 from .write_ids import QUERY_ID_PROPERTY, stream_write_id
 from .writer import Mode, write
 
@@ -57,6 +57,7 @@ def foreach_batch(
                  .writeStream.foreachBatch(foreach_batch("public.events", endpoint=ENDPOINT))
                  .option("checkpointLocation", "/tmp/ck").start())
     """
+    Target.of(endpoint, instance)  # refused now, not at the first micro-batch
     if mode not in ("append", "upsert"):
         raise WriteInputError(f"a streaming sink writes with mode 'append' or 'upsert', not {mode!r}")
 

@@ -29,7 +29,7 @@ from ..errors import WriteError, WriteInputError
 from ..names import TableLike, TableName
 from ..options import lakebase_options
 from ..service import BrokerService, shared_broker_service
-from ..targets import DEFAULT_DATABASE, Address
+from ..targets import DEFAULT_DATABASE, Address, Target
 from .jobs import COPY_SOURCE, CopyJob
 from .plans import MODES, Database, Mode, WriteRequest, plan_write
 from .results import WriteResult
@@ -90,6 +90,7 @@ def write(
     options:
         Extra options for the data source (e.g. the test-only fault points, see the README).
     """
+    Target.of(endpoint, instance)  # exactly one, well-formed: before the DataFrame is looked at
     request = WriteRequest.of(
         df.columns, table, mode=mode, key=key, order_by=order_by, write_id=write_id, atomic=atomic
     )

@@ -258,6 +258,11 @@ final class CopyDataWriter implements DataWriter<InternalRow> {
         }
 
         @Override
+        public String condition() {
+            return LakebaseException.WRITE_FAILED;
+        }
+
+        @Override
         public String getSqlState() {
             return sqlState;
         }

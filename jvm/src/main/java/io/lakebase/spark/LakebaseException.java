@@ -13,21 +13,33 @@ import org.apache.spark.SparkThrowable;
  */
 final class LakebaseException {
 
-    static final String CONDITION = "LAKEBASE_CONNECTION";
+    /** A login or token fetch failed (the SQLSTATE tells authentication from network failures). */
+    static final String CONNECTION = "LAKEBASE_CONNECTION";
+    /** An option is missing, malformed or contradicts another: fix the options, no retry helps. */
+    static final String INVALID_OPTION = "LAKEBASE_INVALID_OPTION";
+    /** The workspace refused the token request (HTTP 4xx): every task fails at once with the fix. */
+    static final String WORKSPACE_REFUSED = "LAKEBASE_WORKSPACE_REFUSED";
+    /** A partition of a COPY write failed; the message says what the target holds and how to finish. */
+    static final String WRITE_FAILED = "LAKEBASE_WRITE_FAILED";
+    /** A consistent read's snapshot can no longer be imported: read again. */
+    static final String SNAPSHOT_LOST = "LAKEBASE_SNAPSHOT_LOST";
 
     private LakebaseException() {}
 
-    /** The error condition both kinds report, under the name each Spark version asks for. */
+    /** Each kind's error condition, under the name each Spark version asks for. */
     interface Condition extends SparkThrowable {
+        /** One of the conditions above. */
+        String condition();
+
         // No @Override: Spark 3.5's interface has no getCondition, and the jar must compile against either.
         default String getCondition() {
-            return CONDITION;
+            return condition();
         }
 
         @Override
         @SuppressWarnings("deprecation")
         default String getErrorClass() {
-            return CONDITION;
+            return condition();
         }
     }
 
@@ -37,6 +49,11 @@ final class LakebaseException {
 
         Options(String message) {
             super(message);
+        }
+
+        @Override
+        public String condition() {
+            return INVALID_OPTION;
         }
 
         @Override
@@ -59,6 +76,11 @@ final class LakebaseException {
         }
 
         @Override
+        public String condition() {
+            return WORKSPACE_REFUSED;
+        }
+
+        @Override
         public String getSqlState() {
             return getSQLState();
         }
@@ -78,6 +100,30 @@ final class LakebaseException {
 
         Sql(String message, String sqlState, int vendorCode, Throwable cause) {
             super(message, sqlState, vendorCode, cause);
+        }
+
+        @Override
+        public String condition() {
+            return CONNECTION;
+        }
+
+        @Override
+        public String getSqlState() {
+            return getSQLState();
+        }
+    }
+
+    /** A consistent read's snapshot could not be imported; keeps the server's SQLSTATE. */
+    static final class SnapshotLost extends SQLException implements Condition {
+        private static final long serialVersionUID = 1L;
+
+        SnapshotLost(String message, String sqlState, int vendorCode, Throwable cause) {
+            super(message, sqlState, vendorCode, cause);
+        }
+
+        @Override
+        public String condition() {
+            return SNAPSHOT_LOST;
         }
 
         @Override

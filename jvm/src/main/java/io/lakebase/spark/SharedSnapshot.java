@@ -38,7 +38,7 @@ final class SharedSnapshot {
 
     static SQLException lost(SQLException e, LakebaseOptions options) {
         // The same words as Python's reading/snapshots.lost_message.
-        return new LakebaseException.Sql("lakebase: this consistent read's snapshot " + options.snapshot
+        return new LakebaseException.SnapshotLost("lakebase: this consistent read's snapshot " + options.snapshot
                 + " cannot be imported on " + options.hosts() + " (SQLSTATE " + e.getSQLState() + ": "
                 + e.getMessage() + "). The transaction that exported it has ended (the read ran longer than its "
                 + "snapshot is held, the driver's coordinating connection was lost, or Postgres restarted), or this "
