@@ -115,6 +115,7 @@ def test_a_connect_server_with_executors_in_their_own_jvms(emulator, connect_ser
     events = "".join(p.read_text(errors="replace") for p in (tmp_path / "events").rglob("*") if p.is_file())
     assert "SparkListenerConnectOperationStarted" in events
     assert "lakebase.broker.url" in events  # the options are there...
+    assert "lakebase.broker.secret.file" in events  # ...naming the session file that holds the secret
     assert secret not in events  # ...the secret's value is not
     assert secret not in logs, leaked_lines(logs, secret)
     # local-cluster runs every JVM on this machine: loopback reaches them all (a real cluster's master

@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.e2e]
 SHARED = [
     ("LakebaseOptions", "BROKER_URL", py_options.BROKER_URL),
     ("LakebaseOptions", "BROKER_SECRET", py_options.BROKER_SECRET),
+    ("LakebaseOptions", "BROKER_SECRET_FILE", py_options.BROKER_SECRET_FILE),
     ("LakebaseOptions", "BROKER_FINGERPRINT", py_options.BROKER_FINGERPRINT),
     ("LakebaseOptions", "BROKER_TIMEOUT_MS", py_options.BROKER_TIMEOUT_MS),
     ("LakebaseOptions", "COLD_START_TIMEOUT_MS", py_options.COLD_START_TIMEOUT_MS),
@@ -188,3 +189,14 @@ def test_target_kinds_agree(spark) -> None:
         "endpoint": java_constant(spark, "LakebaseOptions", "ENDPOINT"),
         "instance": java_constant(spark, "LakebaseOptions", "INSTANCE"),
     }
+
+
+def test_shipped_secret_files_match_the_providers_name_rule(spark) -> None:
+    import re
+    import uuid
+
+    from lakebase_spark._session_files import FILE_PREFIX
+
+    pattern = java_constant(spark, "SessionFiles", "NAME_PATTERN")
+    assert re.fullmatch(pattern, f"{FILE_PREFIX}{uuid.uuid4().hex}")
+    assert not re.fullmatch(pattern, "../etc/passwd")

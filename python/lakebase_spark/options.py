@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from ._session_files import ship_secret
 from .errors import InvalidArgumentError
 from .redaction import redact_connect_statements
 from .service import BrokerService, shared_broker_service
@@ -23,6 +24,8 @@ PROVIDER_NAME = "lakebase"
 # Option keys the JVM provider reads (Spark lower-cases keys; these are matched case-insensitively).
 BROKER_URL = "lakebase.broker.url"
 BROKER_SECRET = "lakebase.broker.secret"  # noqa: S105 - a key name; "secret" makes Spark redact it
+#: On Spark Connect, instead of the secret: the name of the session file holding it (see SessionFiles).
+BROKER_SECRET_FILE = "lakebase.broker.secret.file"  # noqa: S105 - a key name
 BROKER_FINGERPRINT = "lakebase.broker.fingerprint"
 BROKER_TIMEOUT_MS = "lakebase.broker.timeout.ms"
 #: How long a login waits for an endpoint that is starting (scale-to-zero), and for a free connection
@@ -77,8 +80,9 @@ def lakebase_options(
     chosen = Target.of(endpoint, instance)
     _check_active_session()
     spark = active_session()
-    if spark is not None and is_connect(spark):
-        redact_connect_statements(spark)  # the secret below is an option value: keep it out of its logs
+    connect = spark is not None and is_connect(spark)
+    if connect:
+        redact_connect_statements(spark)  # defence in depth: on Connect the secret is not in the plan
     if not database:
         raise InvalidArgumentError(
             "database must be a non-empty database name, e.g. 'databricks_postgres'", argument="database"
@@ -95,7 +99,13 @@ def lakebase_options(
         "user": user or service.broker.principal,
         "connectionProvider": PROVIDER_NAME,
         BROKER_URL: service.url,
-        BROKER_SECRET: service.secret.reveal(),
+        # Spark Connect's server logs some plans whole and unredacted (each execution still registered
+        # when its session closes): there the plan names a session file that holds the secret.
+        **(
+            {BROKER_SECRET_FILE: ship_secret(spark, service.secret.reveal())}
+            if connect
+            else {BROKER_SECRET: service.secret.reveal()}
+        ),
         BROKER_FINGERPRINT: service.fingerprint,
         **target,
         # The SDK retries a failing mint for retry_budget seconds: the JVM waits that long, and more.

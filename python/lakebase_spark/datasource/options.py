@@ -25,7 +25,14 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import LakebaseSparkError
 from ..names import TableName
-from ..options import BROKER_FINGERPRINT, BROKER_SECRET, BROKER_TIMEOUT_MS, BROKER_URL, LakebaseOptions
+from ..options import (
+    BROKER_FINGERPRINT,
+    BROKER_SECRET,
+    BROKER_SECRET_FILE,
+    BROKER_TIMEOUT_MS,
+    BROKER_URL,
+    LakebaseOptions,
+)
 from ..targets import DEFAULT_DATABASE, Address, Target
 from .logins import BrokerTokens, Credentials, Login, PasswordRole, Sealed, ShippedToken, ship_secret
 
@@ -47,7 +54,6 @@ TOKEN_EXPIRES = "lakebase.token.expires"  # noqa: S105 - an option name
 # The names of session files holding those secrets (logins.Sealed: why files, not options).
 TOKEN_FILE = "lakebase.token.file"  # noqa: S105 - an option name
 PASSWORD_FILE = "lakebase.password.file"  # noqa: S105 - an option name
-BROKER_SECRET_FILE = "lakebase.broker.secret.file"  # noqa: S105 - an option name
 
 Credentials_ = Literal["auto", "broker", "token"]
 #: A token that travels with a job is minted anew unless the cached one has this long to live.

@@ -28,6 +28,8 @@ final class LakebaseOptions {
     static final String PREFIX = "lakebase.";
     static final String BROKER_URL = "lakebase.broker.url";
     static final String BROKER_SECRET = "lakebase.broker.secret";
+    /** Instead of the secret (Spark Connect): the name of the session file that holds it, see {@link SessionFiles}. */
+    static final String BROKER_SECRET_FILE = "lakebase.broker.secret.file";
     static final String BROKER_FINGERPRINT = "lakebase.broker.fingerprint";
     static final String ENDPOINT = "lakebase.endpoint";
     static final String INSTANCE = "lakebase.instance";
@@ -117,7 +119,7 @@ final class LakebaseOptions {
         }
         checkTls();
         this.brokerUrl = parseBrokerUrl(required(BROKER_URL, REBUILD));
-        this.brokerSecret = required(BROKER_SECRET, REBUILD);
+        this.brokerSecret = resolveBrokerSecret();
         if (!brokerSecret.matches("[\\x21-\\x7e]+")) {
             // Do not echo the value. It goes into an HTTP header, where CR/LF would split the request.
             throw new LakebaseException.Options("lakebase: option " + BROKER_SECRET + " must be printable ASCII "
@@ -417,6 +419,24 @@ final class LakebaseOptions {
         }
         throw new LakebaseException.Options("lakebase: " + key + "='" + raw + "' must be a whole number of "
                 + "milliseconds >= " + min + " (" + meaning + ")");
+    }
+
+    private String resolveBrokerSecret() {
+        String file = blankToNull(options.get(BROKER_SECRET_FILE));
+        if (file == null) {
+            return required(BROKER_SECRET, REBUILD);
+        }
+        if (!file.matches(SessionFiles.NAME_PATTERN)) {
+            throw new LakebaseException.Options("lakebase: option " + BROKER_SECRET_FILE + " must name a session file "
+                    + "lakebase_options shipped (" + SessionFiles.NAME_PATTERN + "), got '" + file + "'; " + REBUILD);
+        }
+        String secret = SessionFiles.read(file);
+        if (secret == null) {
+            throw new LakebaseException.Options("lakebase: the session file " + file + " that carries the broker "
+                    + "secret (option " + BROKER_SECRET_FILE + ") is not on this node: use options built by "
+                    + "lakebase_options in the Spark Connect session that runs the query; " + REBUILD);
+        }
+        return secret;
     }
 
     private String required(String key, String fix) {
