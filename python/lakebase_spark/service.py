@@ -12,23 +12,32 @@ from __future__ import annotations
 
 import atexit
 import hmac
-import ipaddress
-import json
 import logging
 import secrets
 import socketserver
-import ssl
-import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from ._broker_http import (
+    ERROR,
+    EXPIRES_IN_MS,
+    JVM,
+    JVM_COUNTERS,
+    MAX_JVM_REPORTS,
+    REFRESH_IN_MS,
+    REFUSED,
+    TOKEN,
+    TOKEN_PATH,
+    BrokerHttpServer,
+    BrokerRequestHandler,
+    is_loopback,
+    self_signed_context,
+)
+from ._deprecations import renamed_workspace
 from .broker import TokenBroker
-from .certificates import self_signed_certificate
 from .credentials import Secret
 from .errors import (
     EndpointNotFoundError,
@@ -41,33 +50,21 @@ from .sessions import active_session, broker_bind_host, is_stopped
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
 
-__all__ = ["BrokerService", "shared_broker_service", "stop_shared_broker_services"]
+__all__ = [
+    "ERROR",
+    "EXPIRES_IN_MS",
+    "JVM",
+    "JVM_COUNTERS",
+    "REFRESH_IN_MS",
+    "REFUSED",
+    "TOKEN",
+    "TOKEN_PATH",
+    "BrokerService",
+    "shared_broker_service",
+    "stop_shared_broker_services",
+]
 
 log = logging.getLogger(__name__)
-
-#: Seconds a connection may take for its TLS handshake, and then for its request.
-REQUEST_TIMEOUT = 10.0
-#: Threads serving connections (each one fetch: a handshake, a request, an answer).
-WORKERS = 64
-MAX_LINE = 8 * 1024
-MAX_HEADERS = 100
-# The protocol with BrokerClient.java (checked against it by tests/test_contract.py).
-TOKEN_PATH = "/v1/token"  # noqa: S105 - a URL path, not a secret
-#: The 200 answer's fields; any other status answers {ERROR: message}.
-TOKEN, EXPIRES_IN_MS, REFRESH_IN_MS, ERROR = "token", "expires_in_ms", "refresh_in_ms", "error"
-#: Query parameters besides the target (endpoint= or instance=): a refused token's digest, and the
-#: reporting JVM's random id (its counters follow as name=value).
-REFUSED, JVM = "refused", "jvm"
-#: Counters the JVM provider reports with each token request (see ProviderStats.java).
-JVM_COUNTERS = (
-    "logins",
-    "broker_fetches",
-    "auth_retries",
-    "cold_start_retries",
-    "connection_limit_retries",
-    "broker_retries",
-)
-MAX_JVM_REPORTS = 10_000  # bounds memory if something sends made-up JVM ids
 
 
 class BrokerService:
@@ -95,7 +92,7 @@ class BrokerService:
         self.broker = broker
         self.host = host
         self.port = port
-        self.tls = (not _is_loopback(host)) if tls is None else tls
+        self.tls = (not is_loopback(host)) if tls is None else tls
         self.secret = Secret(secrets.token_urlsafe(32))
         # py4j logs Spark options at DEBUG, and the options carry this secret: mask it there.
         register_secret(self.secret.reveal())
@@ -106,10 +103,10 @@ class BrokerService:
         # The provider counters each JVM sent with its last token request, by random JVM id.
         self._jvm_reports: dict[str, dict[str, int]] = {}
         self._stats_lock = threading.Lock()
-        self._server: _Server | None = None
+        self._server: BrokerHttpServer | None = None
         # What serves the requests; the benchmark swaps in Python's defaults as its baseline.
-        self._server_class: type[_Server] = _Server
-        self._handler_class: type[socketserver.BaseRequestHandler] = _Handler
+        self._server_class: type[BrokerHttpServer] = BrokerHttpServer
+        self._handler_class: type[socketserver.BaseRequestHandler] = BrokerRequestHandler
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -131,7 +128,7 @@ class BrokerService:
         server = self._server_class((self.host, self.port), self._handler_class)
         server.service = self
         if self.tls:
-            server.ssl_context, self.fingerprint = _self_signed_context(self.host)
+            server.ssl_context, self.fingerprint = self_signed_context(self.host)
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(
@@ -221,130 +218,6 @@ class BrokerService:
         return header is not None and hmac.compare_digest(header.encode(), expected)
 
 
-class _Server(socketserver.TCPServer):
-    """Accepts on one thread and serves each connection (TLS handshake included) on a worker pool.
-
-    When a stage starts, a thousand executor JVMs connect at once. socketserver's listen backlog of 5
-    lost 60 of 300 such TLS fetches to handshake timeouts (the kernel caps this at
-    net.core.somaxconn, 4096 on current Linux); and a thread per connection made 2,000 threads
-    fight for the GIL, where a fixed pool serves the same herd with a quarter less CPU.
-    """
-
-    allow_reuse_address = True
-    request_queue_size = 1024
-    service: BrokerService
-    ssl_context: ssl.SSLContext | None = None
-
-    def __init__(self, address: tuple[str, int], handler: type[socketserver.BaseRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="lakebase-broker")
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self._pool.submit(self._serve, request, client_address)
-
-    def _serve(self, request: Any, client_address: Any) -> None:
-        try:
-            self.finish_request(request, client_address)
-        except Exception:
-            self.handle_error(request, client_address)
-        finally:
-            self.shutdown_request(request)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # The TLS handshake runs here, on a worker, so a slow or hostile client cannot stall the
-        # accept loop; it must finish within REQUEST_TIMEOUT.
-        if self.ssl_context is not None:
-            request.settimeout(REQUEST_TIMEOUT)
-            request = self.ssl_context.wrap_socket(request, server_side=True)
-        super().finish_request(request, client_address)
-
-    def server_close(self) -> None:
-        super().server_close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("broker: dropped a connection from %s", client_address, exc_info=True)
-
-
-class _Handler(socketserver.StreamRequestHandler):
-    """One ``GET`` per connection, parsed with no more than the protocol needs.
-
-    Not ``http.server``: its header parsing (the ``email`` package), date header and per-request
-    logging were a third of the broker's CPU per fetch in a herd.
-    """
-
-    server: _Server
-    timeout = REQUEST_TIMEOUT  # a client that connects and says nothing is dropped, not waited for
-    # Buffer the reply so it leaves in one TLS record and one TCP segment: written in pieces,
-    # Nagle's algorithm and the client's delayed ACK added 40 ms to every fetch.
-    wbufsize = 16 * 1024
-    disable_nagle_algorithm = True
-
-    def handle(self) -> None:
-        request_line = self.rfile.readline(MAX_LINE + 1)
-        headers: dict[str, str] = {}
-        for _ in range(MAX_HEADERS):
-            line = self.rfile.readline(MAX_LINE + 1)
-            if line in (b"\r\n", b"\n", b""):
-                break
-            if len(line) > MAX_LINE:
-                self._reply(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, {ERROR: "header line too long"})
-                return
-            name, colon, value = line.decode("latin-1").partition(":")
-            if colon:
-                headers[name.strip().lower()] = value.strip()
-        else:
-            self._reply(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, {ERROR: "too many headers"})
-            return
-        parts = request_line.decode("latin-1").split()
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or len(request_line) > MAX_LINE:
-            self._reply(HTTPStatus.BAD_REQUEST, {ERROR: "not an HTTP/1.x request line"})
-            return
-        if parts[0] != "GET":
-            self._reply(HTTPStatus.METHOD_NOT_ALLOWED, {ERROR: f"method {parts[0][:16]!r} not allowed"})
-            return
-        status, body = self.server.service.answer(parts[1], headers.get("authorization"))
-        # The request target holds the path, the target's name and counters; headers (the secret)
-        # are never logged.
-        log.debug("broker %s - GET %s -> %d", self.client_address[0], parts[1][:300], status)
-        self._reply(status, body)
-
-    def _reply(self, status: HTTPStatus, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        head = (
-            f"HTTP/1.1 {status.value} {status.phrase}\r\n"
-            "Content-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\n"
-            "Cache-Control: no-store\r\n"
-            "Connection: close\r\n\r\n"  # one request per connection, as the JVM client sends it
-        )
-        self.wfile.write(head.encode("latin-1") + data)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _self_signed_context(host: str) -> tuple[ssl.SSLContext, str]:
-    """A server TLS context with a fresh self-signed certificate, and its SHA-256 fingerprint."""
-    cert = self_signed_certificate([host], common_name="lakebase-spark broker")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    # Every executor JVM connects once per token and never resumes a session: tickets are wasted work.
-    context.num_tickets = 0
-    # ssl loads keys only from files: write them to a private temp dir, removed at once.
-    with tempfile.TemporaryDirectory() as tmp:
-        cert_file, key_file = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
-        cert.write(cert_file, key_file)
-        context.load_cert_chain(cert_file, key_file)
-    return context, cert.fingerprint
-
-
 _shared_lock = threading.Lock()
 _shared: dict[tuple[str, str, str], BrokerService] = {}
 _default_workspace: WorkspaceClient | None = None  # WorkspaceClient() resolves config: do it once
@@ -362,15 +235,20 @@ def default_workspace_client() -> WorkspaceClient:
 
 
 def shared_broker_service(
-    workspace: WorkspaceClient | None = None, *, host: str | None = None
+    workspace_client: WorkspaceClient | None = None,
+    *,
+    host: str | None = None,
+    workspace: WorkspaceClient | None = None,
 ) -> BrokerService:
     """The process's running broker service for this workspace identity, started on first use.
+
+    ``workspace=`` is the deprecated name of ``workspace_client=`` (the name every other call uses).
 
     Keyed by workspace host and principal (what a token is valid for) and bind address, so every
     ``lakebase_options(...)`` call of a notebook shares one broker and one token cache.
     """
     bind = host or default_bind_host()
-    workspace = workspace or default_workspace_client()
+    workspace = renamed_workspace(workspace_client, workspace) or default_workspace_client()
     with _shared_lock:
         broker = TokenBroker(workspace)
         key = (broker.host, broker.principal, bind)
