@@ -126,3 +126,25 @@ def test_one_missing_dependency_error() -> None:
 
     assert sharding.MissingDependencyError is ls.MissingDependencyError
     assert issubclass(sharding.ShardedReadError, ShardMapError)
+
+
+@pytest.mark.postgres
+def test_connect_takes_tokens_and_warns_on_the_old_broker_parameter(emulator, broker_service) -> None:
+    from .conftest import DATABASE, ENDPOINT
+
+    with ls.connect(endpoint=ENDPOINT, database=DATABASE, tokens=broker_service.broker) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    with (
+        pytest.warns(DeprecationWarning, match="tokens="),
+        ls.connect(endpoint=ENDPOINT, database=DATABASE, broker=broker_service) as conn,
+    ):
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_the_workspace_client_parameter_has_one_name() -> None:
+    client = object()
+    assert ls.TokenBroker(client).workspace is client  # positional, as before
+    with pytest.warns(DeprecationWarning, match="workspace_client="):
+        assert ls.TokenBroker(workspace=client).workspace is client
+    with pytest.warns(DeprecationWarning, match="deprecated"), pytest.raises(ls.InvalidArgumentError):
+        ls.TokenBroker(object(), workspace=client)

@@ -28,7 +28,9 @@ def replica(emulator):
 
 
 def on_replica(broker_service):
-    return lakebase_spark.connect(endpoint=REPLICA, database=DATABASE, broker=broker_service, autocommit=True)
+    return lakebase_spark.connect(
+        endpoint=REPLICA, database=DATABASE, tokens=broker_service.broker, autocommit=True
+    )
 
 
 def test_the_replica_is_a_read_only_endpoint_of_its_own(replica, workspace, emulator):

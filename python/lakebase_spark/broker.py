@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from ._api import call_api
+from ._deprecations import renamed_workspace
 from ._minting import Api, mint
 from .credentials import Credential, Secret
 from .errors import CredentialError, InvalidArgumentError, WorkspaceRefusalError
@@ -146,13 +147,15 @@ class TokenBroker:
 
     def __init__(
         self,
-        workspace: WorkspaceClient | None = None,
+        workspace_client: WorkspaceClient | None = None,
         *,
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
         background_refresh: bool = False,
         clock: Callable[[], float] = time.time,
         scheduler: Scheduler = timer_scheduler,
+        workspace: WorkspaceClient | None = None,
     ) -> None:
+        workspace = renamed_workspace(workspace_client, workspace)
         if refresh_margin < 0:
             raise InvalidArgumentError(
                 f"refresh_margin must be >= 0 seconds, got {refresh_margin!r}", argument="refresh_margin"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -62,6 +63,7 @@ def connect(
     endpoint: str | None = None,
     instance: str | None = None,
     database: str,
+    tokens: TokenBroker | None = None,
     broker: BrokerService | None = None,
     workspace_client: WorkspaceClient | None = None,
     port: int | None = None,
@@ -73,8 +75,10 @@ def connect(
 ) -> psycopg.Connection[Any]:
     """A psycopg connection to ``database`` on an endpoint (or instance), with a token from the broker.
 
-    ``broker`` (or else the process's shared broker for ``workspace_client``) resolves the host (unless
-    ``address`` says it already) and supplies the token. ``port`` overrides the resolved port;
+    ``tokens`` (a :class:`~.broker.TokenBroker`; else the process's shared broker for
+    ``workspace_client``) resolves the host (unless ``address`` says it already) and supplies the token.
+    ``broker`` (a served :class:`~.service.BrokerService`, whose tokens were all it used) is deprecated:
+    pass ``tokens=service.broker``. ``port`` overrides the resolved port;
     ``label`` names the database in errors (e.g. a shard's name); ``kwargs`` go to
     :func:`psycopg.connect` (e.g. ``autocommit=True``) and override the defaults ``sslmode="require"``,
     ``application_name`` and ``connect_timeout=10``.
@@ -97,7 +101,16 @@ def connect(
             f"sslmode={sslmode!r} would allow a connection without TLS, which Lakebase refuses: "
             f"use one of {', '.join(TLS_MODES)}"
         )
-    tokens = (broker if broker is not None else shared_broker_service(workspace_client)).broker
+    if broker is not None:
+        warnings.warn(
+            "connect(broker=<BrokerService>) is deprecated: pass tokens=<TokenBroker> (service.broker)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if tokens is None:
+            tokens = broker.broker
+    if tokens is None:
+        tokens = shared_broker_service(workspace_client).broker
     if address is None:
         address = resolve_address(tokens, endpoint=endpoint, instance=instance, port=port)
     user = kwargs.pop("user", None) or tokens.principal

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from .broker import TokenBroker
 from .connection import connect
 from .errors import LakebaseSparkError
-from .service import BrokerService
 from .session import jar_path, postgres_driver_jar
 from .targets import DEFAULT_DATABASE, Address, Target
 
@@ -106,8 +105,7 @@ def run_checks(
         )
 
     def login() -> str:
-        service = BrokerService(broker)  # not started: connect() only takes tokens from its broker
-        with connect(**target.keywords(), database=database, broker=service, address=address) as conn:
+        with connect(**target.keywords(), database=database, tokens=broker, address=address) as conn:
             row = conn.execute("SELECT current_user, current_database(), version()").fetchone()
         assert row is not None
         return f"TLS login as {row[0]} to database {row[1]} ({str(row[2]).split(' on ')[0]})"

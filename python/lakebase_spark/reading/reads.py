@@ -59,7 +59,7 @@ def export_snapshot(
     service = broker if broker is not None else shared_broker_service(workspace_client)
     address = address or resolve_address(service.broker, **target.keywords())
     connection = connect(
-        **target.keywords(), database=database, broker=service, address=address, autocommit=True
+        **target.keywords(), database=database, tokens=service.broker, address=address, autocommit=True
     )
     where = f"{target} ({address.host}:{address.port}, database {database!r})"
     return Snapshot(connection, where, hold=hold, scope=(target, database))
@@ -139,7 +139,7 @@ def read(
         # whole hold (a DROP or ALTER would wait on it). The ranges are open-ended, so they cover the
         # table at any moment.
         with connect(
-            **target.keywords(), database=database, broker=service, address=address, autocommit=True
+            **target.keywords(), database=database, tokens=service.broker, address=address, autocommit=True
         ) as conn:
             if max_lag is not None:
                 await_lag(conn, max_lag, wait=lag_wait, where=f"{target} (database {database!r})")

@@ -47,7 +47,7 @@ def connect_shard(
         return connect(
             **shard.target.keywords(),
             database=shard.database,
-            broker=broker,
+            tokens=broker.broker if broker is not None else None,
             workspace_client=workspace_client,
             port=port,
             label=f"shard {shard.name!r}",

@@ -139,7 +139,7 @@ class _BrokerConnector:
             endpoint=self.endpoint,
             instance=self.instance,
             database=self.database,
-            broker=self.broker,
+            tokens=self.broker.broker,
             address=self._address,
             autocommit=True,
         )
