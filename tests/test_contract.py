@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from lakebase_spark import broker, connection, service, targets
-from lakebase_spark import options as py_options
+from lakebase_spark import targets
+from lakebase_spark.postgres import connection
 from lakebase_spark.reading import snapshots
+from lakebase_spark.serving import service
+from lakebase_spark.spark import options as py_options
+from lakebase_spark.tokens import broker
 from lakebase_spark.writing import jobs as writer
 from lakebase_spark.writing import tables, write_ids
 
@@ -195,7 +198,7 @@ def test_shipped_secret_files_match_the_providers_name_rule(spark) -> None:
     import re
     import uuid
 
-    from lakebase_spark._session_files import FILE_PREFIX
+    from lakebase_spark.spark._session_files import FILE_PREFIX
 
     pattern = java_constant(spark, "SessionFiles", "NAME_PATTERN")
     assert re.fullmatch(pattern, f"{FILE_PREFIX}{uuid.uuid4().hex}")

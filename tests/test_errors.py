@@ -1,7 +1,7 @@
 """Every public call refuses a user's mistake with a ``LakebaseSparkError`` subclass (and the matching
 builtin where one fits), before it opens a connection or starts Spark: ``except LakebaseSparkError``
 catches all of them, and the message names the argument. Calls whose check needs a DataFrame or a
-database are covered where those run (test_writer, test_reading, test_sharded)."""
+database are covered where those run (writing/test_writer, reading/test_reads, sharding/test_sharded)."""
 
 from __future__ import annotations
 

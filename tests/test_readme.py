@@ -32,7 +32,7 @@ def test_sharding_example(spark, emulator, monkeypatch) -> None:
     # The example relies on the default WorkspaceClient(): configure it the way users do, by environment.
     monkeypatch.setenv("DATABRICKS_HOST", emulator.host)
     monkeypatch.setenv("DATABRICKS_TOKEN", emulator.pat)
-    monkeypatch.setattr(lakebase_spark.service, "_default_workspace", None)
+    monkeypatch.setattr(lakebase_spark.serving.service, "_default_workspace", None)
     scope = {"spark": spark, "ENDPOINT": ENDPOINT}
     try:
         exec(compile(example("sharding-example"), "README.md", "exec"), scope)
@@ -49,7 +49,7 @@ def readme_scope(spark, emulator, monkeypatch) -> dict:
     emulator.create_database("shop")
     monkeypatch.setenv("DATABRICKS_HOST", emulator.host)
     monkeypatch.setenv("DATABRICKS_TOKEN", emulator.pat)
-    monkeypatch.setattr(lakebase_spark.service, "_default_workspace", None)
+    monkeypatch.setattr(lakebase_spark.serving.service, "_default_workspace", None)
     return {"spark": spark, "ENDPOINT": ENDPOINT}
 
 

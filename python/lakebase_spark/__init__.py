@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import _lazy
+from . import _lazy, _moved
 
 # Errors are imported now (cheap, and `except lakebase_spark.LakebaseSparkError` must not import the
 # rest); everything else on first use (PEP 562), so `import lakebase_spark` (and the pytest plugin,
@@ -40,38 +40,38 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .broker import BrokerStats, TokenBroker
-    from .connection import connect
-    from .credentials import Credential, Secret
-    from .options import LakebaseOptions, lakebase_options
+    from .postgres.connection import connect
     from .reading import PartitionKeyError, ReplicaLagError, Snapshot, SnapshotError, export_snapshot, read
-    from .service import BrokerService, shared_broker_service, stop_shared_broker_services
-    from .session import configure, jar_path, postgres_driver_jar, provider_stats
+    from .serving.service import BrokerService, shared_broker_service, stop_shared_broker_services
+    from .spark.classpath import configure, jar_path, postgres_driver_jar, provider_stats
+    from .spark.options import LakebaseOptions, lakebase_options
+    from .tokens.broker import BrokerStats, TokenBroker
+    from .tokens.credentials import Credential, Secret
     from .writing import WriteResult, foreach_batch, write
 
 _LAZY = {
-    "BrokerService": ".service",
-    "BrokerStats": ".broker",
-    "Credential": ".credentials",
-    "LakebaseOptions": ".options",
+    "BrokerService": ".serving.service",
+    "BrokerStats": ".tokens.broker",
+    "Credential": ".tokens.credentials",
+    "LakebaseOptions": ".spark.options",
     "PartitionKeyError": ".reading",
     "ReplicaLagError": ".reading",
-    "Secret": ".credentials",
+    "Secret": ".tokens.credentials",
     "Snapshot": ".reading",
     "SnapshotError": ".reading",
-    "TokenBroker": ".broker",
+    "TokenBroker": ".tokens.broker",
     "WriteResult": ".writing",
-    "configure": ".session",
-    "connect": ".connection",
+    "configure": ".spark.classpath",
+    "connect": ".postgres.connection",
     "export_snapshot": ".reading",
     "foreach_batch": ".writing",
-    "jar_path": ".session",
-    "lakebase_options": ".options",
-    "postgres_driver_jar": ".session",
-    "provider_stats": ".session",
+    "jar_path": ".spark.classpath",
+    "lakebase_options": ".spark.options",
+    "postgres_driver_jar": ".spark.classpath",
+    "provider_stats": ".spark.classpath",
     "read": ".reading",
-    "shared_broker_service": ".service",
-    "stop_shared_broker_services": ".service",
+    "shared_broker_service": ".serving.service",
+    "stop_shared_broker_services": ".serving.service",
     "write": ".writing",
 }
 
@@ -119,5 +119,6 @@ __all__ = [
 ]
 
 __getattr__, __dir__ = _lazy.exports(__name__, _LAZY, __all__)
+_moved.install()  # old module paths (lakebase_spark.service, ...) keep working, with a warning
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""A read and a write with executors in their own JVMs (``local-cluster``), run by test_cluster.py.
+"""A read and a write with executors in their own JVMs (``local-cluster``), run by spark/test_cluster.py.
 
 Run as a separate process because one Python process holds one SparkContext, and the shared test
 session is ``local[*]`` (executors inside the driver's JVM). Prints one JSON line of results.

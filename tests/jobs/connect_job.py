@@ -1,4 +1,4 @@
-"""The product through a Spark Connect session, run by test_connect.py in a process of its own.
+"""The product through a Spark Connect session, run by spark/test_spark_connect.py in a process of its own.
 
 Usage: ``connect_job.py REMOTE HOST ENDPOINT DATABASE SHARD...``. REMOTE is ``local[2]`` (pyspark starts
 a local Connect server, given the jars by ``configure()``) or ``sc://host:port`` (a server started with

@@ -1,5 +1,5 @@
 """The jar-free path through a Spark Connect server with no jar and no JDBC driver, run by
-test_datasource_remote.py in a process of its own.
+datasource/test_remote.py in a process of its own.
 
 Usage: ``jarfree_job.py REMOTE HOST ENDPOINT DATABASE WORKDIR SHARD...`` (the shards' databases exist).
 The driver's address is declared foreign (as for Databricks Connect on a laptop), so
@@ -25,11 +25,11 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import LongType
 
 from lakebase_spark import LakebaseSparkError, sessions
-from lakebase_spark.broker import TokenBroker
 from lakebase_spark.datasource import register, source_options
 from lakebase_spark.datasource.options import TOKEN_EXPIRES, TOKEN_FILE
-from lakebase_spark.service import BrokerService
+from lakebase_spark.serving.service import BrokerService
 from lakebase_spark.sessions import is_connect
+from lakebase_spark.tokens.broker import TokenBroker
 
 ROWS = 10_000
 

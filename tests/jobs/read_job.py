@@ -1,4 +1,4 @@
-"""Reads through outages, run by test_outages.py in a Spark of its own (``local[N,F]`` retries tasks).
+"""Reads through outages, run by spark/test_outages.py in a Spark of its own (``local[N,F]`` retries tasks).
 
 Usage::
 

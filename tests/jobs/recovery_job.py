@@ -1,5 +1,5 @@
 """The README's recovery steps for a failed staged write, followed as a user would, on executors in their
-own JVMs with Spark retrying each task (run by test_writer_recovery.py). Usage::
+own JVMs with Spark retrying each task (run by writing/test_recovery.py). Usage::
 
     recovery_job.py MASTER HOST ENDPOINT DATABASE SCENARIO...
 

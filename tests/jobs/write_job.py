@@ -1,4 +1,4 @@
-"""Writes under injected task failures, run by test_writer_retries.py in a Spark of its own.
+"""Writes under injected task failures, run by writing/test_retries.py in a Spark of its own.
 
 Spark retries failed tasks only when it is allowed to: ``local[N,F]`` (F attempts per task) or a
 ``local-cluster`` with ``spark.task.maxFailures``. The shared test session is plain ``local[2]``, so

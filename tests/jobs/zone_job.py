@@ -1,6 +1,6 @@
 """Dates and timestamps written by Spark's JDBC writer and by ``lakebase_spark.write`` from a JVM (and a
 Python) in a time zone with a half-hour offset, daylight saving time and a local mean time before 1935
-(America/St_Johns), compared value for value (run by test_writer_types.py). Usage::
+(America/St_Johns), compared value for value (run by writing/test_types.py). Usage::
 
     zone_job.py HOST ENDPOINT DATABASE
 

@@ -11,7 +11,7 @@ inside the pickled reader or writer and says where to connect and where the pass
 - :class:`PasswordRole`: a Postgres password role (its password kept in a Databricks secret), for
   batch jobs that outlive a token where no broker is reachable.
 
-Secrets here are :class:`Sealed`: unlike :class:`~lakebase_spark.credentials.Secret` they may be
+Secrets here are :class:`Sealed`: unlike :class:`~lakebase_spark.tokens.credentials.Secret` they may be
 pickled (they must reach the executors), but they never print.
 """
 
@@ -30,11 +30,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from .._session_files import ship_secret
-from ..connection import APPLICATION_NAME, login
-from ..credentials import Credential, Secret
 from ..errors import BrokerError, CredentialError
+from ..postgres.connection import APPLICATION_NAME, login
+from ..spark._session_files import ship_secret
 from ..targets import Address, Target
+from ..tokens.credentials import Credential, Secret
 
 if TYPE_CHECKING:
     import psycopg
@@ -130,7 +130,7 @@ class BrokerTokens:
         return fetched
 
     def _fetch(self, target: Target, refused: str | None) -> Credential:
-        from ..service import ERROR, EXPIRES_IN_MS, REFRESH_IN_MS, REFUSED, TOKEN, TOKEN_PATH
+        from ..serving.service import ERROR, EXPIRES_IN_MS, REFRESH_IN_MS, REFUSED, TOKEN, TOKEN_PATH
 
         parts = urlsplit(self.url)
         query = f"{target.kind}={quote(target.name, safe='')}" + (f"&{REFUSED}={refused}" if refused else "")

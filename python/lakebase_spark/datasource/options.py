@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import LakebaseSparkError
 from ..names import TableName
-from ..options import (
+from ..spark.options import (
     BROKER_FINGERPRINT,
     BROKER_SECRET,
     BROKER_SECRET_FILE,
@@ -39,7 +39,7 @@ from .logins import BrokerTokens, Credentials, Login, PasswordRole, Sealed, Ship
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
 
-    from ..service import BrokerService
+    from ..serving.service import BrokerService
 
 __all__ = ["FORMAT", "SourceOptions", "SourceOptionsError", "source_options"]
 
@@ -88,7 +88,7 @@ def source_options(
     Secrets (the token, the broker's secret, a password) reach the workers as session files
     (``addArtifacts``), never as option values: the options name the files.
     """
-    from ..service import shared_broker_service
+    from ..serving.service import shared_broker_service
     from ..sessions import active_session, broker_bind_host
 
     target = Target.of(endpoint, instance)
@@ -129,7 +129,7 @@ def source_options(
             }
         )
     else:
-        from ..broker import TokenBroker
+        from ..tokens.broker import TokenBroker
 
         tokens = broker.broker if broker is not None else TokenBroker(workspace_client)
         credential = tokens.credential(**target.keywords())

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
     from pyspark.sql import DataFrame, SparkSession
 
-    from ..service import BrokerService
+    from ..serving.service import BrokerService
 
 __all__ = ["export_snapshot", "read"]
 
@@ -51,8 +51,8 @@ def export_snapshot(
 
     ``address``: where the endpoint listens, if already looked up.
     """
-    from ..connection import connect, resolve_address
-    from ..service import shared_broker_service
+    from ..postgres.connection import connect, resolve_address
+    from ..serving.service import shared_broker_service
 
     target = Target.of(endpoint, instance)
     check_hold(hold)
@@ -130,7 +130,7 @@ def read(
     if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1:
         raise PartitionKeyError(f"partitions must be a whole number of at least 1, got {wanted!r}")
     service = _tokens(broker, workspace_client, jar_free=jar_free)
-    from ..connection import connect, resolve_address
+    from ..postgres.connection import connect, resolve_address
 
     address = resolve_address(service.broker, **target.keywords())  # once, for every connection below
     exported = None  # a snapshot this call exported: closed again if the read cannot be set up
@@ -170,7 +170,7 @@ def read(
 
         built = source_options(**target.keywords(), database=database, broker=service)
         return load_predicates(spark, name, {**built, **extra}, predicates)
-    from ..options import lakebase_options
+    from ..spark.options import lakebase_options
 
     built_jdbc = lakebase_options(**target.keywords(), database=database, broker=service, address=address)
     opts = {**built_jdbc, **extra}
@@ -187,12 +187,12 @@ def _plan(conn: Any, table: TableName, key: str | Sequence[str] | None, wanted: 
 def _tokens(
     broker: BrokerService | None, workspace_client: WorkspaceClient | None, *, jar_free: bool
 ) -> BrokerService:
-    from ..service import BrokerService, default_workspace_client, shared_broker_service
+    from ..serving.service import BrokerService, default_workspace_client, shared_broker_service
 
     if jar_free:  # tokens, not a served broker: executors may not reach this process
         if broker is not None:
             return broker
-        from ..broker import TokenBroker
+        from ..tokens.broker import TokenBroker
 
         return BrokerService(TokenBroker(workspace_client or default_workspace_client()))
     return broker.start() if broker is not None else shared_broker_service(workspace_client)

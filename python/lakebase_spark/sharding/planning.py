@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from ..connection import resolve_address
 from ..names import TableName
-from ..service import BrokerService, shared_broker_service
+from ..postgres.connection import resolve_address
+from ..serving.service import BrokerService, shared_broker_service
 from ..targets import Address
 from .balance import Distribution, allocate, cut_points
 from .errors import MappingValidationError, ShardedReadError

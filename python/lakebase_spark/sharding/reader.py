@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..broker import TokenBroker
 from ..names import TableName
-from ..options import lakebase_options
 from ..reading.snapshots import DEFAULT_HOLD, SNAPSHOT, check_hold
-from ..service import BrokerService, default_workspace_client, shared_broker_service
+from ..serving.service import BrokerService, default_workspace_client, shared_broker_service
 from ..sessions import default_parallelism
+from ..spark.options import lakebase_options
 from ..targets import Address
+from ..tokens.broker import TokenBroker
 from .errors import ShardedReadError
 from .planning import NullKeys, OnInvalid, ReadRequest, ShardedReadPlan, make_plan
 from .shard_map import RangeShardMap, Shard

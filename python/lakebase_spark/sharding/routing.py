@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..connection import connect, require_psycopg
 from ..errors import DatabaseConnectionError
-from ..service import BrokerService
+from ..postgres.connection import connect, require_psycopg
+from ..serving.service import BrokerService
 from .errors import MissingDependencyError, ShardConnectionError
 from .shard_map import RangeShardMap, Shard
 from .store import validate_local

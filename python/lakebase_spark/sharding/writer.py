@@ -14,9 +14,9 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..broker import TokenBroker
 from ..names import TableName
-from ..service import BrokerService, default_workspace_client, shared_broker_service
+from ..serving.service import BrokerService, default_workspace_client, shared_broker_service
+from ..tokens.broker import TokenBroker
 from ..writing.writer import Mode, write
 from .errors import ShardMapError, UnroutableRowsError
 from .keys import Key

@@ -24,7 +24,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from ..certificates import self_signed_certificate
+from ..serving.certificates import self_signed_certificate
 from ._pgconf import PASSWORD_ROLES, SETTINGS, write_config
 from .coldstart import StartingUpResponder
 from .errors import EmulatorNotRunningError, PostgresStartError

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from ..names import TableName, quote_identifier
-from ..options import LakebaseOptions
+from ..spark.options import LakebaseOptions
 from .commits import CommitLog
 from .tables import Column, column_types_option
 

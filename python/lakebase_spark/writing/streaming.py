@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
     from pyspark.sql import DataFrame
 
-    from ..service import BrokerService
+    from ..serving.service import BrokerService
 
 __all__ = ["foreach_batch"]
 

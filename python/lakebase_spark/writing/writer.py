@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..connection import connect, resolve_address
 from ..errors import WriteError, WriteInputError
 from ..names import TableLike, TableName
-from ..options import lakebase_options
-from ..service import BrokerService, shared_broker_service
+from ..postgres.connection import connect, resolve_address
+from ..serving.service import BrokerService, shared_broker_service
+from ..spark.options import lakebase_options
 from ..targets import DEFAULT_DATABASE, Address, Target
 from .jobs import COPY_SOURCE, CopyJob
 from .plans import MODES, Database, Mode, WriteRequest, plan_write

@@ -25,7 +25,7 @@ import javax.net.ssl.SSLSocketFactory;
  */
 final class BrokerClient {
 
-    // The protocol with the broker (Python's service.py; checked against it by tests/test_contract.py).
+    // The protocol with the broker (Python's serving/_http.py; checked against it by tests/test_contract.py).
     static final String TOKEN_PATH = "/v1/token";
     static final String TOKEN = "token";
     static final String EXPIRES_IN_MS = "expires_in_ms";

@@ -40,7 +40,7 @@ import org.apache.spark.sql.types.TimestampType;
  * goes through the same path.
  *
  * <p>What lands in each column is what Spark's own JDBC writer makes Postgres store for the same value
- * ({@link ColumnTarget}, checked by tests/test_writer_types.py against Spark's writer): values of the column's own
+ * ({@link ColumnTarget}, checked by tests/writing/test_types.py against Spark's writer): values of the column's own
  * type are written as they are; a value of another type is converted as Postgres converts Spark's parameter (pgjdbc
  * binds floats as real, decimals as numeric...). Dates and timestamps are written as pgjdbc writes them (it sends them
  * untyped): {@code 2024-01-01 12:34:56.5+00} with this JVM's UTC offset, so {@code timestamptz} gets the exact instant,

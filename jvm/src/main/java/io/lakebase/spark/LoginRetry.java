@@ -21,7 +21,7 @@ import javax.net.ssl.SSLException;
  *   <li><b>connection limit</b>: SQLSTATE 53300, the compute's {@code max_connections} is reached; other tasks'
  *       connections free up as they finish, so waiting turns a failed stage into a queued one.</li>
  * </ul>
- * Anything else, authentication and TLS setup errors included, fails at once. Python's {@code connection.py} applies
+ * Anything else, authentication and TLS setup errors included, fails at once. Python's {@code postgres/connection.py} applies
  * the same policy to the package's own psycopg logins.
  */
 final class LoginRetry {

@@ -8,7 +8,7 @@ import org.junit.Test;
 
 /**
  * Postgres' own text for floats (float4out/float8out, Postgres 12+), its float-to-numeric casts and its rounding into
- * integers. The expected strings are what Postgres 15 prints; tests/test_writer_types.py checks the same against a
+ * integers. The expected strings are what Postgres 15 prints; tests/writing/test_types.py checks the same against a
  * server and Spark's writer.
  */
 public class PgTextTest {
