@@ -7,15 +7,12 @@ need executors in separate JVMs start their own ``local-cluster`` job in a subpr
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-import lakebase_spark
 from lakebase_spark import BrokerService, TokenBroker, lakebase_options
 from lakebase_spark.testing import LakebaseEmulator
 
@@ -68,22 +65,13 @@ def spark_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def spark(spark_logs: Path) -> Iterator[SparkSession]:
-    from pyspark.sql import SparkSession
+    from lakebase_spark.testing.pytest_plugin import local_spark_builder
 
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.master("local[2]")
-        .appName("lakebase-spark tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config(
-            "spark.driver.extraJavaOptions",
-            f"-Dlog4j2.configurationFile=file:{spark_logs / 'log4j2.properties'}",
-        )
-    )
-    session = lakebase_spark.configure(builder).getOrCreate()
+    conf = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{spark_logs}/log4j2.properties",
+    }
+    session = local_spark_builder("lakebase-spark tests", conf).getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     yield session
     session.stop()

@@ -19,7 +19,7 @@ from ..readjob import noop_write, orders_frame
 from ..results import CaseResult, Comparison, Goal
 from ..results import versus as compare
 from .read import copy_out, id_ranges
-from .write import WRITE_KEYS
+from .write import WRITE_KEYS, check_target
 
 
 def run(ctx: Context) -> CaseResult:
@@ -89,12 +89,7 @@ def run(ctx: Context) -> CaseResult:
         repeats=ctx.cfg.repeats,
         warmup=ctx.cfg.warmup,
     )
-    with env.admin() as conn:
-        written = conn.execute(
-            sql.SQL("SELECT count(*), count(DISTINCT id) FROM {}").format(target_sql)
-        ).fetchone()
-    if written != (write_rows, write_rows):
-        raise RuntimeError(f"the last write left {written} (rows, ids) in {TARGET}, expected {write_rows}")
+    check_target(env, write_rows)
     source.unpersist()
     # Memory flat in rows: one partition of an eighth of the table, then one of all of it.
     small = max(rows // 8, 1)

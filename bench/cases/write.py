@@ -14,7 +14,7 @@ from lakebase_spark.writing.jobs import COPY_SOURCE, WRITE_COLUMNS, WRITE_ID, WR
 
 from ..context import Context
 from ..data import ORDERS, TARGET
-from ..env import DATABASE, ENDPOINT
+from ..env import DATABASE, ENDPOINT, BenchEnv
 from ..measure import interleave, stat, timed
 from ..readjob import orders_frame
 from ..results import CaseResult, Comparison, Goal
@@ -25,6 +25,16 @@ from .read import COLUMNS, id_ranges
 WRITE_KEYS = ("batchsize", "reWriteBatchedInserts")
 AA = "ours-again"  # the same write once more: the run's noise floor
 FORMATS = {"text": "", "csv": " WITH (FORMAT csv)", "binary": " WITH (FORMAT binary)"}
+
+
+def check_target(env: BenchEnv, rows: int) -> None:
+    """The last write left exactly ``rows`` rows with distinct ids in the target table, else the run fails."""
+    with env.admin() as conn:
+        written = conn.execute(
+            sql.SQL("SELECT count(*), count(DISTINCT id) FROM {}").format(sql.Identifier(*TARGET.split(".")))
+        ).fetchone()
+    if written != (rows, rows):
+        raise RuntimeError(f"the last write left {written} (rows, ids) in {TARGET}, expected {rows} of each")
 
 
 def run(ctx: Context) -> CaseResult:
@@ -103,12 +113,7 @@ def run(ctx: Context) -> CaseResult:
             repeats=ctx.cfg.repeats,
             warmup=ctx.cfg.warmup,
         )
-    with env.admin() as conn:
-        written = conn.execute(
-            sql.SQL("SELECT count(*), count(DISTINCT id) FROM {}").format(target_sql)
-        ).fetchone()
-    if written != (rows, rows):
-        raise RuntimeError(f"the last write left {written} (rows, ids) in {TARGET}, expected {rows} of each")
+    check_target(env, rows)
     source.unpersist()
     rate = {name: [rows / s for s in values] for name, values in seconds.items()}
     ours_label = "ours: `lakebase_spark.write` (COPY per partition, exactly once)"

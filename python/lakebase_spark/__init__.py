@@ -20,24 +20,8 @@ from . import _lazy, _moved
 # rest); everything else on first use (PEP 562), so `import lakebase_spark` (and the pytest plugin,
 # which every pytest run in an environment with the package loads) does not import databricks-sdk,
 # psycopg or cryptography until something needs them.
-from .errors import (
-    BrokerError,
-    CredentialError,
-    DatabaseConnectionError,
-    EndpointNotFoundError,
-    InvalidArgumentError,
-    InvalidEndpointNameError,
-    InvalidRequestError,
-    InvalidTableNameError,
-    JarNotFoundError,
-    LakebaseSparkError,
-    MissingDependencyError,
-    PermissionDeniedError,
-    TLSRequiredError,
-    WorkspaceRefusalError,
-    WriteError,
-    WriteInputError,
-)
+from . import errors as _errors
+from .errors import *  # noqa: F403 - every error type is public (errors.__all__)
 
 if TYPE_CHECKING:
     from .postgres.connection import connect
@@ -77,32 +61,16 @@ _LAZY = {
 
 
 __all__ = [
-    "BrokerError",
     "BrokerService",
     "BrokerStats",
     "Credential",
-    "CredentialError",
-    "DatabaseConnectionError",
-    "EndpointNotFoundError",
-    "InvalidArgumentError",
-    "InvalidEndpointNameError",
-    "InvalidRequestError",
-    "InvalidTableNameError",
-    "JarNotFoundError",
     "LakebaseOptions",
-    "LakebaseSparkError",
-    "MissingDependencyError",
     "PartitionKeyError",
-    "PermissionDeniedError",
     "ReplicaLagError",
     "Secret",
     "Snapshot",
     "SnapshotError",
-    "TLSRequiredError",
     "TokenBroker",
-    "WorkspaceRefusalError",
-    "WriteError",
-    "WriteInputError",
     "WriteResult",
     "configure",
     "connect",
@@ -117,6 +85,7 @@ __all__ = [
     "stop_shared_broker_services",
     "write",
 ]
+__all__ += _errors.__all__
 
 __getattr__, __dir__ = _lazy.exports(__name__, _LAZY, __all__)
 _moved.install()  # old module paths (lakebase_spark.service, ...) keep working, with a warning

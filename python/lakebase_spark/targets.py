@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from ._api import call_api
 from .errors import CredentialError, InvalidArgumentError, InvalidEndpointNameError
@@ -17,8 +17,6 @@ __all__ = [
     "DEFAULT_DATABASE",
     "Address",
     "Target",
-    "resolve_endpoint",
-    "resolve_instance",
     "validate_endpoint_name",
     "validate_instance_name",
 ]
@@ -80,39 +78,6 @@ def validate_instance_name(name: str) -> str:
     return name
 
 
-def resolve_endpoint(workspace: WorkspaceClient, endpoint: str, *, port: int | None = None) -> Address:
-    """The read-write host of an Autoscaling endpoint (``status.hosts.host``)."""
-    validate_endpoint_name(endpoint)
-    found = call_api(
-        lambda: workspace.postgres.get_endpoint(name=endpoint),
-        what=f"look up endpoint {endpoint!r}",
-        target=endpoint,
-    )
-    host = found.status.hosts.host if found.status and found.status.hosts else None
-    if not host:
-        raise CredentialError(
-            f"endpoint {endpoint!r} has no host yet (state "
-            f"{found.status.current_state if found.status else 'unknown'}); wait until it is ACTIVE"
-        )
-    return Address.parse(host, port=port)
-
-
-def resolve_instance(workspace: WorkspaceClient, instance: str, *, port: int | None = None) -> Address:
-    """The read-write DNS name of a Provisioned instance (``read_write_dns``)."""
-    validate_instance_name(instance)
-    found = call_api(
-        lambda: workspace.database.get_database_instance(name=instance),
-        what=f"look up instance {instance!r}",
-        target=instance,
-    )
-    if not found.read_write_dns:
-        raise CredentialError(
-            f"instance {instance!r} has no read-write DNS name yet (state {found.state}); "
-            "wait until it is AVAILABLE"
-        )
-    return Address.parse(found.read_write_dns, port=port)
-
-
 @dataclass(frozen=True)
 class Target:
     """An Autoscaling endpoint or a Provisioned instance, by a validated name.
@@ -159,10 +124,25 @@ class Target:
         }
 
     def resolve(self, workspace: WorkspaceClient, *, port: int | None = None) -> Address:
-        """Where its Postgres listens (one workspace API call)."""
+        """Where its Postgres listens, by one workspace API call: an endpoint's read-write host
+        (``status.hosts.host``), an instance's read-write DNS name (``read_write_dns``)."""
+        name = self.name
         if self.kind == "endpoint":
-            return resolve_endpoint(workspace, self.name, port=port)
-        return resolve_instance(workspace, self.name, port=port)
+            found: Any = call_api(
+                lambda: workspace.postgres.get_endpoint(name=name), what=f"look up {self}", target=name
+            )
+            host = found.status.hosts.host if found.status and found.status.hosts else None
+            state, ready = (found.status.current_state if found.status else "unknown"), "ACTIVE"
+        else:
+            found = call_api(
+                lambda: workspace.database.get_database_instance(name=name),
+                what=f"look up {self}",
+                target=name,
+            )
+            host, state, ready = found.read_write_dns, found.state, "AVAILABLE"
+        if not host:
+            raise CredentialError(f"{self} has no host yet (state {state}); wait until it is {ready}")
+        return Address.parse(host, port=port)
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name!r}"

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime
 import struct
-import threading
 from decimal import Decimal
 
 import pyspark
 import pytest
 from psycopg import sql
 
+from ..concurrency import run_together
 from ..conftest import DATABASE, ENDPOINT
 
 SPARK_MAJOR = int(pyspark.__version__.split(".")[0])
@@ -220,23 +220,14 @@ def test_a_rerun_with_the_same_write_id_writes_nothing_twice(spark, source, db) 
         )
     # concurrent runs of one write id: one of them writes each partition
     db.execute("TRUNCATE public.ds_rerun")
-    errors: list[BaseException] = []
 
-    def run() -> None:
+    def run(_: int) -> None:
         from lakebase_spark.datasource import register
 
         register(spark)  # this thread's active session (see register)
-        try:
-            write(rows, source, dbtable="public.ds_rerun", writeId="concurrent")
-        except BaseException as e:  # reported below
-            errors.append(e)
+        write(rows, source, dbtable="public.ds_rerun", writeId="concurrent")
 
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, [str(e)[:800] for e in errors]
+    run_together(run, 3)
     assert db.execute("SELECT count(*), count(DISTINCT id) FROM public.ds_rerun").fetchone() == (3000, 3000)
 
 

@@ -8,18 +8,13 @@ duplicate, reruns by write id write nothing twice; the token is in no plan, log 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pyspark
 import pytest
 from psycopg import sql
 
 from ..conftest import DATABASE, ENDPOINT
 from ..connect_servers import event_log_conf, started_connect_server
+from ..jobs import run_job
 
 pytestmark = [
     pytest.mark.spark,
@@ -28,7 +23,6 @@ pytestmark = [
     pytest.mark.skipif(int(pyspark.__version__.split(".")[0]) < 4, reason="Python data sources are Spark 4+"),
 ]
 
-JOB = Path(__file__).parents[1] / "jobs" / "jarfree_job.py"
 ROWS = 10_000
 
 
@@ -43,18 +37,12 @@ def test_a_connect_server_with_no_jar_reads_and_writes_exactly(emulator, admin, 
     events = tmp_path / "events"
     conf = event_log_conf(events)
     with started_connect_server(tmp_path, [], *conf) as remote:
-        env = dict(os.environ, LAKEBASE_TEST_PAT=emulator.pat, PYSPARK_PYTHON=sys.executable)
-        done = subprocess.run(
-            [sys.executable, str(JOB), remote, emulator.host, ENDPOINT, DATABASE, str(tmp_path), *shards],
-            env=env,
-            capture_output=True,
-            text=True,
+        result, output = run_job(
+            "jarfree_job.py",
+            [remote, emulator.host, ENDPOINT, DATABASE, str(tmp_path), *shards],
+            env={"LAKEBASE_TEST_PAT": emulator.pat},
             timeout=900,
-            check=False,
         )
-        problems = [line for line in done.stderr.splitlines() if not line.strip().startswith("at ")]
-        assert done.returncode == 0, "\n".join(problems)[-4000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["connect"] is True
     assert result["credentials"] == "token"  # the broker counts as unreachable
     assert result["overwrite"] == [ROWS, ROWS, sum(range(ROWS))]
@@ -93,12 +81,12 @@ def test_a_connect_server_with_no_jar_reads_and_writes_exactly(emulator, admin, 
     token = result["token"]
     assert token
     assert len(token) > 20
-    assert "JarFreeUnavailable" not in done.stderr
+    assert "JarFreeUnavailable" not in output
     assert token not in result["explain"]
     assert "lakebase" in result["explain"].lower()  # the plans are there, without the token
     assert token not in result["late"]
     assert token not in result["missing"]
-    assert token not in done.stderr
+    assert token not in output
     logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "logs").rglob("*") if p.is_file())
     assert "Connect" in logs
     assert token not in logs

@@ -19,24 +19,29 @@ def run_job(
     args: list[str],
     *,
     env: dict[str, str],
-    signal: Path,
+    signal: Path | None = None,
     during: Callable[[Path], None] | None = None,
     timeout: float = 600,
 ) -> tuple[dict[str, Any], str]:
     """Run ``jobs/<script>`` with ``args``; ``during(signal)`` runs meanwhile (the job writes ``signal``
-    when the moment to inject a fault has come). Returns the job's last JSON line and its stderr."""
+    when the moment to inject a fault has come). Returns the job's last JSON line and all it printed
+    (stdout and stderr, for leak checks); a failed job fails the test with its stderr, Java stack
+    frames left out."""
+    extra = {"LAKEBASE_TEST_SIGNAL": str(signal)} if signal is not None else {}
     job = subprocess.Popen(
         [sys.executable, str(HERE / script), *args],
-        env=dict(os.environ, **env, LAKEBASE_TEST_SIGNAL=str(signal), PYSPARK_PYTHON=sys.executable),
+        env=dict(os.environ, **env, **extra, PYSPARK_PYTHON=sys.executable),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
         if during is not None:
+            assert signal is not None, "during= needs signal="
             during(signal)
         stdout, stderr = job.communicate(timeout=timeout)
     finally:
         job.kill()
-    assert job.returncode == 0, stderr[-4000:]
-    return json.loads(stdout.strip().splitlines()[-1]), stderr
+    problems = [line for line in stderr.splitlines() if not line.strip().startswith("at ")]
+    assert job.returncode == 0, "\n".join(problems)[-4000:]
+    return json.loads(stdout.strip().splitlines()[-1]), stdout + stderr

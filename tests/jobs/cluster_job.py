@@ -15,22 +15,23 @@ from databricks.sdk import WorkspaceClient
 from pyspark.sql import SparkSession
 
 import lakebase_spark
+from lakebase_spark.testing.pytest_plugin import local_spark_builder
 
 
 def main() -> None:
     host, endpoint, database, event_dir = sys.argv[1:5]
     workspace = WorkspaceClient(host=host, token=os.environ["LAKEBASE_TEST_PAT"])
-    builder = (
-        SparkSession.builder.master("local-cluster[2,1,1024]")
-        .appName("lakebase-spark cluster test")
-        .config("spark.ui.port", "0")  # any free port: the UI's pages are searched for secrets below
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.eventLog.enabled", "true")
-        .config("spark.eventLog.dir", f"file://{event_dir}")
-        .config("spark.eventLog.compress", "false")  # searched as text by the test
-        .config("spark.executor.memory", "768m")
-    )
-    spark = lakebase_spark.configure(builder).getOrCreate()
+    conf = {
+        "spark.ui.enabled": "true",
+        "spark.ui.port": "0",  # any free port: the UI's pages are searched for secrets below
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": f"file://{event_dir}",
+        "spark.eventLog.compress": "false",  # searched as text by the test
+        "spark.executor.memory": "768m",
+    }
+    spark = local_spark_builder(
+        "lakebase-spark cluster test", conf, master="local-cluster[2,1,1024]"
+    ).getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     try:
         opts = lakebase_spark.lakebase_options(endpoint, database=database, workspace_client=workspace)

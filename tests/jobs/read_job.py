@@ -22,41 +22,27 @@ from pathlib import Path
 
 from chispa import assert_df_equality
 from databricks.sdk import WorkspaceClient
-from pyspark.sql import SparkSession
 
 import lakebase_spark
+from lakebase_spark.testing.pytest_plugin import local_spark_builder
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for tests.jdbc_reads
+from tests.jdbc_reads import partitioned_read
 
 
 def main() -> None:
     master, host, endpoint, database, table, rows, partitions, sleep, *extra = sys.argv[1:]
     settings = dict(pair.split("=", 1) for pair in extra)
     workspace = WorkspaceClient(host=host, token=os.environ["LAKEBASE_TEST_PAT"])
-    builder = (
-        SparkSession.builder.master(master)
-        .appName("lakebase-spark outages")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-    )
-    for key, value in settings.items():
-        if key.startswith("spark."):
-            builder = builder.config(key, value)
-    spark = lakebase_spark.configure(builder).getOrCreate()
+    conf = {key: value for key, value in settings.items() if key.startswith("spark.")}
+    spark = local_spark_builder("lakebase-spark outages", conf, master=master).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     try:
         options = lakebase_spark.lakebase_options(endpoint, database=database, workspace_client=workspace)
         options.update({k: v for k, v in settings.items() if not k.startswith("spark.")})
         before = lakebase_spark.provider_stats(spark)
         slow = f"(SELECT id, v FROM {table}, LATERAL (SELECT pg_sleep({float(sleep)})) s) q"
-        df = (
-            spark.read.format("jdbc")
-            .options(**options)
-            .option("dbtable", slow)
-            .option("partitionColumn", "id")
-            .option("lowerBound", "0")
-            .option("upperBound", rows)
-            .option("numPartitions", partitions)
-            .load()
-        )
+        df = partitioned_read(spark, options, slow, upper=int(rows), partitions=int(partitions), lower=0)
         Path(os.environ["LAKEBASE_TEST_SIGNAL"]).write_text("reading")
         started = time.monotonic()
         try:

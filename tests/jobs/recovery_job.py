@@ -19,11 +19,11 @@ import sys
 
 import psycopg
 from databricks.sdk import WorkspaceClient
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 import lakebase_spark
 from lakebase_spark import WriteError, write
+from lakebase_spark.testing.pytest_plugin import local_spark_builder
 
 OLD, NEW, PARTITIONS = 300, 4000, 4
 
@@ -41,15 +41,8 @@ SCENARIOS = {
 def main() -> None:
     master, host, endpoint, database, *scenarios = sys.argv[1:]
     workspace = WorkspaceClient(host=host, token=os.environ["LAKEBASE_TEST_PAT"])
-    builder = (
-        SparkSession.builder.master(master)
-        .appName("lakebase-spark recovery")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.task.maxFailures", "4")
-        .config("spark.executor.memory", "768m")
-    )
-    spark = lakebase_spark.configure(builder).getOrCreate()
+    conf = {"spark.task.maxFailures": "4", "spark.executor.memory": "768m"}
+    spark = local_spark_builder("lakebase-spark recovery", conf, master=master).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     admin = os.environ["LAKEBASE_TEST_ADMIN"]
     service = lakebase_spark.shared_broker_service(workspace)

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import psycopg
 from databricks.sdk import WorkspaceClient
-from pyspark.sql import SparkSession
 
 import lakebase_spark
 from lakebase_spark import write
+from lakebase_spark.testing.pytest_plugin import local_spark_builder
 
 ROWS = 20_000
 PARTITIONS = 4
@@ -44,18 +44,14 @@ SCENARIOS = {
 def main() -> None:
     master, host, endpoint, database, event_dir, *scenarios = sys.argv[1:]
     workspace = WorkspaceClient(host=host, token=os.environ["LAKEBASE_TEST_PAT"])
-    builder = (
-        SparkSession.builder.master(master)
-        .appName("lakebase-spark write retries")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.task.maxFailures", "4")
-        .config("spark.eventLog.enabled", "true")
-        .config("spark.eventLog.dir", f"file://{event_dir}")
-        .config("spark.eventLog.compress", "false")
-        .config("spark.executor.memory", "768m")
-    )
-    spark = lakebase_spark.configure(builder).getOrCreate()
+    conf = {
+        "spark.task.maxFailures": "4",
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": f"file://{event_dir}",
+        "spark.eventLog.compress": "false",
+        "spark.executor.memory": "768m",
+    }
+    spark = local_spark_builder("lakebase-spark write retries", conf, master=master).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     service = lakebase_spark.shared_broker_service(workspace)
     admin = os.environ["LAKEBASE_TEST_ADMIN"]

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import psycopg
 from databricks.sdk import WorkspaceClient
-from pyspark.sql import SparkSession
 
 import lakebase_spark
 from lakebase_spark import write
+from lakebase_spark.testing.pytest_plugin import local_spark_builder
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for tests.differential
 from tests.differential import Case, differs, run
@@ -42,15 +42,8 @@ COLUMNS = ("text", "timestamptz", "timestamp", "date", "time", "timetz")
 def main() -> None:
     host, endpoint, database = sys.argv[1:4]
     workspace = WorkspaceClient(host=host, token=os.environ["LAKEBASE_TEST_PAT"])
-    builder = (
-        SparkSession.builder.master("local[2]")
-        .appName("lakebase-spark time zones")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", ZONE)
-        .config("spark.driver.extraJavaOptions", f"-Duser.timezone={ZONE}")
-    )
-    spark = lakebase_spark.configure(builder).getOrCreate()
+    conf = {"spark.sql.session.timeZone": ZONE, "spark.driver.extraJavaOptions": f"-Duser.timezone={ZONE}"}
+    spark = local_spark_builder("lakebase-spark time zones", conf).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     service = lakebase_spark.shared_broker_service(workspace)
     opts = lakebase_spark.lakebase_options(endpoint, database=database, workspace_client=workspace)

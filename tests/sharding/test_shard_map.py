@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import pickle
-import threading
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -31,6 +30,7 @@ from lakebase_spark.sharding import (
     coerce_key,
 )
 
+from ..concurrency import run_together
 from ..shard_maps import PLUS5, UTC, shard, two_shard_map
 
 # -- the model ------------------------------------------------------------------------------------------
@@ -336,32 +336,20 @@ def test_copy_pickle_equality_and_repr() -> None:
 
 def test_mutations_are_thread_safe() -> None:
     m = two_shard_map("bigint")
-    start = threading.Barrier(8)
-    wins: list[int] = []
-    losses: list[int] = []
-    errors: list[BaseException] = []
 
-    def work(worker: int) -> None:
-        start.wait()
+    def work(worker: int) -> bool:
+        for i in range(50):
+            low = (i * 8 + worker) * 10
+            m.add_range(low, low + 10, "ab"[worker % 2])
         try:
-            for i in range(50):
-                low = (i * 8 + worker) * 10
-                m.add_range(low, low + 10, "ab"[worker % 2])
-            try:
-                m.add_range(-10, 0, "a")  # every thread races for this range: exactly one wins
-                wins.append(worker)
-            except RangeOverlapError:
-                losses.append(worker)
-        except BaseException as e:
-            errors.append(e)
+            m.add_range(-10, 0, "a")  # every thread races for this range: exactly one wins
+        except RangeOverlapError:
+            return False
+        return True
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert (len(wins), len(losses)) == (1, 7)
+    won = run_together(work, 8)
+    wins, losses = won.count(True), won.count(False)
+    assert (wins, losses) == (1, 7)
     assert len(m.mappings) == 401
     assert m.version == 1 + 401  # one bump per change, none lost
     assert m.gaps() == [(None, -10), (4000, None)]

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from chispa import assert_df_equality
 from psycopg import sql
 from pyspark.sql import functions as F
 
@@ -28,6 +27,7 @@ from lakebase_spark.sharding import (
 )
 
 from ..conftest import ENDPOINT
+from ..frames import assert_same_rows
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 
@@ -111,13 +111,7 @@ def test_sharded_read_equals_the_source_rows_once_each(spark, fleet, broker_serv
         shard_column="shard",
         broker=broker_service,
     )
-    assert_df_equality(
-        df.drop("shard"),
-        expected_rows(spark, fleet.keys),
-        ignore_row_order=True,
-        ignore_nullable=True,
-        ignore_metadata=True,
-    )
+    assert_same_rows(df.drop("shard"), expected_rows(spark, fleet.keys))
     # Every row came from the shard that owns its key; the stale copies on shard_a were not read.
     owners = {row["id"]: row["shard"] for row in df.select("id", "shard").collect()}
     assert all(owners[k] == fleet.owner(k) for k in fleet.keys)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +24,7 @@ from lakebase_spark.sharding import (
     update_global,
 )
 
+from ..concurrency import run_together
 from ..shard_maps import shard, two_shard_map
 
 # -- Postgres: stored maps ------------------------------------------------------------------------------
@@ -86,7 +86,7 @@ def test_save_and_load_global_with_optimistic_concurrency(
 
 @pytest.mark.postgres
 def test_store_calls_commit_and_leave_no_open_transaction(emulator: Any, schema: str) -> None:
-    from .conftest import DATABASE
+    from ..conftest import DATABASE
 
     m = text_map()
     with psycopg.connect(emulator.admin_conninfo(DATABASE)) as conn:  # not autocommit
@@ -163,7 +163,7 @@ def test_local_maps(admin: psycopg.Connection[Any], schema: str) -> None:
 
 @pytest.mark.postgres
 def test_shard_map_cache(emulator: Any, admin: psycopg.Connection[Any], schema: str) -> None:
-    from .conftest import DATABASE
+    from ..conftest import DATABASE
 
     m = text_map()
     save_global(admin, m, schema=schema)
@@ -194,11 +194,7 @@ def test_shard_map_cache(emulator: Any, admin: psycopg.Connection[Any], schema: 
     assert cache.loads == 3
 
     fresh = ShardMapCache(connect, "orders", schema=schema)
-    threads = [threading.Thread(target=fresh.get) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_together(lambda _: fresh.get(), 8)
     assert fresh.loads == 1  # concurrent first callers share one load
     with pytest.raises(ShardMapNotFoundError):
         ShardMapCache(connect, "missing", schema=schema).get()

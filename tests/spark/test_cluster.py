@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from psycopg import sql
 
 from ..conftest import DATABASE, ENDPOINT
+from ..jobs import run_job
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 
@@ -23,18 +18,12 @@ def test_read_and_write_with_executors_in_their_own_jvms(emulator, admin, tmp_pa
         "CREATE TABLE public.cluster_src AS "
         "SELECT g::bigint AS id, md5(g::text) AS v FROM generate_series(0, 9999) g"
     )
-    env = dict(os.environ, LAKEBASE_TEST_PAT=emulator.pat, PYSPARK_PYTHON=sys.executable)
-    job = Path(__file__).parents[1] / "jobs" / "cluster_job.py"
-    done = subprocess.run(
-        [sys.executable, str(job), emulator.host, ENDPOINT, DATABASE, str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
+    result, output = run_job(
+        "cluster_job.py",
+        [emulator.host, ENDPOINT, DATABASE, str(tmp_path)],
+        env={"LAKEBASE_TEST_PAT": emulator.pat},
         timeout=300,
-        check=False,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["executors"] == 2
     assert result["partitions"] == 4
     assert result["sum"] == sum(range(10000))
@@ -46,7 +35,7 @@ def test_read_and_write_with_executors_in_their_own_jvms(emulator, admin, tmp_pa
         "SELECT count(*), sum(id) FROM public.cluster_dst d JOIN public.cluster_src s USING (id, v)"
     ).fetchone()
     assert copied == (10000, sum(range(10000)))
-    assert emulator.pat not in done.stdout + done.stderr
+    assert emulator.pat not in output
     # The Spark UI (REST API and HTML) and the event log show the job but no token or broker secret.
     token, secret = result["secrets"]
     assert result["ui_sql_shows_jdbc"]
@@ -57,4 +46,4 @@ def test_read_and_write_with_executors_in_their_own_jvms(emulator, admin, tmp_pa
     assert "lakebase.broker.url" in event_log  # the options are there, so the search below means something
     assert token not in event_log
     assert secret not in event_log
-    assert token not in done.stderr
+    assert token not in output

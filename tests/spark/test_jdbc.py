@@ -7,12 +7,13 @@ import time
 from decimal import Decimal
 
 import pytest
-from chispa import assert_df_equality
 from psycopg import sql
 
 from lakebase_spark import BrokerService, TokenBroker, lakebase_options
 
 from ..conftest import DATABASE, ENDPOINT
+from ..frames import assert_same_rows
+from ..jdbc_reads import partitioned_read
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 
@@ -35,11 +36,6 @@ def orders(admin, emulator):
     return "public.orders"
 
 
-def assert_same_rows(actual, expected) -> None:
-    """Same schema (up to nullability and JDBC column metadata) and the same rows in any order."""
-    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
-
-
 def expected_orders(spark):
     rows = [(i, f"customer-{i % 7}", Decimal(i * 125) / 100) for i in range(1, 1001)]
     return spark.createDataFrame(rows, "id long, customer string, amount decimal(12,2)")
@@ -54,16 +50,7 @@ def test_read_through_the_provider(spark, opts, orders, emulator) -> None:
 
 def test_partitioned_read_opens_a_connection_per_partition(spark, opts, orders, emulator) -> None:
     logins = emulator.tokens.stats.logins_ok
-    df = (
-        spark.read.format("jdbc")
-        .options(**opts)
-        .option("dbtable", orders)
-        .option("partitionColumn", "id")
-        .option("lowerBound", "1")
-        .option("upperBound", "1001")
-        .option("numPartitions", "4")
-        .load()
-    )
+    df = partitioned_read(spark, opts, orders, upper=1001, partitions=4)
     assert df.rdd.getNumPartitions() == 4
     assert_same_rows(df, expected_orders(spark))
     # One login per partition (the schema was resolved by an earlier query on the driver).
@@ -148,16 +135,7 @@ def test_partitions_that_start_after_the_first_token_expired(spark, emulator, wo
             # Each partition's query sleeps 1.5 s before returning rows: 8 partitions on 2 cores
             # start in 4 waves over ~6 s, well past the first token's expiry.
             slow = "(SELECT o.* FROM public.orders o, (SELECT pg_sleep(1.5)) s) AS slow"
-            df = (
-                spark.read.format("jdbc")
-                .options(**opts)
-                .option("dbtable", slow)
-                .option("partitionColumn", "id")
-                .option("lowerBound", "1")
-                .option("upperBound", "1001")
-                .option("numPartitions", "8")
-                .load()
-            )
+            df = partitioned_read(spark, opts, slow, upper=1001, partitions=8)
             assert df.count() == 1000
             assert time.time() > first_expiry + 1
             assert service.broker.stats.mints >= 2  # refreshed mid-job instead of failing

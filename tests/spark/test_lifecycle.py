@@ -15,6 +15,7 @@ from pyspark.errors import PySparkException
 from lakebase_spark import BrokerService, TokenBroker, lakebase_options, provider_stats
 
 from ..conftest import DATABASE, ENDPOINT
+from ..jdbc_reads import partitioned_read
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 
@@ -50,16 +51,7 @@ def short_ttl(emulator) -> Iterator[None]:
 def slow_read(spark, opts, *, partitions: int, sleep: float):
     """A read whose every partition query first sleeps, so partitions start in waves over time."""
     query = f"(SELECT e.* FROM public.events e, (SELECT pg_sleep({sleep})) s) AS slow"
-    return (
-        spark.read.format("jdbc")
-        .options(**opts)
-        .option("dbtable", query)
-        .option("partitionColumn", "id")
-        .option("lowerBound", "1")
-        .option("upperBound", str(ROWS + 1))
-        .option("numPartitions", str(partitions))
-        .load()
-    )
+    return partitioned_read(spark, opts, query, upper=ROWS + 1, partitions=partitions)
 
 
 def read_error(spark, opts, table: str) -> tuple[str, float]:

@@ -8,12 +8,7 @@ Connect session. Two set-ups run here, each in its own process: a local Connect 
 
 from __future__ import annotations
 
-import json
-import os
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -21,28 +16,19 @@ import lakebase_spark
 
 from ..conftest import DATABASE, ENDPOINT
 from ..connect_servers import event_log_conf, started_connect_server
+from ..jobs import run_job
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.connect]
 
-JOB = Path(__file__).parents[1] / "jobs" / "connect_job.py"
 SHARDS = ("connect_a", "connect_b", "connect_c")
 ROWS = 10_000
 
 
-def run_job(emulator, remote: str, **extra_env: str) -> dict:
+def connect_job(emulator, remote: str, **extra_env: str) -> dict:
     for name in SHARDS:
         emulator.create_database(name)
-    env = dict(os.environ, LAKEBASE_TEST_PAT=emulator.pat, PYSPARK_PYTHON=sys.executable, **extra_env)
-    done = subprocess.run(
-        [sys.executable, str(JOB), remote, emulator.host, ENDPOINT, DATABASE, *SHARDS],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    env = {"LAKEBASE_TEST_PAT": emulator.pat, **extra_env}
+    return run_job("connect_job.py", [remote, emulator.host, ENDPOINT, DATABASE, *SHARDS], env=env)[0]
 
 
 def check(result: dict) -> None:
@@ -64,13 +50,13 @@ def check(result: dict) -> None:
 
 
 def test_a_local_connect_session(emulator) -> None:
-    result = run_job(emulator, "local[2]")
+    result = connect_job(emulator, "local[2]")
     check(result)
     assert result["broker_url"].startswith("http://127.0.0.1:")  # local master: loopback
 
 
 def test_a_connect_client_whose_driver_is_elsewhere_is_told_what_works(emulator) -> None:
-    result = run_job(emulator, "local[2]", LAKEBASE_TEST_FOREIGN_DRIVER="1")
+    result = connect_job(emulator, "local[2]", LAKEBASE_TEST_FOREIGN_DRIVER="1")
     assert result["connect"] is True
     message = result["refused"]
     assert "executors cannot reach a token broker started here" in message
@@ -105,7 +91,7 @@ def connect_server(tmp_path):
 
 
 def test_a_connect_server_with_executors_in_their_own_jvms(emulator, connect_server, tmp_path) -> None:
-    result = run_job(emulator, connect_server)
+    result = connect_job(emulator, connect_server)
     check(result)
     # The broker's secret travels in the JDBC options: not into the server's logs or its event log,
     # where Spark Connect records each operation's plan (what the Connect tab of Spark's UI shows).

@@ -23,9 +23,9 @@ def run_writes(emulator, tmp_path: Path, master: str, *scenarios: str, during=No
     events.mkdir()
     env = {"LAKEBASE_TEST_PAT": emulator.pat, "LAKEBASE_TEST_ADMIN": emulator.admin_conninfo(DATABASE)}
     args = [master, emulator.host, ENDPOINT, DATABASE, str(events), *scenarios]
-    result, stderr = run_job("write_job.py", args, env=env, signal=tmp_path / "writing", during=during)
+    result, output = run_job("write_job.py", args, env=env, signal=tmp_path / "writing", during=during)
     event_log = "".join(p.read_text(errors="replace") for p in events.rglob("*") if p.is_file())
-    return result, event_log + stderr
+    return result, event_log + output
 
 
 def test_retried_tasks_write_every_row_exactly_once(emulator, tmp_path) -> None:

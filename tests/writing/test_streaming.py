@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pyspark
 import pytest
-from chispa import assert_df_equality
 from psycopg import sql
 
 from lakebase_spark import WriteInputError, foreach_batch
 
 from ..conftest import DATABASE, ENDPOINT
+from ..frames import assert_same_rows
 
 SPARK_MAJOR = int(pyspark.__version__.split(".")[0])
 
@@ -117,7 +117,7 @@ def test_a_restarted_stream_writes_every_row_once(
         assert calls.count(replayed) == 2  # Spark really ran the last batch again...
     expected = spark.read.schema(SCHEMA).json(str(source))
     written = spark.read.format("jdbc").options(**opts).option("dbtable", "public.s_events").load()
-    assert_df_equality(written, expected, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
+    assert_same_rows(written, expected)
     assert db.execute("SELECT count(*), count(DISTINCT id) FROM public.s_events").fetchone() == (600, 600)
     # ...and the sink wrote it once: one finished write per batch id in the commit log.
     done = db.execute(

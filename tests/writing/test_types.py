@@ -507,7 +507,7 @@ def compare_with_a_reference(
 def test_dates_and_timestamps_equal_sparks_writer_in_a_jvm_far_from_utc(emulator, tmp_path) -> None:
     """The shared session's JVM runs in UTC, where an offset is always +00: a job of its own runs in
     America/St_Johns (a half-hour offset, daylight saving time, local mean time before 1935)."""
-    from .jobs import run_job
+    from ..jobs import run_job
 
     env = {
         "LAKEBASE_TEST_PAT": emulator.pat,

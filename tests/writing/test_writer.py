@@ -11,14 +11,15 @@ import time
 
 import psycopg
 import pytest
-from chispa import assert_df_equality
 from psycopg import sql
 
 from lakebase_spark import InvalidTableNameError, WriteError, WriteInputError, WriteResult, write
 from lakebase_spark.names import TableName
 from lakebase_spark.writing.commits import stage_name
 
+from ..concurrency import run_together
 from ..conftest import DATABASE, ENDPOINT
+from ..frames import assert_same_rows
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 
@@ -95,14 +96,7 @@ def test_every_type_round_trips_unchanged(spark, opts, target, db) -> None:
     source = read(spark, opts, "public.w_types_src")
     result = target(source, "public.w_types_dst")
     assert result.rows == 4
-    assert_df_equality(
-        read(spark, opts, "public.w_types_dst"),
-        source,
-        ignore_row_order=True,
-        ignore_nullable=True,
-        ignore_metadata=True,
-        allow_nan_equality=True,
-    )
+    assert_same_rows(read(spark, opts, "public.w_types_dst"), source, allow_nan_equality=True)
     # And in Postgres itself, value for value (json has no equality operator: compare its text).
     columns = (
         "id, i2, i4, i8, f4, f8, n, money, t, b, d, ts, tz, bin, u, jb, ai, at, af, ab, ad, atz, an, j::text"
@@ -159,13 +153,7 @@ def test_append_creates_a_missing_table_with_sparks_type_mapping(spark, opts, ta
         ).fetchall()
     )
     assert types == {"id": "bigint", "v": "text", "amount": "numeric", "even": "boolean"}
-    assert_df_equality(
-        read(spark, opts, "public.w_created"),
-        df,
-        ignore_row_order=True,
-        ignore_nullable=True,
-        ignore_metadata=True,
-    )
+    assert_same_rows(read(spark, opts, "public.w_created"), df)
 
 
 def test_a_finished_write_id_is_a_no_op_when_run_again(spark, target, db) -> None:
@@ -223,19 +211,7 @@ def test_concurrent_runs_of_one_write_commit_each_partition_once(spark, target, 
     db.execute("DROP TABLE IF EXISTS public.w_race")
     db.execute("CREATE TABLE public.w_race (id bigint)")  # no key: duplicates would show
     df = spark.range(0, 40_000, numPartitions=4).selectExpr("id")
-    results: list[object] = []
-
-    def run() -> None:
-        try:
-            results.append(target(df, "public.w_race", write_id="race-1"))
-        except Exception as e:  # pragma: no cover - reported by the assertion below
-            results.append(e)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_together(lambda _: target(df, "public.w_race", write_id="race-1"), 2)
     assert all(isinstance(r, WriteResult) for r in results), results
     assert counts(db, "public.w_race") == (40_000, 40_000)
 

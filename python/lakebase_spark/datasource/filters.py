@@ -72,9 +72,9 @@ def filter_sql(spark_filter: Filter, columns: Mapping[str, ReadColumn]) -> str |
         ds.LessThan: "<",
         ds.LessThanOrEqual: "<=",
     }
-    for kind, op in compare.items():
-        if isinstance(f, kind):
-            return f"{ordered} {op} {value}"
+    op = next((op for kind, op in compare.items() if isinstance(f, kind)), None)
+    if op is not None:
+        return f"{ordered} {op} {value}"
     if text and isinstance(f, ds.StringStartsWith):
         return f"starts_with({name}, {value})"
     if text and isinstance(f, ds.StringEndsWith):

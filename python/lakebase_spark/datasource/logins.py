@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from ..errors import BrokerError, CredentialError
-from ..postgres.connection import APPLICATION_NAME, login
+from ..postgres.connection import APPLICATION_NAME, login, psycopg_params
 from ..spark._session_files import ship_secret
 from ..targets import Address, Target
 from ..tokens.credentials import Credential, Secret
@@ -102,20 +102,12 @@ class BrokerTokens:
     fingerprint: str | None
     timeout: float = BROKER_TIMEOUT
 
-    def credential(
-        self,
-        *,
-        endpoint: str | None = None,
-        instance: str | None = None,
-        force: bool = False,
-        refused: str | None = None,
-    ) -> Credential:
-        target = Target.of(endpoint, instance)
+    def credential(self, target: Target, refused: str | None = None) -> Credential:
         key = (self.url, target.kind, target.name)
         now = time.time()
         with _CACHE_LOCK:
             cached = _CACHE.get(key)
-        if cached is not None and not force and refused is None and now < cached.refresh_at:
+        if cached is not None and refused is None and now < cached.refresh_at:
             return cached
         if (
             cached is not None
@@ -203,14 +195,7 @@ class ShippedToken:
     token: Sealed = field(repr=False)
     expires_at: float
 
-    def credential(
-        self,
-        *,
-        endpoint: str | None = None,
-        instance: str | None = None,
-        force: bool = False,
-        refused: str | None = None,
-    ) -> Credential:
+    def credential(self, target: Target, refused: str | None = None) -> Credential:
         now = time.time()
         if refused is not None or now > self.expires_at - SHIPPED_LOGIN_MARGIN:
             expired = datetime.fromtimestamp(self.expires_at, timezone.utc)
@@ -239,14 +224,7 @@ class PasswordRole:
 
     password: Sealed = field(repr=False)
 
-    def credential(
-        self,
-        *,
-        endpoint: str | None = None,
-        instance: str | None = None,
-        force: bool = False,
-        refused: str | None = None,
-    ) -> Credential:
+    def credential(self, target: Target, refused: str | None = None) -> Credential:
         if refused is not None:
             raise CredentialError(
                 "the database refused the password of this Postgres role: check the "
@@ -278,6 +256,9 @@ class Login:
     def where(self) -> str:
         return f"({self.address.host}:{self.address.port}, database {self.database!r}) as {self.user!r}"
 
+    def _credential(self, refused: str | None) -> Credential:
+        return self.credentials.credential(self.target, refused)
+
     def read_here(self) -> Login:
         """This login with its secret read now (see :meth:`Sealed.read_here`)."""
         credentials: Any = self.credentials  # one of three dataclasses, each with one Sealed field
@@ -292,20 +273,10 @@ class Login:
         """A psycopg connection (TLS), under the package's login policy."""
         import psycopg
 
-        params: dict[str, Any] = {
-            "sslmode": "require",
-            "application_name": APPLICATION_NAME,
-            "connect_timeout": 10,
-            **kwargs,
-            "host": self.address.host,
-            "port": self.address.port,
-            "dbname": self.database,
-            "user": self.user,
-        }
+        params = psycopg_params(self.address, self.database, self.user, kwargs)
         return login(
             lambda password: psycopg.connect(password=password, **params),
-            self.credentials,
-            self.target,
+            self._credential,
             self.where,
             (psycopg.OperationalError,),
         )
@@ -325,8 +296,7 @@ class Login:
 
         return login(
             open_connection,
-            self.credentials,
-            self.target,
+            self._credential,
             self.where,
             (adbc_driver_manager.OperationalError, adbc_driver_manager.DatabaseError, socket.error),
         )

@@ -13,7 +13,7 @@ import random
 import time
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import DatabaseConnectionError, InvalidArgumentError, MissingDependencyError, TLSRequiredError
 from ..serving.service import BrokerService, shared_broker_service
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..tokens.broker import TokenBroker
     from ..tokens.credentials import Credential
 
-__all__ = ["CredentialSource", "connect", "login", "require_psycopg", "resolve_address"]
+__all__ = ["connect", "login", "psycopg_params", "require_psycopg", "resolve_address"]
 
 log = logging.getLogger(__name__)
 
@@ -114,22 +114,14 @@ def connect(
     if address is None:
         address = resolve_address(tokens, endpoint=endpoint, instance=instance, port=port)
     user = kwargs.pop("user", None) or tokens.principal
-    params: dict[str, Any] = {
-        "sslmode": "require",
-        "application_name": APPLICATION_NAME,
-        "connect_timeout": 10,
-        **kwargs,
-        "host": address.host,
-        "port": address.port,
-        "dbname": database,
-        "user": user,
-    }
+    params = psycopg_params(address, database, user, kwargs)
     name = f"{label} " if label else ""
     where = f"{name}({address.host}:{address.port}, database {database!r}) as {user!r}"
+    target = Target.of(endpoint, instance)
+    source = tokens
     return login(
         lambda password: _connect(psycopg, password, params),
-        tokens,
-        Target.of(endpoint, instance),
+        lambda refused: source.credential(**target.keywords(), refused=refused),
         where,
         (psycopg.OperationalError,),
         cold_start_timeout=cold_start_timeout,
@@ -137,18 +129,19 @@ def connect(
     )
 
 
-class CredentialSource(Protocol):
-    """Where a login's password comes from: the broker (``TokenBroker``), or on a Python worker a token
-    fetched from the driver's broker, one shipped with the job, or a Postgres password role."""
-
-    def credential(
-        self,
-        *,
-        endpoint: str | None = None,
-        instance: str | None = None,
-        force: bool = False,
-        refused: str | None = None,
-    ) -> Credential: ...
+def psycopg_params(address: Address, database: str, user: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """``psycopg.connect`` arguments: TLS, the package's application name and a connect timeout unless
+    ``overrides`` say otherwise; where and as whom are never overridden."""
+    return {
+        "sslmode": "require",
+        "application_name": APPLICATION_NAME,
+        "connect_timeout": 10,
+        **overrides,
+        "host": address.host,
+        "port": address.port,
+        "dbname": database,
+        "user": user,
+    }
 
 
 _C = TypeVar("_C")
@@ -156,8 +149,7 @@ _C = TypeVar("_C")
 
 def login(
     open_connection: Callable[[str], _C],
-    tokens: CredentialSource,
-    target: Target,
+    credential_for: Callable[[str | None], Credential],
     where: str,
     errors: tuple[type[BaseException], ...],
     *,
@@ -174,7 +166,7 @@ def login(
     attempt = 0
     while True:
         attempt += 1
-        credential = tokens.credential(**target.keywords(), refused=refused)
+        credential = credential_for(refused)  # refused: the digest of a token the database refused
         log.debug("connecting to %s (attempt %d)", where, attempt)
         try:
             return open_connection(credential.token.reveal())

@@ -16,7 +16,7 @@ Every fixture is session-scoped and started only when a test asks for it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -65,9 +65,12 @@ def lakebase_env(lakebase_emulator: LakebaseEmulator) -> Iterator[dict[str, str]
                 os.environ[name] = old
 
 
-@pytest.fixture(scope="session")
-def lakebase_spark_session(lakebase_env: dict[str, str]) -> Iterator[SparkSession]:
-    """A ``local[2]`` SparkSession set up for lakebase-spark, talking to the emulator."""
+def local_spark_builder(
+    app: str = "lakebase-spark pytest", conf: Mapping[str, str] | None = None, *, master: str = "local[2]"
+) -> Any:
+    """A ``SparkSession.Builder`` on ``master`` (``local[2]``; ``local-cluster[2,1,1024]`` for executors in
+    JVMs of their own) set up for lakebase-spark (its jars, no UI, 4 shuffle partitions); ``conf`` adds or
+    overrides settings. The session fixture uses it; so can your own fixtures and jobs."""
     import sys
 
     from pyspark.sql import SparkSession
@@ -75,14 +78,24 @@ def lakebase_spark_session(lakebase_env: dict[str, str]) -> Iterator[SparkSessio
     import lakebase_spark
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.master("local[2]")
-        .appName("lakebase-spark pytest")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-    )
-    spark = lakebase_spark.configure(builder).getOrCreate()
+    builder = SparkSession.builder.master(master).appName(app)
+    settings = {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": "4",
+        **(conf or {}),
+    }
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    return lakebase_spark.configure(builder)
+
+
+@pytest.fixture(scope="session")
+def lakebase_spark_session(lakebase_env: dict[str, str]) -> Iterator[SparkSession]:
+    """A ``local[2]`` SparkSession set up for lakebase-spark, talking to the emulator."""
+    import lakebase_spark
+
+    spark = local_spark_builder().getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     try:
         yield spark
