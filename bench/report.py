@@ -209,24 +209,19 @@ def plot_scaling(path: Path, data: dict[str, Any]) -> None:
     by_parts.set_ylim(bottom=0)
     by_parts.grid(True, alpha=0.3)
     memory = by_parts.twinx()
-    memory_line = memory.plot(
-        counts,
-        [p["growth_mib"] for p in parts],
-        marker="s",
-        color="tab:green",
-        label="JVM peak RSS growth (MiB)",
-    )
-    old_gen_line = memory.plot(
-        counts,
-        [p["old_gen_growth_mib"] for p in parts],
-        marker="s",
-        color="tab:green",
-        linestyle="--",
-        label="old-gen growth in a read (MiB)",
-    )
+    memory_lines = [
+        line
+        for field, style, label in (
+            ("growth_mib", "-", "JVM peak RSS growth (MiB)"),
+            ("old_gen_growth_mib", "--", "old-gen growth in a read (MiB)"),
+        )
+        for line in memory.plot(
+            counts, [p[field] for p in parts], marker="s", color="tab:green", linestyle=style, label=label
+        )
+    ]
     memory.set_ylabel("growth during the reads (MiB)")
     memory.set_ylim(bottom=0)
-    lines = time_line + memory_line + old_gen_line
+    lines = time_line + memory_lines
     by_parts.legend(lines, [str(line.get_label()) for line in lines], loc="lower left")
     total = int(parts[0]["rows"]) if parts else 0
     by_parts.set_title(f"Ours, {_rows_label(total)} rows, vs partitions")

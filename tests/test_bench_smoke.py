@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from .jobs import run_python
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
 
@@ -37,16 +36,10 @@ def is_number(value: object) -> bool:
 
 
 def test_the_benchmark_runs_quick_and_reports_every_case(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--rows", "20000", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,  # bench/ lives in the repository, next to tests/
-        env=dict(os.environ, PYSPARK_PYTHON=sys.executable),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
+    # bench/ lives in the repository, next to tests/
+    done = run_python(
+        "-m", "bench", "--rows", "20000", "--quick", "--out", str(tmp_path), cwd=ROOT, timeout=900
     )
-    assert done.returncode == 0, done.stderr[-3000:]
 
     results = json.loads((tmp_path / "results.json").read_text())
     assert list(results["cases"]) == CASES

@@ -137,21 +137,26 @@ def test_the_copy_source_class_exists(spark) -> None:
     assert jvm.java.lang.Class.forName(writer.COPY_SOURCE).getName() == writer.COPY_SOURCE
 
 
+def enum_fields(spark, enum: str, field: str) -> tuple[str, ...]:
+    """The private ``field`` of each constant of the enum ``io.lakebase.spark.<enum>``, in order."""
+    constants = spark.sparkContext._jvm.java.lang.Class.forName(
+        f"io.lakebase.spark.{enum}"
+    ).getEnumConstants()
+    values = []
+    for constant in constants:
+        declared = constant.getClass().getDeclaredField(field)
+        declared.setAccessible(True)
+        values.append(str(declared.get(constant)))
+    return tuple(values)
+
+
 def test_counter_names_agree(spark) -> None:
     snapshot = spark.sparkContext._jvm.io.lakebase.spark.ProviderStats.snapshot()
     assert tuple(str(k) for k in snapshot.keySet().toArray()) == service.JVM_COUNTERS
 
 
 def test_fault_points_agree(spark) -> None:
-    jvm = spark.sparkContext._jvm
-    faults = jvm.java.lang.Class.forName("io.lakebase.spark.WriteOptions$Fault").getEnumConstants()
-    names = []
-    for fault in faults:
-        field = fault.getClass().getDeclaredField("name")
-        field.setAccessible(True)
-        names.append(str(field.get(fault)))
-    documented = writer.WRITE_FAULT_POINTS
-    assert tuple(names) == documented
+    assert enum_fields(spark, "WriteOptions$Fault", "name") == writer.WRITE_FAULT_POINTS
 
 
 def test_the_provider_leaves_out_every_option_spark_itself_reads(spark) -> None:
@@ -180,14 +185,8 @@ def test_target_kinds_agree(spark) -> None:
 
     from lakebase_spark.targets import Kind
 
-    jvm = spark.sparkContext._jvm
-    kinds = jvm.java.lang.Class.forName("io.lakebase.spark.LakebaseTarget$Kind").getEnumConstants()
-    params = []
-    for kind in kinds:
-        field = kind.getClass().getDeclaredField("param")
-        field.setAccessible(True)
-        params.append(str(field.get(kind)))
-    assert tuple(params) == get_args(Kind)
+    params = enum_fields(spark, "LakebaseTarget$Kind", "param")
+    assert params == get_args(Kind)
     assert {k: py_options.TARGET_KEYS[k] for k in params} == {
         "endpoint": java_constant(spark, "LakebaseOptions", "ENDPOINT"),
         "instance": java_constant(spark, "LakebaseOptions", "INSTANCE"),

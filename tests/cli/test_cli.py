@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
@@ -14,6 +13,7 @@ import lakebase_spark
 from lakebase_spark.cli import submit_args
 
 from ..conftest import ENDPOINT
+from ..jobs import run_python
 
 pytestmark = pytest.mark.postgres
 
@@ -21,14 +21,7 @@ pytestmark = pytest.mark.postgres
 def cli(emulator, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABRICKS_")}
     env.update(DATABRICKS_HOST=emulator.host, DATABRICKS_TOKEN=token or emulator.pat)
-    return subprocess.run(
-        [sys.executable, "-m", "lakebase_spark", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return run_python("-m", "lakebase_spark", *args, env=env, timeout=180, must_pass=False)
 
 
 def rows(done: subprocess.CompletedProcess[str]) -> dict[str, dict[str, str]]:

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
+
+from ..jobs import run_python
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
 
 
 def test_demo_reads_and_writes_through_the_provider() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "lakebase_spark.cli.demo", "--rows", "5000"],
-        env=dict(os.environ, PYSPARK_PYTHON=sys.executable),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_python("-m", "lakebase_spark.cli.demo", "--rows", "5000")
     out = done.stdout
     summary = dict(
         line.strip().split("  ", 1) for line in out.split("lakebase-spark demo: summary\n", 1)[1].splitlines()

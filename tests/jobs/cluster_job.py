@@ -10,12 +10,16 @@ import json
 import os
 import sys
 import urllib.request
+from pathlib import Path
 
 from databricks.sdk import WorkspaceClient
 from pyspark.sql import SparkSession
 
 import lakebase_spark
 from lakebase_spark.testing.pytest_plugin import local_spark_builder
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for tests.jdbc_reads
+from tests.jdbc_reads import partitioned_read
 
 
 def main() -> None:
@@ -36,16 +40,7 @@ def main() -> None:
     try:
         opts = lakebase_spark.lakebase_options(endpoint, database=database, workspace_client=workspace)
         service = lakebase_spark.shared_broker_service(workspace)
-        df = (
-            spark.read.format("jdbc")
-            .options(**opts)
-            .option("dbtable", "public.cluster_src")
-            .option("partitionColumn", "id")
-            .option("lowerBound", "0")
-            .option("upperBound", "10000")
-            .option("numPartitions", "4")
-            .load()
-        )
+        df = partitioned_read(spark, opts, "public.cluster_src", upper=10000, partitions=4, lower=0)
         total = df.groupBy().sum("id").collect()[0][0]
         df.write.format("jdbc").options(**opts).option("dbtable", "public.cluster_dst").mode(
             "overwrite"

@@ -95,6 +95,13 @@ def expected_rows(spark, keys: list[int]):
     return spark.createDataFrame(rows, "id long, customer string, amount decimal(12,2), note string")
 
 
+def read_orders(spark, fleet, broker_service, **options):
+    """``public.orders`` across the fleet by ``id``, with ``options`` for :func:`read_sharded`."""
+    return read_sharded(
+        spark, fleet.shard_map, table="public.orders", key="id", broker=broker_service, **options
+    )
+
+
 def partition_sizes(df) -> list[int]:
     counts = df.groupBy(F.spark_partition_id().alias("p")).count().collect()
     sizes = {row["p"]: row["count"] for row in counts}
@@ -102,15 +109,7 @@ def partition_sizes(df) -> list[int]:
 
 
 def test_sharded_read_equals_the_source_rows_once_each(spark, fleet, broker_service) -> None:
-    df = read_sharded(
-        spark,
-        fleet.shard_map,
-        table="public.orders",
-        key="id",
-        partitions=8,
-        shard_column="shard",
-        broker=broker_service,
-    )
+    df = read_orders(spark, fleet, broker_service, partitions=8, shard_column="shard")
     assert_same_rows(df.drop("shard"), expected_rows(spark, fleet.keys))
     # Every row came from the shard that owns its key; the stale copies on shard_a were not read.
     owners = {row["id"]: row["shard"] for row in df.select("id", "shard").collect()}
@@ -121,16 +120,7 @@ def test_sharded_read_equals_the_source_rows_once_each(spark, fleet, broker_serv
 def test_consistent_sharded_read_holds_a_snapshot_per_shard(spark, fleet, broker_service) -> None:
     from lakebase_spark import Snapshot
 
-    df = read_sharded(
-        spark,
-        fleet.shard_map,
-        table="public.orders",
-        key="id",
-        partitions=6,
-        broker=broker_service,
-        consistent=True,
-        hold=300,
-    )
+    df = read_orders(spark, fleet, broker_service, partitions=6, consistent=True, hold=300)
     assert sorted(r.id for r in df.select("id").collect()) == sorted(fleet.keys)
     Snapshot.close_all()  # every shard's snapshot ends: the partitions cannot import them any more
     with pytest.raises(Exception, match=r"consistent read's snapshot .* cannot be imported"):
@@ -149,15 +139,7 @@ def test_a_key_range_touches_only_the_shards_it_needs(spark, fleet, broker_servi
     assert plan.shards_touched == ["shard_b"]
     assert plan.partitions[0].low == 2_000_000
     assert plan.partitions[-1].high == 5_000_000
-    df = read_sharded(
-        spark,
-        fleet.shard_map,
-        table="public.orders",
-        key="id",
-        key_range=(2_000_000, 5_000_000),
-        partitions=4,
-        broker=broker_service,
-    )
+    df = read_orders(spark, fleet, broker_service, key_range=(2_000_000, 5_000_000), partitions=4)
     assert sorted(r.id for r in df.select("id").collect()) == [
         k for k in fleet.keys if 2_000_000 <= k < 5_000_000
     ]
@@ -178,9 +160,7 @@ def test_a_key_range_touches_only_the_shards_it_needs(spark, fleet, broker_servi
 
 
 def test_partitions_are_balanced_where_spark_striding_is_not(spark, fleet, broker_service, opts) -> None:
-    ours = read_sharded(
-        spark, fleet.shard_map, table="public.orders", key="id", partitions=8, broker=broker_service
-    )
+    ours = read_orders(spark, fleet, broker_service, partitions=8)
     ours_sizes = partition_sizes(ours)
     shard_c_opts = dict(opts, url=opts["url"].replace("/lakebase_test?", "/shard_c?"))
 
@@ -219,9 +199,7 @@ def test_partitions_are_balanced_where_spark_striding_is_not(spark, fleet, broke
 
 
 def test_boundary_keys(spark, fleet, broker_service) -> None:
-    df = read_sharded(
-        spark, fleet.shard_map, table="public.orders", key="id", shard_column="shard", broker=broker_service
-    )
+    df = read_orders(spark, fleet, broker_service, shard_column="shard")
     where = {
         r.id: r.shard
         for r in df.where(F.col("id").isin(999_999, 10**6, 10**9, 10**15, -5, -1_000_000)).collect()
@@ -503,8 +481,6 @@ def test_balance_without_statistics_weighs_the_sample_by_each_range_s_rows(
 def test_a_sharded_read_looks_up_each_shard_s_host_once(spark, emulator, fleet, broker_service) -> None:
     lookups = "GET /api/2.0/postgres/{name}"
     before = emulator.stats.calls_to(lookups)
-    df = read_sharded(
-        spark, fleet.shard_map, table="public.orders", key="id", partitions=3, broker=broker_service
-    )
+    df = read_orders(spark, fleet, broker_service, partitions=3)
     assert df.count() == len(fleet.keys)
     assert emulator.stats.calls_to(lookups) - before == len(SHARDS)  # planning's; the Spark side reuses them

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from ..jobs import run_python
+
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,17 +19,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_example_job_test_passes_with_the_plugin_fixtures() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABRICKS_")}
-    env["PYSPARK_PYTHON"] = sys.executable
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--rootdir", "examples", "examples"],
-        cwd=ROOT,
+    done = run_python(
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--rootdir",
+        "examples",
+        "examples",
         env=env,
-        capture_output=True,
-        text=True,
+        cwd=ROOT,
         timeout=600,
-        check=False,
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "1 passed" in done.stdout
 
 
