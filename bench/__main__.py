@@ -29,14 +29,25 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, list[str] | None]:
         action="store_true",
         help="fewer rounds, connections and scaling points: a check that everything runs, not a measurement",
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="--quick with one round of everything and no warm-up: the test suite's check that every case "
+        "runs and reports (its figures are not measurements)",
+    )
     parser.add_argument("--out", type=Path, default=HERE, help=f"output directory (default {HERE})")
     parser.add_argument(
         "--repeats", type=int, help="measured rounds per comparison (default 7; 3 with --quick)"
     )
     parser.add_argument("--cases", help="comma-separated subset of the cases to run (default: all)")
     args = parser.parse_args(argv)
-    repeats = args.repeats or (3 if args.quick else BenchConfig.repeats)
-    cfg = BenchConfig(rows=args.rows, quick=args.quick, out=args.out, repeats=repeats)
+    if args.smoke:
+        cfg = BenchConfig(
+            rows=args.rows, quick=True, smoke=True, out=args.out, repeats=1, warmup=0, child_repeats=1
+        )
+    else:
+        repeats = args.repeats or (3 if args.quick else BenchConfig.repeats)
+        cfg = BenchConfig(rows=args.rows, quick=args.quick, out=args.out, repeats=repeats)
     only = [c.strip() for c in args.cases.split(",")] if args.cases else None
     return cfg, only
 
@@ -89,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "settings": {
             "quick": cfg.quick,
+            "smoke": cfg.smoke,
             "repeats": cfg.repeats,
             "warmup": cfg.warmup,
             "child_repeats": cfg.child_repeats,

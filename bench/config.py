@@ -1,4 +1,4 @@
-"""Sizes and repeat counts of one benchmark run, derived from ``--rows`` and ``--quick``."""
+"""Sizes and repeat counts of one benchmark run, derived from ``--rows``, ``--quick`` and ``--smoke``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ DEFAULT_ROWS = 3_000_000
 class BenchConfig:
     rows: int = DEFAULT_ROWS
     quick: bool = False
+    #: One round of everything, no warm-up (implies ``quick``): proves every case runs and reports, as
+    #: the test suite's smoke test does; its figures are not measurements.
+    smoke: bool = False
     out: Path = Path("bench")
     #: Measured rounds per comparison (after ``warmup`` dropped rounds). A read's wall time varies by
     #: ±15-20% from one round to the next on a shared 2-core machine: medians need several rounds.
@@ -30,7 +33,7 @@ class BenchConfig:
     def __post_init__(self) -> None:
         if self.rows < 1_000:
             raise ValueError(f"--rows must be at least 1000, got {self.rows}")
-        if self.repeats < 3:
+        if self.repeats < 3 and not self.smoke:
             raise ValueError(f"--repeats must be at least 3 (a median needs them), got {self.repeats}")
 
     @property

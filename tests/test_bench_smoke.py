@@ -38,7 +38,7 @@ def is_number(value: object) -> bool:
 def test_the_benchmark_runs_quick_and_reports_every_case(tmp_path: Path) -> None:
     # bench/ lives in the repository, next to tests/
     done = run_python(
-        "-m", "bench", "--rows", "20000", "--quick", "--out", str(tmp_path), cwd=ROOT, timeout=900
+        "-m", "bench", "--rows", "20000", "--smoke", "--out", str(tmp_path), cwd=ROOT, timeout=900
     )
 
     results = json.loads((tmp_path / "results.json").read_text())
@@ -52,6 +52,7 @@ def test_the_benchmark_runs_quick_and_reports_every_case(tmp_path: Path) -> None
         assert case["method"], key  # each case says what it measured and how
     assert results["cases"]["credentials"]["ours"]["median"] == 1  # deterministic: one mint per job
     assert results["settings"]["quick"] is True
+    assert results["settings"]["smoke"] is True
     assert results["machine"]["cores"] >= 1
     assert {"python", "pyspark", "java", "postgres", "lakebase-spark"} <= results["versions"].keys()
 
