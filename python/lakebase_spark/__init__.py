@@ -29,11 +29,13 @@ if TYPE_CHECKING:
     from .serving.service import BrokerService, shared_broker_service, stop_shared_broker_services
     from .spark.classpath import configure, jar_path, postgres_driver_jar, provider_stats
     from .spark.options import LakebaseOptions, lakebase_options
+    from .targets import Address
     from .tokens.broker import BrokerStats, TokenBroker
     from .tokens.credentials import Credential, Secret
     from .writing import WriteResult, foreach_batch, write
 
 _LAZY = {
+    "Address": ".targets",
     "BrokerService": ".serving.service",
     "BrokerStats": ".tokens.broker",
     "Credential": ".tokens.credentials",
@@ -61,6 +63,7 @@ _LAZY = {
 
 
 __all__ = [
+    "Address",
     "BrokerService",
     "BrokerStats",
     "Credential",

@@ -45,7 +45,8 @@ POSTGRES_PORT = 5432
 
 @dataclass(frozen=True)
 class Address:
-    """Where Postgres listens for a Lakebase target."""
+    """Where Postgres listens for a Lakebase target: ``lakebase_options``, ``connect`` and
+    ``export_snapshot`` take one (``address=``) to skip the workspace lookup when the caller made it."""
 
     host: str
     port: int = POSTGRES_PORT
