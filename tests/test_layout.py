@@ -169,3 +169,11 @@ def test_old_module_paths_still_import_the_moved_module_with_a_warning() -> None
         assert [str(w.message).split(";")[0] for w in caught] == [f"{old} moved to {new}"]
         assert caught[0].category is DeprecationWarning
         sys.modules.pop(old, None)  # leave no alias behind for other tests
+
+
+def test_the_old_demo_module_still_runs_with_python_m() -> None:
+    from .jobs import run_python
+
+    done = run_python("-W", "always::DeprecationWarning", "-m", "lakebase_spark.demo", "--help", timeout=60)
+    assert "usage: python -m lakebase_spark.cli.demo" in done.stdout
+    assert "lakebase_spark.demo moved to lakebase_spark.cli.demo" in done.stderr
