@@ -90,7 +90,7 @@ def connect(
     seconds (0: no retry), then fails naming the limit and what to do.
     """
     psycopg = require_psycopg("connecting to Lakebase from Python")
-    Target.of(endpoint, instance)  # exactly one, well-formed: before anything else
+    target = Target.of(endpoint, instance)  # exactly one, well-formed: before anything else
     if "password" in kwargs:
         raise InvalidArgumentError(
             "lakebase-spark logs in with a token from the broker; do not pass password=", argument="password"
@@ -117,8 +117,7 @@ def connect(
     params = psycopg_params(address, database, user, kwargs)
     name = f"{label} " if label else ""
     where = f"{name}({address.host}:{address.port}, database {database!r}) as {user!r}"
-    target = Target.of(endpoint, instance)
-    source = tokens
+    source = tokens  # a name the closure keeps (mypy does not narrow a captured parameter)
     return login(
         lambda password: _connect(psycopg, password, params),
         lambda refused: source.credential(**target.keywords(), refused=refused),
