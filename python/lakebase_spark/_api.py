@@ -12,9 +12,6 @@ import re
 from collections.abc import Callable
 from typing import TypeVar
 
-from databricks.sdk import errors as sdk_errors
-from databricks.sdk.errors import base as _sdk_base
-
 from .errors import CredentialError, EndpointNotFoundError, InvalidRequestError, PermissionDeniedError
 
 T = TypeVar("T")
@@ -69,34 +66,45 @@ def call_api(call: Callable[[], T], *, what: str, target: str | None = None) -> 
     """
     try:
         return call()
-    except sdk_errors.NotFound as e:
-        raise EndpointNotFoundError(
+    except Exception as e:
+        translated = _translated(e, what)
+        if translated is None:
+            raise
+        raise translated from e
+
+
+def _translated(e: Exception, what: str) -> Exception | None:
+    # databricks-sdk is imported here, not at the top: the jar-free path's Python workers import this
+    # module (through Target) but never call the workspace, and the SDK takes ~1.4 s to import.
+    from databricks.sdk import errors as sdk_errors
+    from databricks.sdk.errors import base as sdk_base
+
+    if isinstance(e, sdk_errors.NotFound):
+        return EndpointNotFoundError(
             "To fix: check the name (Autoscaling endpoints look like projects/<project>/branches/<branch>/"
             "endpoints/<endpoint>, Provisioned instances are plain instance names) and that it exists in "
             f"this workspace. Could not {what}: the workspace has no such resource ({sdk_message(e)})"
-        ) from e
-    except (sdk_errors.Unauthenticated, sdk_errors.PermissionDenied) as e:
+        )
+    if isinstance(e, sdk_errors.Unauthenticated | sdk_errors.PermissionDenied):
         # The fix first: Spark shows the JVM's error after its own prefix and a stack trace, and the SDK's
         # own text ends with a dump of its configuration ("Config: host=...") that says nothing.
-        raise PermissionDeniedError(
+        status = "401" if isinstance(e, sdk_errors.Unauthenticated) else "403"
+        return PermissionDeniedError(
             f"To fix: {permission_hint(str(e))}. Could not {what}: the workspace refused the caller "
-            f"(HTTP {_status(e)}): {sdk_message(e)}"
-        ) from e
-    except sdk_errors.BadRequest as e:
-        raise InvalidRequestError(
+            f"(HTTP {status}): {sdk_message(e)}"
+        )
+    if isinstance(e, sdk_errors.BadRequest):
+        return InvalidRequestError(
             f"To fix: check the request's parameters. Could not {what}: the workspace rejected it as "
             f"invalid (HTTP 400): {sdk_message(e)}"
-        ) from e
-    except _sdk_base.DatabricksError as e:
-        raise CredentialError(f"could not {what}: {sdk_message(e)}") from e
-    except TimeoutError as e:
+        )
+    if isinstance(e, sdk_base.DatabricksError):
+        return CredentialError(f"could not {what}: {sdk_message(e)}")
+    if isinstance(e, TimeoutError):
         # The SDK raises TimeoutError once its retries of a transient failure used up the budget.
-        raise CredentialError(
+        return CredentialError(
             f"could not {what}: the workspace kept failing transiently (rate limits, unavailability or "
             f"network errors) for the whole retry budget ({e}); retry later, or raise the client's "
             "retry_timeout_seconds"
-        ) from e
-
-
-def _status(e: BaseException) -> str:
-    return "401" if isinstance(e, sdk_errors.Unauthenticated) else "403"
+        )
+    return None
