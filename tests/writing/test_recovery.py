@@ -15,7 +15,7 @@ import pytest
 from ..conftest import DATABASE, ENDPOINT
 from ..jobs import run_job
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.faults]
 
 SCENARIOS = (
     "overwrite-drop-stage",

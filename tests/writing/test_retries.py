@@ -12,7 +12,7 @@ import pytest
 from ..conftest import DATABASE, ENDPOINT
 from ..jobs import run_job
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.faults]
 
 ROWS = 20_000
 
