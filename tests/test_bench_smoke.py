@@ -14,7 +14,7 @@ import pytest
 
 from .jobs import run_python
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.lane2]
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = [

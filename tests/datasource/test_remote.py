@@ -20,6 +20,7 @@ pytestmark = [
     pytest.mark.spark,
     pytest.mark.postgres,
     pytest.mark.connect,
+    pytest.mark.lane2,
     pytest.mark.skipif(int(pyspark.__version__.split(".")[0]) < 4, reason="Python data sources are Spark 4+"),
 ]
 

@@ -20,7 +20,7 @@ from lakebase_spark.testing import LakebaseEmulator
 from ..conftest import DATABASE, ENDPOINT
 from ..jobs import run_job
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.faults]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.faults, pytest.mark.lane2]
 
 
 CAN_USE = "User does not have CAN_USE permission on the project"

@@ -57,8 +57,7 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
     )
     before, after = done.stdout.splitlines()
     assert before == "[]"
-    assert "databricks" in after
-    assert "psycopg" in after
+    assert "psycopg" in after  # the SDK waits until something calls the workspace (see _api.py)
 
 
 def test_the_package_exports_resolve_on_first_use() -> None:

@@ -15,7 +15,7 @@ import pytest
 from ..conftest import DATABASE, ENDPOINT
 from ..jobs import run_job
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.faults]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.faults, pytest.mark.lane2]
 
 SCENARIOS = (
     "overwrite-drop-stage",
