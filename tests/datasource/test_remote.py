@@ -3,7 +3,8 @@ executors are separate processes (``local-cluster``), and a client whose driver 
 (Databricks Connect from a laptop, serverless): the token travels with the job.
 
 Every write mode lands exactly once, a task that fails midway through its COPY is retried without a
-duplicate, reruns by write id write nothing twice; the token is in no plan, log or event log.
+duplicate, tasks failing upstream of the writer commit nothing of their partition (writing/test_upstream's
+job), reruns by write id write nothing twice; the token is in no plan, log or event log.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from psycopg import sql
 from ..conftest import DATABASE, ENDPOINT
 from ..connect_servers import event_log_conf, started_connect_server
 from ..jobs import run_job
+from ..upstream import check_upstream, run_upstream_job
 
 pytestmark = [
     pytest.mark.spark,
@@ -44,6 +46,9 @@ def test_a_connect_server_with_no_jar_reads_and_writes_exactly(emulator, admin, 
             env={"LAKEBASE_TEST_PAT": emulator.pat},
             timeout=900,
         )
+        # Tasks failing upstream of the writer, every mode and the stream writer (no jar: no JVM writer)
+        upstream = run_upstream_job(emulator, tmp_path, "--remote", remote)
+    check_upstream(upstream, jvm=False)
     assert result["connect"] is True
     assert result["credentials"] == "token"  # the broker counts as unreachable
     assert result["overwrite"] == [ROWS, ROWS, sum(range(ROWS))]

@@ -2,10 +2,13 @@
 
 Each task writes its partition with one ``COPY ... FROM STDIN (FORMAT binary)`` and inserts its marker
 ``(target, write_id, part)`` into the commit log in the same transaction, as the JVM writer does: a
-retried or speculative task finds the marker and commits nothing twice. Columns whose Arrow type is
-not the column's own (an int64 into an integer column, a string into a uuid) go through a temporary
-table of the Arrow types in the same transaction, and Postgres converts them as it converts the
-parameters of Spark's JDBC writer (``INSERT ... SELECT``; strings parsed as the column's type).
+retried or speculative task finds the marker and commits nothing twice. A task commits only if its
+whole partition reached it: when Spark fails a task upstream of the writer (a UDF raising midway), the
+Python worker's input just ends, so the task checks that the JVM is still waiting for it
+(``_worker_input.py``) and otherwise rolls back. Columns whose Arrow type is not the column's own (an
+int64 into an integer column, a string into a uuid) go through a temporary table of the Arrow types in
+the same transaction, and Postgres converts them as it converts the parameters of Spark's JDBC writer
+(``INSERT ... SELECT``; strings parsed as the column's type).
 
 The driver's part (checks before any row moves, the write's identity, the stage, the finish) is the
 one ``lakebase_spark.write`` uses (``writing/plans.py``); ``commit`` finishes it, and ``abort`` drops
@@ -23,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql.datasource import DataSourceArrowWriter, WriterCommitMessage
 
 from ..errors import LakebaseSparkError, WriteError
-from ..names import quote_identifier
+from ..names import TableName, quote_identifier
 from ..writing.commits import DONE
 from ..writing.jobs import JobFailure
 from ..writing.plans import Database, WritePlan
 from ..writing.tables import Column
+from ._worker_input import input_arrived
 from .logins import Login
 
 if TYPE_CHECKING:
@@ -126,58 +130,35 @@ class LakebaseWriter(DataSourceArrowWriter):
 def copy_partition(
     plan: WritePlan, login: Login, write_id: str, iterator: Iterator[pa.RecordBatch]
 ) -> Committed:
-    """This task's partition in one COPY, committed with its marker: once per (write id, partition)."""
-    import pyarrow as pa
-
+    """This task's partition in one COPY, committed with its marker only if the whole partition reached
+    this task (``input_arrived``): once per (write id, partition)."""
     partition, attempt = _task()
     into, commits = plan.into, plan.into_commits
+    log_table, target = commits.table.quoted(), into.quoted()
     connection = login.adbc()
     try:
         with connection.cursor() as cursor:
-            if _committed(cursor, commits.table.quoted(), into.quoted(), write_id, partition):
+            earlier = _marker(cursor, log_table, target, write_id, partition)
+            if earlier is not None and earlier.whole:  # committed whole before (or the write is done)
                 connection.rollback()
                 return Committed(partition, 0, True, write_id)
-            rows = 0
-            batches = (batch for batch in iterator if batch.num_rows)
-            first = next(batches, None)
-            if first is not None:
-                conformed, direct = _conform(first, plan.pairs)
-                counted = [0]
-
-                def stream() -> Iterator[pa.RecordBatch]:
-                    yield conformed
-                    counted[0] += conformed.num_rows
-                    for batch in batches:
-                        yield _conform(batch, plan.pairs)[0]
-                        counted[0] += batch.num_rows
-
-                # One COPY for the whole partition: ADBC streams the batches as they come.
-                reader = pa.RecordBatchReader.from_batches(conformed.schema, stream())
-                if direct:
-                    cursor.adbc_ingest(into.name, reader, mode="append", db_schema_name=into.schema)
-                else:
-                    staging = f"lakebase_spark_task_{uuid.uuid4().hex[:16]}"
-                    cursor.adbc_ingest(staging, reader, mode="create", temporary=True)
-                    strings = {
-                        f.name
-                        for f in conformed.schema
-                        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-                    }
-                    cursor.execute(_insert_select(into.quoted(), staging, plan.pairs, strings))
-                    cursor.execute(f"DROP TABLE {quote_identifier(staging)}")
-                rows = counted[0]
-            try:
-                cursor.execute(
-                    f"INSERT INTO {commits.table.quoted()} "  # noqa: S608 - a quoted name
-                    "(target, write_id, part, parts, rows, attempt) VALUES ($1, $2, $3, $4, $5, $6)",
-                    parameters=(into.quoted(), write_id, partition, -1, rows, attempt),
+            rows = _copy(cursor, plan, into, iterator)
+            arrived = input_arrived()
+            if arrived is False:
+                connection.rollback()
+                raise WriteError(
+                    f"lakebase: partition {partition} of the write into {into} did not reach its writer "
+                    f"whole ({rows} rows came before Spark failed or stopped the task upstream; see the "
+                    "task's own error): nothing of it was committed, and its retry (or a rerun with the same "
+                    "write id) writes it whole"
                 )
-                connection.commit()
-            except Exception as e:
-                if getattr(e, "sqlstate", None) != "23505":
-                    raise
-                connection.rollback()  # another attempt of this partition committed first
+            if arrived is None:
+                _warn_unverified()
+            written = _settle(cursor, log_table, target, write_id, partition, rows, attempt, arrived)
+            if not written:
+                connection.rollback()  # another attempt of this partition committed it first
                 return Committed(partition, 0, True, write_id)
+            connection.commit()
         return Committed(partition, rows, False, write_id)
     except LakebaseSparkError:
         raise
@@ -190,6 +171,39 @@ def copy_partition(
         connection.close()
 
 
+def _copy(cursor: Any, plan: WritePlan, into: TableName, iterator: Iterator[pa.RecordBatch]) -> int:
+    """Stream the task's rows into ``into`` (one COPY, uncommitted); the rows it took."""
+    import pyarrow as pa
+
+    batches = (batch for batch in iterator if batch.num_rows)
+    first = next(batches, None)
+    if first is None:
+        return 0
+    conformed, direct = _conform(first, plan.pairs)
+    counted = [0]
+
+    def stream() -> Iterator[pa.RecordBatch]:
+        yield conformed
+        counted[0] += conformed.num_rows
+        for batch in batches:
+            yield _conform(batch, plan.pairs)[0]
+            counted[0] += batch.num_rows
+
+    # One COPY for the whole partition: ADBC streams the batches as they come.
+    reader = pa.RecordBatchReader.from_batches(conformed.schema, stream())
+    if direct:
+        cursor.adbc_ingest(into.name, reader, mode="append", db_schema_name=into.schema)
+    else:
+        staging = f"lakebase_spark_task_{uuid.uuid4().hex[:16]}"
+        cursor.adbc_ingest(staging, reader, mode="create", temporary=True)
+        strings = {
+            f.name for f in conformed.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        }
+        cursor.execute(_insert_select(into.quoted(), staging, plan.pairs, strings))
+        cursor.execute(f"DROP TABLE {quote_identifier(staging)}")
+    return counted[0]
+
+
 def _task() -> tuple[int, int]:
     """(partition, attempt) of the running task."""
     from pyspark import TaskContext
@@ -198,14 +212,101 @@ def _task() -> tuple[int, int]:
     return (context.partitionId(), context.attemptNumber()) if context else (0, 0)
 
 
-def _committed(cursor: Any, commits: str, into: str, write_id: str, partition: int) -> bool:
+@dataclass(frozen=True)
+class _Marker:
+    """A partition's row in the commit log, or the write's DONE row."""
+
+    rows: int
+    #: Whether the rows it counts are the whole partition: the write is done, the JVM writer committed
+    #: it (its tasks see upstream failures), or a jar-free task saw its whole input arrive.
+    whole: bool
+    #: The transaction that committed the marker, and with it the partition's rows (their ``xmin``).
+    xid: str
+
+
+#: ``detail`` of a jar-free partition marker: whether the task saw its whole input arrive. A marker
+#: without it (an earlier version's, or a Spark build where that cannot be told) is unverified.
+WHOLE, UNVERIFIED = '{"input":"whole"}', '{"input":"unverified"}'
+
+
+def _marker(
+    cursor: Any, log_table: str, into: str, write_id: str, partition: int, *, lock: bool = False
+) -> _Marker | None:
+    """The partition's marker (the write's DONE row counts as a whole one); ``lock`` takes it FOR UPDATE."""
     cursor.execute(
-        # Its own marker, or the write's DONE row (a micro-batch Spark replays after it finished).
-        f"SELECT count(*) FROM {commits} WHERE target = $1 AND write_id = $2 AND part IN ($3, $4)",  # noqa: S608
-        parameters=(into, write_id, partition, DONE),
+        f"SELECT part, rows, parts, detail, xmin::text FROM {log_table} "  # noqa: S608 - a quoted name
+        "WHERE target = $1 AND write_id = $2 AND part IN ($3, $4) ORDER BY part"
+        + (" FOR UPDATE" if lock else ""),
+        parameters=(into, write_id, DONE, partition),
     )
-    row = cursor.fetchone()
-    return bool(row and row[0])
+    found = cursor.fetchall()
+    if not found:
+        return None
+    part, rows, parts, detail, xid = found[0]  # DONE (-1) first
+    return _Marker(int(rows), part == DONE or parts >= 0 or detail == WHOLE, str(xid))
+
+
+def _settle(
+    cursor: Any,
+    log_table: str,
+    into: str,
+    write_id: str,
+    partition: int,
+    rows: int,
+    attempt: int,
+    arrived: bool | None,
+) -> bool:
+    """Insert this attempt's marker next to its copied rows; whether to commit them.
+
+    When another attempt committed the partition first, its marker decides: a whole one stands (this
+    attempt's rows are rolled back). An unverified one with fewer rows was cut short (a Spark build
+    where ``input_arrived`` cannot tell, or an earlier version's writer): its rows (by the ``xmin`` of
+    its transaction) make way for this attempt's, in this transaction.
+    """
+    cursor.execute(
+        f"INSERT INTO {log_table} (target, write_id, part, parts, rows, attempt, detail) "  # noqa: S608
+        "VALUES ($1, $2, $3, -1, $4, $5, $6) ON CONFLICT (target, write_id, part) DO NOTHING RETURNING 1",
+        parameters=(into, write_id, partition, rows, attempt, WHOLE if arrived else UNVERIFIED),
+    )
+    if cursor.fetchall():
+        return True
+    earlier = _marker(cursor, log_table, into, write_id, partition, lock=True)
+    if earlier is None or earlier.whole or rows == earlier.rows:
+        return False  # gone meanwhile (the write finished and was pruned), whole, or the same rows
+    if rows < earlier.rows:
+        raise WriteError(
+            f"lakebase: partition {partition} of the write into {into} brought {rows} rows, but an earlier "
+            f"attempt committed {earlier.rows} for it: the partition's rows differ between attempts (a "
+            "nondeterministic input?); nothing of this attempt was committed"
+        )
+    cursor.execute(f"DELETE FROM {into} WHERE xmin = $1::xid", parameters=(earlier.xid,))  # noqa: S608
+    cursor.execute(
+        f"UPDATE {log_table} SET rows = $4, attempt = $5, detail = $6, committed_at = now() "  # noqa: S608
+        "WHERE target = $1 AND write_id = $2 AND part = $3",
+        parameters=(into, write_id, partition, rows, attempt, WHOLE if arrived else UNVERIFIED),
+    )
+    log.warning(
+        "lakebase: partition %d of the write into %s had been committed with %d rows by an attempt whose "
+        "input may have been cut short; replaced by this attempt's %d rows",
+        partition,
+        into,
+        earlier.rows,
+        rows,
+    )
+    return True
+
+
+_warned: list[bool] = []
+
+
+def _warn_unverified() -> None:
+    if not _warned:
+        _warned.append(True)
+        log.warning(
+            "lakebase: this Spark build's Python worker does not show whether a task's input arrived whole "
+            "(pyspark.worker keeps its input stream under another name); partitions are committed as "
+            "unverified, and an attempt that brings more rows replaces them"
+        )
 
 
 def _conform(batch: pa.RecordBatch, pairs: list[tuple[str, Column]]) -> tuple[pa.RecordBatch, bool]:
