@@ -83,20 +83,23 @@ def _translated(e: Exception, what: str) -> Exception | None:
         return EndpointNotFoundError(
             "To fix: check the name (Autoscaling endpoints look like projects/<project>/branches/<branch>/"
             "endpoints/<endpoint>, Provisioned instances are plain instance names) and that it exists in "
-            f"this workspace. Could not {what}: the workspace has no such resource ({sdk_message(e)})"
+            f"this workspace. Could not {what}: the workspace has no such resource ({sdk_message(e)})",
+            status=404,
         )
     if isinstance(e, sdk_errors.Unauthenticated | sdk_errors.PermissionDenied):
         # The fix first: Spark shows the JVM's error after its own prefix and a stack trace, and the SDK's
         # own text ends with a dump of its configuration ("Config: host=...") that says nothing.
-        status = "401" if isinstance(e, sdk_errors.Unauthenticated) else "403"
+        status = 401 if isinstance(e, sdk_errors.Unauthenticated) else 403
         return PermissionDeniedError(
             f"To fix: {permission_hint(str(e))}. Could not {what}: the workspace refused the caller "
-            f"(HTTP {status}): {sdk_message(e)}"
+            f"(HTTP {status}): {sdk_message(e)}",
+            status=status,
         )
     if isinstance(e, sdk_errors.BadRequest):
         return InvalidRequestError(
             f"To fix: check the request's parameters. Could not {what}: the workspace rejected it as "
-            f"invalid (HTTP 400): {sdk_message(e)}"
+            f"invalid (HTTP 400): {sdk_message(e)}",
+            status=400,
         )
     if isinstance(e, sdk_base.DatabricksError):
         return CredentialError(f"could not {what}: {sdk_message(e)}")

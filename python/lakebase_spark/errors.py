@@ -52,8 +52,14 @@ class TLSRequiredError(LakebaseSparkError, ValueError):
 class WorkspaceRefusalError(LakebaseSparkError):
     """The workspace refused a request (HTTP 4xx other than 429): retrying cannot help, a fix is needed.
 
-    Not an outage: the broker never serves a cached token past a refusal, and every JVM fails at once.
+    Not an outage: the broker never serves a cached token past a refusal of what it was asked for, and
+    every JVM fails at once. ``status`` is the HTTP status (401, 403, 404, 400, ...; ``None`` if unknown):
+    it says what was refused (the caller's identity, a permission, one resource).
     """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class EndpointNotFoundError(WorkspaceRefusalError, LookupError):

@@ -117,6 +117,14 @@ class Target:
         """The workspace API family that mints its credentials and describes it."""
         return "postgres" if self.kind == "endpoint" else "database"
 
+    @property
+    def permission_scope(self) -> str:
+        """What the workspace grants access to (CAN USE) for this target: an endpoint's project, or the
+        instance itself. A permission refused for one project refuses nothing else."""
+        if self.kind == "endpoint":
+            return "project " + self.name.split("/", 2)[1]
+        return f"instance {self.name}"
+
     def keywords(self) -> TargetKeywords:
         """``endpoint=`` and ``instance=`` for the package's functions (one of them ``None``)."""
         return {

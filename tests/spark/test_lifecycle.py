@@ -12,7 +12,7 @@ from psycopg import sql
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 
-from lakebase_spark import BrokerService, TokenBroker, lakebase_options, provider_stats
+from lakebase_spark import BrokerService, EndpointNotFoundError, TokenBroker, lakebase_options, provider_stats
 
 from ..conftest import DATABASE, ENDPOINT
 from ..jdbc_reads import partitioned_read
@@ -157,6 +157,18 @@ def test_a_403_keeps_its_fix_with_m2m_auth_and_a_long_endpoint_name(spark, emula
     assert fix in message
     assert "Config: host=" not in message
     assert "client_secret" not in message
+
+
+def test_a_missing_endpoint_fails_no_read_of_another(spark, workspace, events) -> None:
+    """One user's typo in a shared notebook: the workspace's 404 for it belongs to that endpoint, and the
+    JVMs reading another endpoint (here with a cold cache: they ask the broker) are served as before."""
+    with BrokerService(TokenBroker(workspace)) as service:
+        service.broker.credential(endpoint=ENDPOINT)
+        with pytest.raises(EndpointNotFoundError):
+            service.broker.credential(endpoint="projects/nope/branches/main/endpoints/missing", force=True)
+        opts = lakebase_options(ENDPOINT, database=DATABASE, broker=service)
+        assert spark.read.format("jdbc").options(**opts).option("dbtable", events).load().count() == ROWS
+        assert service.broker.stats.refusals_served == 0
 
 
 def test_cold_start_is_waited_out(spark, emulator, workspace, events) -> None:

@@ -487,3 +487,72 @@ def test_callers_waiting_for_a_failing_mint_share_its_failure(emulator) -> None:
     assert len(errors) == 8
     assert all(isinstance(e, PermissionDeniedError) for e in errors)
     assert emulator.stats.calls_to("POST /api/2.0/postgres/credentials") - calls == 1
+
+
+# -- a refusal belongs to what it refused -----------------------------------------------------------
+
+MISSING = "projects/nope/branches/main/endpoints/missing"
+
+
+def test_a_404_for_one_endpoint_fails_and_drops_nothing_of_another(emulator) -> None:
+    broker, clock, _ = refusing_broker(emulator)
+    good = broker.credential(endpoint=ENDPOINT)
+    with pytest.raises(EndpointNotFoundError, match="missing"):
+        broker.credential(endpoint=MISSING, force=True)
+    calls = emulator.stats.calls_to("POST /api/2.0/postgres/credentials")
+    # The good endpoint keeps its token; the missing one fails at once, without asking the workspace.
+    assert broker.credential(endpoint=ENDPOINT).token == good.token
+    with pytest.raises(EndpointNotFoundError, match="missing"):
+        broker.credential(endpoint=MISSING)
+    assert emulator.stats.calls_to("POST /api/2.0/postgres/credentials") == calls
+    # A refresh of the good endpoint's token mints as usual meanwhile.
+    assert broker.credential(endpoint=ENDPOINT, force=True).token != good.token
+    clock.now += broker_module.REFUSAL_HOLD  # then the missing endpoint is asked about again
+    with pytest.raises(EndpointNotFoundError):
+        broker.credential(endpoint=MISSING)
+    assert emulator.stats.calls_to("POST /api/2.0/postgres/credentials") == calls + 2
+
+
+def test_a_403_on_one_project_refuses_that_project_only(emulator) -> None:
+    other = "projects/other/branches/main/endpoints/primary"
+    emulator.create_endpoint(other)
+    broker, clock, _ = refusing_broker(emulator)
+    first = broker.credential(endpoint=ENDPOINT)
+    emulator.revoke_can_use(project="other")
+    try:
+        with pytest.raises(PermissionDeniedError, match="CAN USE") as info:
+            broker.credential(endpoint=other, force=True)
+        assert info.value.status == 403
+        assert broker.credential(endpoint=ENDPOINT).token == first.token  # project test: untouched
+        assert broker.credential(endpoint=ENDPOINT, force=True).token != first.token  # and it mints
+        calls = emulator.stats.calls_to("POST /api/2.0/postgres/credentials")
+        with pytest.raises(PermissionDeniedError):  # held for project other: no API call, no cached token
+            broker.credential(endpoint=other)
+        assert emulator.stats.calls_to("POST /api/2.0/postgres/credentials") == calls
+        clock.now += broker_module.REFUSAL_HOLD
+        with pytest.raises(PermissionDeniedError):  # asked again after the hold, not served the cache
+            broker.credential(endpoint=other)
+        assert emulator.stats.calls_to("POST /api/2.0/postgres/credentials") == calls + 1
+    finally:
+        emulator.grant_can_use(project="other")
+    clock.now += broker_module.REFUSAL_HOLD  # granted: works without restarting anything
+    assert broker.credential(endpoint=other).token == broker.credential(endpoint=ENDPOINT).token
+
+
+def test_a_401_refuses_the_identity_for_every_endpoint(emulator) -> None:
+    other = "projects/other/branches/main/endpoints/primary"
+    emulator.create_endpoint(other)
+    broker, clock, _ = refusing_broker(emulator)
+    first = broker.credential(endpoint=ENDPOINT)
+    emulator.faults.fail_mints(1, status=401, message="Invalid access token")
+    try:
+        with pytest.raises(PermissionDeniedError, match="renew the workspace credentials") as info:
+            broker.credential(endpoint=ENDPOINT, force=True)
+        assert info.value.status == 401
+        for endpoint in (ENDPOINT, other):  # every endpoint, and the cached token is dropped
+            with pytest.raises(PermissionDeniedError, match="HTTP 401"):
+                broker.credential(endpoint=endpoint)
+    finally:
+        emulator.faults.clear()
+    clock.now += broker_module.REFUSAL_HOLD
+    assert broker.credential(endpoint=other).token != first.token

@@ -385,6 +385,11 @@ class WorkspaceApi:
         requested = self._requested_ttl(request)
         if self._resources.endpoint(endpoint) is None:
             raise ApiError(404, "NOT_FOUND", f"Endpoint '{endpoint}' does not exist.")
+        project = endpoint.split("/")[1]
+        if not self._resources.can_use(f"project {project}"):
+            raise ApiError(
+                403, "PERMISSION_DENIED", f"User does not have CAN_USE permission on the project '{project}'."
+            )
         token, expires = self._mint(principal, requested)
         return {"token": token, "expire_time": rfc3339(expires)}
 
@@ -399,5 +404,8 @@ class WorkspaceApi:
         for name in names or []:
             if self._resources.instance(name) is None:
                 raise ApiError(404, "NOT_FOUND", f"Database instance '{name}' does not exist.")
+            if not self._resources.can_use(f"instance {name}"):
+                denied = f"User does not have CAN_USE permission on the instance '{name}'."
+                raise ApiError(403, "PERMISSION_DENIED", denied)
         token, expires = self._mint(principal, None)
         return {"token": token, "expiration_time": rfc3339(expires)}

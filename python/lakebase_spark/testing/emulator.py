@@ -304,6 +304,15 @@ class LakebaseEmulator:
                 self._standby = standby
             return self._standby
 
+    def revoke_can_use(self, *, project: str | None = None, instance: str | None = None) -> None:
+        """Revoke CAN USE on a project (every endpoint in it) or an instance: credential requests for it
+        get 403 PERMISSION_DENIED, as when a workspace admin removes the grant."""
+        self.resources.set_can_use(_scope(project, instance), allowed=False)
+
+    def grant_can_use(self, *, project: str | None = None, instance: str | None = None) -> None:
+        """Give back CAN USE taken by :meth:`revoke_can_use`."""
+        self.resources.set_can_use(_scope(project, instance), allowed=True)
+
     def create_instance(self, name: str = DEFAULT_INSTANCE) -> str:
         """Register a Lakebase Provisioned instance (idempotent); return its ``read_write_dns``."""
         address = self.postgres_host
@@ -387,3 +396,9 @@ class LakebaseEmulator:
                 _, client_id, secret = self.add_service_principal(display_name="lakebase-emulator-default-sp")
                 self._default_sp = (client_id, secret)
             return self._default_sp
+
+
+def _scope(project: str | None, instance: str | None) -> str:
+    if (project is None) == (instance is None):
+        raise ValueError("give exactly one of project= and instance=")
+    return f"project {project}" if project is not None else f"instance {instance}"

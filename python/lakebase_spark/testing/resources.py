@@ -99,10 +99,12 @@ class Resources:
     """Thread-safe registry of endpoints and instances, all served by the same Postgres server."""
 
     def __init__(self) -> None:
-        # Guards both dictionaries.
+        # Guards both dictionaries and the set.
         self._lock = threading.Lock()
         self._endpoints: dict[str, Endpoint] = {}
         self._instances: dict[str, Instance] = {}
+        #: Projects and instances on which CAN USE was revoked: "project <id>" or "instance <name>".
+        self._revoked: set[str] = set()
 
     def add_endpoint(self, name: str, host: str, *, read_only: bool = False) -> Endpoint:
         """Register an endpoint (idempotent: an existing one is returned unchanged)."""
@@ -146,3 +148,17 @@ class Resources:
         """The instance called ``name``, if any."""
         with self._lock:
             return self._instances.get(name)
+
+    def set_can_use(self, scope: str, allowed: bool) -> None:
+        """Grant or revoke CAN USE on ``scope`` ("project <id>" or "instance <name>") for every caller."""
+        if not re.fullmatch(r"(project|instance) " + SEGMENT_PATTERN, scope):
+            raise ValueError(f"scope must be 'project <id>' or 'instance <name>', got {scope!r}")
+        with self._lock:
+            if allowed:
+                self._revoked.discard(scope)
+            else:
+                self._revoked.add(scope)
+
+    def can_use(self, scope: str) -> bool:
+        with self._lock:
+            return scope not in self._revoked

@@ -1,5 +1,5 @@
 """One cache key's token state in the broker (the token, its refresh generation, failures and the
-workspace's last refusal), and what an outage reads as once the token ran out."""
+workspace's refusals, each for what it refused), and what an outage reads as once the token ran out."""
 
 from __future__ import annotations
 
@@ -9,9 +9,36 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..errors import WorkspaceRefusalError
+from ..targets import Target
 from .credentials import Credential
 
-__all__ = ["Slot", "outage_message"]
+__all__ = ["IDENTITY", "Refusal", "Slot", "outage_message", "refusal_scope", "scopes_of"]
+
+#: The scope of a refusal of the caller itself (HTTP 401: its workspace credentials): every target.
+IDENTITY = "identity"
+
+
+def refusal_scope(error: WorkspaceRefusalError, target: Target) -> str:
+    """What a refusal of a mint for ``target`` refuses: the caller's identity (401), a permission on the
+    target's project or instance (403), or the target alone (404: no such endpoint; 400 and others)."""
+    if error.status == 401:
+        return IDENTITY
+    if error.status == 403:
+        return target.permission_scope
+    return str(target)
+
+
+def scopes_of(target: Target) -> tuple[str, ...]:
+    """Every scope whose refusal covers a request for ``target``."""
+    return (IDENTITY, target.permission_scope, str(target))
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refusal by the workspace, and when it came (on the broker's clock)."""
+
+    error: WorkspaceRefusalError
+    at: float
 
 
 @dataclass
@@ -32,9 +59,10 @@ class Slot:
     #: failure instead of calling the workspace again.
     attempts: int = 0
     last_error: Exception | None = None
-    #: The workspace's last refusal and when it came: served to every caller for ``REFUSAL_HOLD``.
-    refusal: WorkspaceRefusalError | None = None
-    refused_at: float = 0.0
+    #: The workspace's refusals by scope (:func:`refusal_scope`): each fails the requests it covers at
+    #: once for ``REFUSAL_HOLD``, then sends them to the workspace (never the cache) until a mint for
+    #: them succeeds. A refusal fails nothing it did not refuse.
+    refusals: dict[str, Refusal] = field(default_factory=dict)
     cancel_timer: Callable[[], None] | None = None
     #: Held for the whole of each mint, so concurrent callers wait for one mint, not start their own.
     mint_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -22,7 +22,7 @@ from ..errors import CredentialError, InvalidArgumentError, WorkspaceRefusalErro
 from ..redaction import install_sdk_log_redaction
 from ..targets import Target
 from ._minting import Api, mint
-from ._slots import Slot, outage_message
+from ._slots import IDENTITY, Refusal, Slot, outage_message, refusal_scope, scopes_of
 from .credentials import Credential, Secret
 
 if TYPE_CHECKING:
@@ -47,10 +47,10 @@ MAX_RETRY_BACKOFF = 60.0
 STALE_ASK_AGAIN = 5.0
 #: databricks-sdk's default retry_timeout_seconds.
 DEFAULT_SDK_RETRY_TIMEOUT = 300.0
-#: After the workspace refuses a mint (401/403/404/400), every request fails with that refusal for this
-#: long without asking the workspace again (a herd of JVMs and task retries causes one API call); the
-#: next request after it asks again, so a permission granted meanwhile takes effect without a restart.
-#: The JVM's token cache holds a refusal as long (TokenCache.REFUSAL_HOLD_MS).
+#: After the workspace refuses a mint (401/403/404/400), every request for what it refused fails with
+#: that refusal for this long without asking the workspace again (a herd of JVMs and task retries causes
+#: one API call); the next such request after it asks again, so a permission granted meanwhile takes
+#: effect without a restart. The JVM's token cache holds a refusal as long (TokenCache.REFUSAL_HOLD_MS).
 REFUSAL_HOLD = 10.0
 
 
@@ -206,34 +206,42 @@ class TokenBroker:
         new one is minted only if that is still the cached token, so many JVMs reporting one revoked
         token cause one mint. Exactly one of ``endpoint`` and ``instance`` is needed: the API
         requires a target to mint, though the token then serves every target.
+
+        A refusal by the workspace (401/403/404/400) fails the requests for what it refused at once for
+        ``REFUSAL_HOLD`` (:func:`._slots.refusal_scope`: the identity, a project's or instance's
+        permission, one endpoint), and sends them to the workspace afterwards; requests for anything
+        else keep being served the cached token.
         """
         chosen = Target.of(endpoint, instance)
-        api, target = chosen.api, chosen.name
-        key = (self.host, self.principal, api)
+        key = (self.host, self.principal, chosen.api)
         with self._lock:
             slot = self._slots.setdefault(key, Slot())
-            self._raise_held_refusal(slot)
-            served = None if force else self._serve(slot, refused, key, api, target)
+            recheck = self._check_refusals(slot, chosen)
+            served = None if force or recheck else self._serve(slot, refused, key, chosen)
             generation, attempts = slot.generation, slot.attempts
         if served is not None:
             return served
         with slot.mint_lock:
             with self._lock:
                 # Another caller (or a refresh) may have minted while this one waited for the lock ...
-                if slot.generation != generation:
-                    served = self._serve(slot, refused, key, api, target)
+                if slot.generation != generation and not recheck:
+                    served = self._serve(slot, refused, key, chosen)
                     if served is not None:
                         return served
-                # ... or failed to: one mint at a time means one failure at a time, shared.
+                # ... or failed to: one mint at a time means one failure at a time, shared (a refusal
+                # only with the requests it covers).
                 if slot.attempts != attempts and slot.last_error is not None:
-                    self.stats.mint_failures += 1
-                    raise _same_error(slot.last_error)
+                    if isinstance(slot.last_error, WorkspaceRefusalError):
+                        self._check_refusals(slot, chosen)
+                    else:
+                        self.stats.mint_failures += 1
+                        raise _same_error(slot.last_error)
             try:
-                fresh = self._mint(api, target)
+                fresh = self._mint(chosen)
             except WorkspaceRefusalError as e:
                 with self._lock:
                     self.stats.mint_failures += 1
-                    self._refused(slot, e)
+                    self._refused(slot, e, chosen)
                 raise
             except Exception as e:
                 with self._lock:
@@ -248,7 +256,7 @@ class TokenBroker:
                 if failure is e:
                     raise
                 raise failure from e
-            self._store(key, slot, fresh, api, target)
+            self._store(key, slot, fresh, chosen)
             if refused is not None:
                 with self._lock:
                     self.stats.refused_tokens += 1
@@ -261,21 +269,31 @@ class TokenBroker:
         )
         return fresh
 
-    def _raise_held_refusal(self, slot: Slot) -> None:
-        """Fail at once (``_lock`` held) if the workspace refused a mint less than ``REFUSAL_HOLD`` ago."""
-        if slot.refusal is not None and self._clock() - slot.refused_at < REFUSAL_HOLD:
-            self.stats.refusals_served += 1
-            raise _same_error(slot.refusal)
+    def _check_refusals(self, slot: Slot, target: Target) -> bool:
+        """(``_lock`` held) Raise a refusal covering ``target`` that came less than ``REFUSAL_HOLD`` ago;
+        True if an older one covers it: the request must ask the workspace, not the cache."""
+        now = self._clock()
+        covering = [slot.refusals[s] for s in scopes_of(target) if s in slot.refusals]
+        for refusal in covering:
+            if now - refusal.at < REFUSAL_HOLD:
+                self.stats.refusals_served += 1
+                raise _same_error(refusal.error)
+        return bool(covering)
 
-    def _refused(self, slot: Slot, error: WorkspaceRefusalError) -> None:
-        """Record a refusal (``_lock`` held): the cached token is dropped, not served stale, and every
-        caller fails with the refusal until ``REFUSAL_HOLD`` has passed. A refusal is not an outage."""
-        slot.refusal, slot.refused_at = error, self._clock()
+    def _refused(self, slot: Slot, error: WorkspaceRefusalError, target: Target) -> None:
+        """Record a refusal of a mint for ``target`` (``_lock`` held), for what it refuses: the requests
+        it covers fail with it until ``REFUSAL_HOLD`` has passed. A refusal is not an outage: a refusal
+        of the identity (401) drops the cached token rather than serving it stale; one of a project or an
+        endpoint leaves the token to the requests for anything else."""
+        scope = refusal_scope(error, target)
+        slot.refusals[scope] = Refusal(error, self._clock())
         slot.attempts += 1
         slot.last_error = error
+        slot.refreshing = False
+        if scope != IDENTITY:
+            return
         slot.credential = None
         slot.generation += 1  # a refresh in flight for the dropped token is discarded
-        slot.refreshing = False
         slot.retry_at, slot.failures, slot.failing_since, slot.last_failure = 0.0, 0, None, None
         if slot.cancel_timer is not None:
             slot.cancel_timer()
@@ -289,7 +307,7 @@ class TokenBroker:
         slot.last_failure = str(error)
         slot.last_error = error
 
-    def _serve(self, slot: Slot, refused: str | None, key: Key, api: Api, target: str) -> Credential | None:
+    def _serve(self, slot: Slot, refused: str | None, key: Key, target: Target) -> Credential | None:
         """The cached credential if it may be served now (``_lock`` held), else ``None``: mint."""
         cached = slot.credential
         if cached is None or (refused is not None and refused == cached.digest()):
@@ -308,12 +326,13 @@ class TokenBroker:
         if not slot.refreshing and now >= slot.retry_at and not self._closed:
             slot.refreshing = True
             generation = slot.generation
-            self._scheduler(0.0, lambda: self._refresh(key, slot, api, target, generation))
+            self._scheduler(0.0, lambda: self._refresh(key, slot, target, generation))
         ask_again = max(slot.retry_at - now, min(STALE_ASK_AGAIN, cached.lifetime() / 20))
         return replace(cached, refresh_at=min(now + ask_again, usable_until))
 
-    def _store(self, key: Key, slot: Slot, fresh: Credential, api: Api, target: str) -> None:
-        """Cache a new credential (``mint_lock`` held) and schedule its background successor."""
+    def _store(self, key: Key, slot: Slot, fresh: Credential, target: Target) -> None:
+        """Cache a new credential (``mint_lock`` held) and schedule its background successor; the
+        workspace answered for ``target``, so the refusals covering it are over."""
         with self._lock:
             self.stats.mints += 1
             self.stats.seconds_left = fresh.expires_at - fresh.minted_at
@@ -322,29 +341,29 @@ class TokenBroker:
             slot.attempts += 1
             slot.refreshing = False
             slot.retry_at, slot.failures, slot.failing_since, slot.last_failure = 0.0, 0, None, None
-            slot.last_error, slot.refusal = None, None
-            self._schedule(key, slot, fresh.refresh_at - self._clock(), api, target)
+            slot.last_error = None
+            for scope in scopes_of(target):
+                slot.refusals.pop(scope, None)
+            self._schedule(key, slot, fresh.refresh_at - self._clock(), target)
 
-    def _schedule(self, key: Key, slot: Slot, delay: float, api: Api, target: str) -> None:
+    def _schedule(self, key: Key, slot: Slot, delay: float, target: Target) -> None:
         """Arm (``_lock`` held) the background timer of ``background_refresh`` to fire in ``delay``."""
         if not self.background_refresh or self._closed:
             return
         if slot.cancel_timer is not None:
             slot.cancel_timer()
         generation = slot.generation
-        slot.cancel_timer = self._scheduler(
-            delay, lambda: self._timer_fired(key, slot, api, target, generation)
-        )
+        slot.cancel_timer = self._scheduler(delay, lambda: self._timer_fired(key, slot, target, generation))
 
-    def _timer_fired(self, key: Key, slot: Slot, api: Api, target: str, generation: int) -> None:
+    def _timer_fired(self, key: Key, slot: Slot, target: Target, generation: int) -> None:
         with self._lock:
             slot.cancel_timer = None
             if self._closed or slot.refreshing or slot.generation != generation:
                 return
             slot.refreshing = True
-        self._refresh(key, slot, api, target, generation)
+        self._refresh(key, slot, target, generation)
 
-    def _refresh(self, key: Key, slot: Slot, api: Api, target: str, generation: int) -> None:
+    def _refresh(self, key: Key, slot: Slot, target: Target, generation: int) -> None:
         """Replace a stale token (``slot.refreshing`` set by the caller); on failure back off."""
         with slot.mint_lock:
             with self._lock:
@@ -352,14 +371,15 @@ class TokenBroker:
                     slot.refreshing = False  # someone else minted meanwhile: nothing to do
                     return
             try:
-                fresh = self._mint(api, target)
+                fresh = self._mint(target)
             except WorkspaceRefusalError as e:
                 with self._lock:
                     self.stats.refresh_failures += 1
-                    self._refused(slot, e)
+                    self._refused(slot, e, target)
                 log.warning(
-                    "refreshing the Lakebase database credential was refused by the workspace; the cached "
-                    "token is dropped and token requests fail with this until it is fixed: %s",
+                    "refreshing the Lakebase database credential for %s was refused by the workspace; token "
+                    "requests for what it refused fail with this until it is fixed: %s",
+                    target,
                     e,
                 )
                 return
@@ -372,7 +392,7 @@ class TokenBroker:
                     backoff *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
                     slot.retry_at = now + backoff
                     self.stats.refresh_failures += 1
-                    self._schedule(key, slot, backoff, api, target)
+                    self._schedule(key, slot, backoff, target)
                 log.warning(
                     "refreshing the Lakebase database credential failed (attempt %d; the current "
                     "token stays in use for %.0f s more, next attempt in %.1f s): %s",
@@ -382,12 +402,12 @@ class TokenBroker:
                     e,
                 )
                 return
-            self._store(key, slot, fresh, api, target)
+            self._store(key, slot, fresh, target)
         log.info("refreshed the Lakebase database credential for %s", fresh.principal)
 
-    def _mint(self, api: Api, target: str) -> Credential:
+    def _mint(self, target: Target) -> Credential:
         now = self._clock()
-        token, expires_at = mint(self.workspace, api, target)
+        token, expires_at = mint(self.workspace, target.api, target.name)
         lifetime = max(expires_at - now, 0.0)
         margin = min(self.refresh_margin, lifetime * MAX_MARGIN_SHARE)
         return Credential(
@@ -405,8 +425,10 @@ def _usable_until(credential: Credential) -> float:
 
 
 def _same_error(error: Exception) -> Exception:
-    """A new exception like ``error`` (same class and message) for another caller to raise."""
+    """A new exception like ``error`` (same class, message and status) for another caller to raise."""
     try:
+        if isinstance(error, WorkspaceRefusalError):
+            return type(error)(str(error), status=error.status)
         return type(error)(str(error))
     except Exception:
         return CredentialError(str(error))
