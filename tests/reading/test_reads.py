@@ -280,3 +280,53 @@ def test_text_key_ranges_use_the_columns_collation_and_index(spark, broker_servi
     assert sum(sizes) == 40000
     assert df.select("n").distinct().count() == 40000
     assert max(sizes) / (sum(sizes) / len(sizes)) <= 1.5, sizes
+
+
+SPECIALS = {  # values Postgres allows in each key type that Python (and a psycopg fetch) cannot hold
+    "d": ("date", ["infinity", "-infinity", "0044-03-15 BC"]),
+    "ts": ("timestamp", ["infinity", "-infinity", "0044-03-15 12:00:00 BC"]),
+    "tz": ("timestamptz", ["infinity", "-infinity", "0044-03-15 12:00:00+00 BC"]),
+    "n": ("numeric", ["NaN", "Infinity", "-Infinity"]),
+}
+
+
+@pytest.fixture
+def specials(db):
+    db.execute("DROP TABLE IF EXISTS public.rd_specials")
+    db.execute("CREATE TABLE public.rd_specials (id bigint, d date, ts timestamp, tz timestamptz, n numeric)")
+    db.execute(
+        "INSERT INTO public.rd_specials SELECT g, date '2024-01-01' + g, timestamp '2024-01-01' + g * "
+        "interval '1 hour', timestamptz '2024-01-01 00:00+00' + g * interval '1 hour', g / 7.0 "
+        "FROM generate_series(1, 3000) g"
+    )
+    db.execute("INSERT INTO public.rd_specials (id) VALUES (0)")  # NULL keys
+    for i, (column, (kind, values)) in enumerate(SPECIALS.items()):
+        for j, value in enumerate(values):  # each special value on 40 rows: pg_stats lists them as MCVs
+            first = 10_000 * (i + 1) + 100 * j
+            db.execute(
+                f"INSERT INTO public.rd_specials (id, {column}) "
+                f"SELECT g, %s::{kind} FROM generate_series({first}, {first + 39}) g",
+                (value,),
+            )
+    return [row[0] for row in db.execute("SELECT id FROM public.rd_specials ORDER BY id")]
+
+
+@pytest.mark.parametrize("analyzed", [False, True], ids=["sampled", "analyzed"])
+def test_infinity_nan_and_bc_keys_are_read_exactly_once(spark, broker_service, db, specials, analyzed):
+    from lakebase_spark.names import TableName
+    from lakebase_spark.reading.ranges import key_predicates
+
+    if analyzed:
+        db.execute("ANALYZE public.rd_specials")
+    table = TableName.parse("public.rd_specials")
+    for column in SPECIALS:
+        predicates = key_predicates(db, table, column, 4)
+        assert len(predicates) == 4, column
+        counts = [
+            db.execute(f"SELECT count(*) FROM public.rd_specials WHERE {p}").fetchone()[0] for p in predicates
+        ]
+        assert sum(counts) == len(specials), (column, predicates)
+        assert max(counts) < len(specials) * 0.6, (column, counts)  # split, not all in one range
+    # And through Spark, on both paths' planner (the key column's own values stay out of the rows read)
+    df = read(spark, broker_service, "public.rd_specials", "jdbc", key="tz", partitions=4).select("id")
+    assert sorted(r.id for r in df.collect()) == specials

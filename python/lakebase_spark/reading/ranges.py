@@ -107,26 +107,23 @@ def key_predicates(
         key = columns[0]
     from ..sharding.balance import Distribution, cut_points
     from ..sharding.model import ClippedRange
-    from ..sharding.statistics import key_distribution
+    from ..sharding.statistics import key_samples
 
     typed = key_type(conn, table, key)
     column = quote_identifier(key)
-    dist = key_distribution(conn, table, key, typed, [cast("ClippedRange", _Whole(None))])
-    if not dist.keys:
+    points, source = key_samples(conn, table, key, typed, [cast("ClippedRange", _Whole(None))])
+    if not points:
         return ["TRUE"]  # no rows (or only NULL keys) when planned: one open range
-    if typed == "text":
-        # Cut in the column's own collation, so each range is an index range scan of the key's index
-        # (a COLLATE "C" predicate cannot use an index of the column's collation, even in a C database).
-        ordered = conn.execute(
-            f"SELECT k, w FROM unnest(%s::text[], %s::float8[]) AS u(k, w) "  # noqa: S608
-            f"ORDER BY k COLLATE {_collation(conn, table, key)}",
-            (list(dist.keys), list(dist.weights)),
-        ).fetchall()
-        ranked = Distribution.from_points([(i, w) for i, (_, w) in enumerate(ordered)], dist.source)
-        cuts: list[Any] = [ordered[cast(int, i)][0] for i in cut_points(ranked, 0, None, wanted)]
-    else:
-        cuts = cut_points(dist, dist.keys[0], None, wanted)
-    literals = [_literal(typed, c) for c in cuts]
+    # Ordered by Postgres, as the key's own type (text in the column's own collation, so each range is an
+    # index range scan of the key's index; a COLLATE "C" predicate cannot use an index of the column's
+    # collation, even in a C database): infinities, NaN and BC dates sort where the predicates put them.
+    order = f"k COLLATE {_collation(conn, table, key)}" if typed == "text" else f"k::{typed}"
+    ordered = conn.execute(
+        f"SELECT k, w FROM unnest(%s::text[], %s::float8[]) AS u(k, w) ORDER BY {order}",  # noqa: S608
+        ([k for k, _ in points], [w for _, w in points]),
+    ).fetchall()
+    ranked = Distribution.from_points([(i, w) for i, (_, w) in enumerate(ordered)], source)
+    literals = [_literal(typed, ordered[cast(int, i)][0]) for i in cut_points(ranked, 0, None, wanted)]
     predicates = []
     for index in range(len(literals) + 1):
         conditions = []
@@ -141,11 +138,12 @@ def key_predicates(
     return predicates
 
 
-def _literal(typed: KeyType, value: Any) -> str:
-    """A typed literal; text bare (quoted), so it takes the column's collation when compared with it."""
-    from ..sharding.keys import quote_string, sql_literal
+def _literal(typed: KeyType, value: str) -> str:
+    """A value as Postgres wrote it, typed; text bare (quoted), so it takes the column's collation when
+    compared with it."""
+    from ..sharding.keys import quote_string
 
-    return quote_string(value) if typed == "text" else sql_literal(typed, value)
+    return quote_string(value) if typed == "text" else f"{quote_string(value)}::{typed}"
 
 
 def _collation(conn: psycopg.Connection[Any], table: TableName, column: str) -> str:
@@ -177,9 +175,12 @@ def composite_predicates(
     compared = f"ROW({listed})"  # in the columns' own collations, so an index on (keys...) serves it
     complete = " AND ".join(f"{c} IS NOT NULL" for c in columns)
     source = f"FROM {table.quoted()} WHERE {complete}"
-    # One pass with a top-n heap, then sorted by Postgres in the row comparison's own order.
+    # One pass with a top-n heap, then sorted by Postgres in the row comparison's own order; values as
+    # text, so that every value the columns hold (infinity, NaN, BC dates) arrives.
     sample = f"SELECT {listed} {source} ORDER BY random() LIMIT {SAMPLE_ROWS}"
-    rows = conn.execute(f"SELECT {listed} FROM ({sample}) s ORDER BY {listed}").fetchall()  # noqa: S608
+    as_text = ", ".join(f"{c}::text" for c in columns)
+    conn.execute("SET DateStyle = ISO")
+    rows = conn.execute(f"SELECT {as_text} FROM ({sample}) s ORDER BY {listed}").fetchall()  # noqa: S608
     if not rows:
         return ["TRUE"]
     total = len(rows)

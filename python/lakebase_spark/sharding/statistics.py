@@ -1,5 +1,6 @@
 """Catalog look-ups on one shard for planning: the key column's type, NULL keys, and the key's
-distribution (``pg_stats`` when the table was analysed, else a sample weighed by each range's rows)."""
+distribution (``pg_stats`` when the table was analysed, else a sample weighed by each range's rows),
+read as text so that every value Postgres allows arrives."""
 
 from __future__ import annotations
 
@@ -10,14 +11,21 @@ from psycopg import sql
 
 from ..names import TableName
 from .balance import Distribution
-from .errors import ShardedReadError
+from .errors import KeyTypeError, ShardedReadError
 from .keys import Key, KeyType, coerce_key, sql_literal
 from .shard_map import ClippedRange, Shard
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["COLUMN_TYPES", "SAMPLE_ROWS", "check_key_column", "fail_on_null_keys", "key_distribution"]
+__all__ = [
+    "COLUMN_TYPES",
+    "SAMPLE_ROWS",
+    "check_key_column",
+    "fail_on_null_keys",
+    "key_distribution",
+    "key_samples",
+]
 
 #: information_schema.columns.data_type values accepted for each key type.
 COLUMN_TYPES: dict[KeyType, tuple[str, ...]] = {
@@ -82,34 +90,58 @@ def key_distribution(
     key_type: KeyType,
     parts: Sequence[ClippedRange],
 ) -> Distribution:
-    """The key's distribution on this shard: pg_stats (MCVs + histogram), else a sample of the ranges."""
-    array = sql.SQL(f"{key_type}[]")  # key_type is one of a fixed set of type names
+    """The key's distribution on this shard as shard keys (:func:`key_samples`, coerced). Values no shard
+    key can be (infinities, NaN, dates before year 1) are left out of the estimate; their rows are still
+    read, by the ranges open towards them."""
+    points, source = key_samples(conn, table, key, key_type, parts)
+    keys: list[tuple[Key, float]] = []
+    for text, weight in points:
+        try:
+            keys.append((coerce_key(key_type, text), weight))
+        except KeyTypeError:
+            continue
+    return Distribution.from_points(keys, source if keys else "none")
+
+
+def key_samples(
+    conn: psycopg.Connection[Any],
+    table: TableName,
+    key: str,
+    key_type: KeyType,
+    parts: Sequence[ClippedRange],
+) -> tuple[list[tuple[str, float]], str]:
+    """Representative values of the key as Postgres writes them, each with the rows it stands for, and
+    where they came from: ``pg_stats`` (most common values and histogram bounds) when the table was
+    analysed, else a random sample of each range in ``parts`` (``"sample"``; ``"none"`` without rows).
+
+    Values travel as text, so every value the column can hold arrives, ``infinity``, ``NaN`` and BC
+    dates included (psycopg cannot load those into Python values); compare them in SQL.
+    """
+    conn.execute("SET DateStyle = ISO")  # values written as text come back as the ISO the casts read
     stats = conn.execute(
-        sql.SQL(
-            "SELECT s.null_frac, (s.most_common_vals::text)::{array}, s.most_common_freqs, "
-            "(s.histogram_bounds::text)::{array}, c.reltuples "
-            "FROM pg_stats s JOIN pg_namespace n ON n.nspname = s.schemaname "
-            "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename "
-            "WHERE s.schemaname = %s AND s.tablename = %s AND s.attname = %s"
-        ).format(array=array),
+        "SELECT s.null_frac, (s.most_common_vals::text)::text[], s.most_common_freqs, "
+        "(s.histogram_bounds::text)::text[], c.reltuples "
+        "FROM pg_stats s JOIN pg_namespace n ON n.nspname = s.schemaname "
+        "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename "
+        "WHERE s.schemaname = %s AND s.tablename = %s AND s.attname = %s",
         (table.schema, table.name, key),
     ).fetchone()
     if stats is not None and stats[4] and stats[4] > 0:
         null_frac, mcv, mcf, bounds, reltuples = stats
-        points: list[tuple[Key, float]] = []
+        points: list[tuple[str, float]] = []
         mcv_share = 0.0
         for value, freq in zip(mcv or [], mcf or [], strict=True):
-            points.append((coerce_key(key_type, value), float(freq) * reltuples))
+            points.append((value, float(freq) * reltuples))
             mcv_share += float(freq)
         if bounds and len(bounds) > 1:
             per_bucket = max(1.0 - null_frac - mcv_share, 0.0) * reltuples / (len(bounds) - 1)
-            points.extend((coerce_key(key_type, b), per_bucket) for b in bounds[:-1])
-            points.append((coerce_key(key_type, bounds[-1]), 0.0))
+            points.extend((b, per_bucket) for b in bounds[:-1])
+            points.append((bounds[-1], 0.0))
         if points:
-            return Distribution.from_points(points, "pg_stats")
+            return _merged(points), "pg_stats"
     # No statistics yet (never analyzed, and we may not own the table to ANALYZE it): a random sample
     # of each range's keys. ORDER BY random() LIMIT n scans the range once with a top-n heap.
-    sampled: list[tuple[Key, float]] = []
+    sampled: list[tuple[str, float]] = []
     for part in parts:
         conditions = [sql.SQL("{} IS NOT NULL").format(sql.Identifier(key))]
         if part.low is not None:  # None: from the least key (a single table's read, not a shard's range)
@@ -125,7 +157,7 @@ def key_distribution(
             t=sql.Identifier(table.name),
             cond=sql.SQL(" AND ").join(conditions),
         )
-        query = sql.SQL("SELECT {k} {where} ORDER BY random() LIMIT {n}").format(
+        query = sql.SQL("SELECT {k}::text {where} ORDER BY random() LIMIT {n}").format(
             k=sql.Identifier(key), where=where, n=sql.Literal(SAMPLE_ROWS)
         )
         keys = [row[0] for row in conn.execute(query)]
@@ -137,5 +169,13 @@ def key_distribution(
             counted = conn.execute(sql.SQL("SELECT count(*) {where}").format(where=where)).fetchone()
             total = int(counted[0]) if counted else total
         weight = total / len(keys) if keys else 0.0
-        sampled.extend((coerce_key(key_type, k), weight) for k in keys)
-    return Distribution.from_points(sampled, "sample" if sampled else "none")
+        sampled.extend((k, weight) for k in keys)
+    return _merged(sampled), "sample" if sampled else "none"
+
+
+def _merged(points: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+    """One entry per value (as written), its weights summed."""
+    merged: dict[str, float] = {}
+    for value, weight in points:
+        merged[value] = merged.get(value, 0.0) + weight
+    return list(merged.items())
