@@ -10,8 +10,7 @@ from __future__ import annotations
 import pytest
 
 from lakebase_spark import targets
-from lakebase_spark.postgres import connection
-from lakebase_spark.reading import snapshots
+from lakebase_spark.postgres import connection, snapshots
 from lakebase_spark.serving import service
 from lakebase_spark.spark import options as py_options
 from lakebase_spark.tokens import broker

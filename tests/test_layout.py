@@ -109,6 +109,20 @@ def test_the_module_graph_has_no_cycle() -> None:
     assert cycles == []
 
 
+#: The data paths' folders that import each other both ways: the jar-free path is both a way to run
+#: read() and write() (which dispatch to it with jar_free=True) and a user of their planning (key
+#: ranges, the write's plan and commit log). Nothing else may: a concept two folders share lives below.
+TWO_WAY = {("datasource", "reading"), ("datasource", "writing")}
+
+
+def test_the_data_path_folders_import_each_other_one_way() -> None:
+    data_paths = LAYERS[4]
+    folders = {(a.split(".")[0], b.split(".")[0]) for a, targets in _imports().items() for b in targets}
+    edges = {(a, b) for a, b in folders if a != b and a in data_paths and b in data_paths}
+    both = {tuple(sorted(edge)) for edge in edges if edge[::-1] in edges}
+    assert both == TWO_WAY
+
+
 def test_every_folder_and_module_is_in_a_layer() -> None:
     for path in PACKAGE.rglob("*.py"):
         _layer(_module(path))

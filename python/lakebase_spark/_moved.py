@@ -25,6 +25,7 @@ MOVED = {
     "lakebase_spark.options": "lakebase_spark.spark.options",
     "lakebase_spark.session": "lakebase_spark.spark.classpath",
     "lakebase_spark.connection": "lakebase_spark.postgres.connection",
+    "lakebase_spark.reading.snapshots": "lakebase_spark.postgres.snapshots",
     "lakebase_spark.doctor": "lakebase_spark.cli.doctor",
     "lakebase_spark.demo": "lakebase_spark.cli.demo",
 }

@@ -132,6 +132,32 @@ def test_a_query_and_a_narrower_schema_are_read(spark, source, db) -> None:
     assert narrow.columns == ["note"]
 
 
+@spark4
+def test_a_role_with_column_grants_reads_by_naming_its_columns(spark, source, db, emulator, broker_service):
+    """Spark 4.3 gives a Python data source no column pruning (its scan builder pushes filters only):
+    .select() still reads every column, so a role granted some columns names them with .schema()."""
+    from lakebase_spark.datasource import source_options
+
+    db.execute("DROP TABLE IF EXISTS public.ds_columns")
+    db.execute(
+        "CREATE TABLE public.ds_columns AS SELECT g::bigint AS id, g % 2 = 0 AS visible, 'secret' || g AS "
+        "hidden FROM generate_series(1, 100) g"
+    )
+    emulator.create_password_role("ds_some_columns", "ds-columns-pass-0123456789")
+    db.execute("GRANT SELECT (id, visible) ON public.ds_columns TO ds_some_columns")
+    role = source_options(
+        ENDPOINT, database=DATABASE, broker=broker_service, user="ds_some_columns",
+        password="ds-columns-pass-0123456789",
+    )  # fmt: skip
+    with pytest.raises(Exception, match="permission denied") as denied:
+        read(spark, role, dbtable="public.ds_columns").select("id", "visible").collect()
+    assert "does not prune" in str(denied.value)
+    assert "'id bigint, visible boolean, hidden string'" in str(denied.value)
+    named = spark.read.format("lakebase").options(**role).option("dbtable", "public.ds_columns")
+    rows = named.schema("id bigint, visible boolean").load().collect()
+    assert sorted((r.id, r.visible) for r in rows) == [(g, g % 2 == 0) for g in range(1, 101)]
+
+
 def counted(db, table):
     """Rows, distinct ids and a checksum of the rows' values."""
     return db.execute(
@@ -232,7 +258,39 @@ def test_a_rerun_with_the_same_write_id_writes_nothing_twice(spark, source, db) 
 
 
 @spark4
-def test_bad_options_fail_at_once_with_what_to_do(spark, source, db) -> None:
+def test_a_rerun_replaces_a_partition_an_earlier_version_committed_cut_short(spark, source, db) -> None:
+    # What the writer before input checks left when a task failed upstream: partition 2's first 1,000
+    # rows committed with its marker (no "input" detail: unverified), the other partitions whole.
+    db.execute("DROP TABLE IF EXISTS public.ds_partial")
+    db.execute("CREATE TABLE public.ds_partial (id bigint, v text)")
+    rows = spark.range(0, 20_000, numPartitions=4).selectExpr("id", "concat('v', id) AS v")
+    write(rows.where("id < 0"), source, dbtable="public.ds_partial")  # creates the commit log
+    for part, count in ((0, 5000), (1, 5000), (2, 1000), (3, 5000)):
+        with db.transaction():
+            db.execute(
+                "INSERT INTO public.ds_partial SELECT g, 'v' || g FROM generate_series(%s::int8, %s::int8) g",
+                (part * 5000, part * 5000 + count - 1),
+            )
+            db.execute(
+                "INSERT INTO public.lakebase_spark_commits (target, write_id, part, parts, rows, attempt) "
+                """VALUES ('"public"."ds_partial"', 'cut-short', %s, -1, %s, 0)""",
+                (part, count),
+            )
+    write(rows, source, dbtable="public.ds_partial", writeId="cut-short")
+    assert db.execute("SELECT count(*), count(DISTINCT id) FROM public.ds_partial").fetchone() == (
+        20_000,
+        20_000,
+    )
+    markers = db.execute(
+        "SELECT part, rows, coalesce(detail, '') FROM public.lakebase_spark_commits "
+        "WHERE write_id = 'cut-short' AND part >= 0 ORDER BY part"
+    ).fetchall()
+    assert [(part, rows) for part, rows, _ in markers] == [(0, 5000), (1, 5000), (2, 5000), (3, 5000)]
+    assert "whole" in markers[2][2]  # replaced by a task that saw its whole input arrive
+
+
+@spark4
+def test_bad_options_fail_at_once_with_what_to_do(spark, source, db, tmp_path) -> None:
     from lakebase_spark.datasource import SourceOptionsError
 
     db.execute("DROP TABLE IF EXISTS public.ds_bad")
@@ -247,6 +305,18 @@ def test_bad_options_fail_at_once_with_what_to_do(spark, source, db) -> None:
         read(spark, source, dbtable="public.ds_bad", numPartitions="many").count()
     with pytest.raises(Exception, match="upsertKey goes with mode append"):
         write(spark.range(3), source, "overwrite", dbtable="public.ds_bad", upsertKey="id")
+    # A misspelt option is refused before anything moves, not ignored (an append instead of an upsert)
+    db.execute("INSERT INTO public.ds_bad VALUES (1)")
+    with pytest.raises(Exception, match=r"no option 'upsert_key' for a write \(did you mean 'upsertKey'"):
+        write(spark.range(5), source, dbtable="public.ds_bad", upsert_key="id")
+    assert db.execute("SELECT count(*) FROM public.ds_bad").fetchone()[0] == 1
+    with pytest.raises(Exception, match="did you mean 'partitionColumn'"):
+        read(spark, source, dbtable="public.ds_bad", partitionColumns="id").count()
+    stream = spark.readStream.format("rate").load().selectExpr("value AS id").writeStream.format("lakebase")
+    stream = stream.options(**source).option("dbtable", "public.ds_bad").option("atomic", "true")
+    query = stream.option("checkpointLocation", str(tmp_path)).trigger(availableNow=True).start()
+    with pytest.raises(Exception, match=r"no option 'atomic' for a stream write \(it is an option of a wr"):
+        query.awaitTermination(120)
     no_secret = {k: v for k, v in source.items() if "secret" not in k.lower()}
     with pytest.raises(Exception, match="no credentials"):
         spark.read.format("lakebase").options(**no_secret).option("dbtable", "public.ds_bad").load()

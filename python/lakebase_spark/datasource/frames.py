@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import WriteInputError
 from ..names import TableLike, TableName
-from .options import FORMAT
-from .reader import PREDICATES
+from .options import FORMAT, PREDICATES
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

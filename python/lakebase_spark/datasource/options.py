@@ -25,12 +25,18 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import LakebaseSparkError
 from ..names import TableName
+from ..postgres.snapshots import SNAPSHOT
 from ..spark.options import (
     BROKER_FINGERPRINT,
     BROKER_SECRET,
     BROKER_SECRET_FILE,
     BROKER_TIMEOUT_MS,
     BROKER_URL,
+    COLD_START_TIMEOUT_MS,
+    CONNECTION_LIMIT_TIMEOUT_MS,
+    ENDPOINT,
+    INSTANCE,
+    JDBC_SETTINGS,
     LakebaseOptions,
 )
 from ..targets import DEFAULT_DATABASE, Address, Target
@@ -41,7 +47,15 @@ if TYPE_CHECKING:
 
     from ..serving.service import BrokerService
 
-__all__ = ["FORMAT", "SourceOptions", "SourceOptionsError", "source_options"]
+__all__ = [
+    "FORMAT",
+    "KNOWN_OPTIONS",
+    "PREDICATES",
+    "SourceOptions",
+    "SourceOptionsError",
+    "check_known",
+    "source_options",
+]
 
 #: ``spark.read.format(FORMAT)``.
 FORMAT = "lakebase"
@@ -54,6 +68,27 @@ TOKEN_EXPIRES = "lakebase.token.expires"  # noqa: S105 - an option name
 # The names of session files holding those secrets (logins.Sealed: why files, not options).
 TOKEN_FILE = "lakebase.token.file"  # noqa: S105 - an option name
 PASSWORD_FILE = "lakebase.password.file"  # noqa: S105 - an option name
+
+#: The options each use of the source takes. Unknown ones are refused, not ignored as Spark's JDBC
+#: source ignores them: a misspelt ``upsertKey`` would append instead of upserting.
+_TARGET = (
+    "endpoint", "instance", ENDPOINT, INSTANCE, "database", HOST, PORT, USER, PASSWORD, "dbtable",
+    TOKEN_SECRET, TOKEN_EXPIRES, TOKEN_FILE, PASSWORD_FILE,
+    BROKER_URL, BROKER_SECRET, BROKER_SECRET_FILE, BROKER_FINGERPRINT, BROKER_TIMEOUT_MS,
+    # lakebase_options' keys, so its options work here too (the JVM's login waits do not apply)
+    COLD_START_TIMEOUT_MS, CONNECTION_LIMIT_TIMEOUT_MS, *JDBC_SETTINGS,
+)  # fmt: skip
+#: A JSON list of SQL predicates over the relation: one partition each.
+PREDICATES = "predicates"
+#: lakebase_spark.read's snapshot, and Spark's JDBC names where they mean the same.
+READ_OPTIONS = ("query", "numPartitions", "partitionColumn", PREDICATES, "pushFilters", SNAPSHOT)
+WRITE_OPTIONS = ("upsertKey", "orderBy", "writeId", "atomic")
+KNOWN_OPTIONS: dict[str, tuple[str, ...]] = {
+    "read": (*_TARGET, *READ_OPTIONS),
+    "write": (*_TARGET, *WRITE_OPTIONS),
+    # Spark passes a stream's checkpoint location among its sink's options.
+    "stream write": (*_TARGET, "checkpointLocation"),
+}
 
 Credentials_ = Literal["auto", "broker", "token"]
 #: A token that travels with a job is minted anew unless the cached one has this long to live.
@@ -141,6 +176,30 @@ def source_options(
     options.update({HOST: address.host, PORT: address.port, USER: tokens.principal})
     options.update(extra)
     return _options(options)
+
+
+def check_known(options: Mapping[str, str], use: str) -> None:
+    """Refuse an option the source does not take for ``use`` ("read", "write", "stream write") before
+    anything moves, naming it and the closest known one."""
+    import difflib
+
+    known = {k.lower(): k for k in KNOWN_OPTIONS[use]}
+    unknown = sorted(k for k in options if k.lower() not in known)
+    if not unknown:
+        return
+    name = unknown[0]
+    other = [u for u in KNOWN_OPTIONS if u != use and name.lower() in {k.lower() for k in KNOWN_OPTIONS[u]}]
+    if other:
+        why = f"it is an option of a {other[0]}"
+    else:
+        close = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.6)
+        why = f"did you mean {known[close[0]]!r}?" if close else "no option of that name exists"
+    listed = ", ".join(k for k in KNOWN_OPTIONS[use] if not k.startswith("lakebase.") and k not in _TARGET)
+    raise SourceOptionsError(
+        f"format('lakebase') takes no option {name!r} for a {use} ({why}); nothing was read or written. "
+        f"Its {use} options: {listed}, and the target and credentials from source_options(...)"
+        + (f"; also unknown: {', '.join(map(repr, unknown[1:]))}" if len(unknown) > 1 else "")
+    )
 
 
 def _options(options: Mapping[str, object]) -> LakebaseOptions:

@@ -21,21 +21,19 @@ from typing import TYPE_CHECKING
 from pyspark.sql.datasource import DataSourceReader, InputPartition
 
 from ..errors import LakebaseSparkError
-from ..reading.snapshots import SNAPSHOT, import_snapshot
+from ..postgres.snapshots import SNAPSHOT, import_snapshot
 from .columns import ReadColumn, query_columns, table_columns
-from .options import SourceOptions, SourceOptionsError
+from .options import PREDICATES, SourceOptions, SourceOptionsError
 from .partitions import SqlPartition, partitions_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql.datasource import Filter
 
-__all__ = ["PREDICATES", "FilteringReader", "LakebaseReader", "describe_columns"]
+__all__ = ["FilteringReader", "LakebaseReader", "describe_columns"]
 
 log = logging.getLogger(__name__)
 
-#: A JSON list of SQL predicates over the relation: one partition each.
-PREDICATES = "predicates"
 #: Partitions of a read when numPartitions is not given.
 DEFAULT_PARTITIONS = 8
 #: ADBC's target size of one Arrow batch (its default is 16 MiB). Bench case 9 (3M rows, one partition
@@ -131,8 +129,18 @@ class LakebaseReader(DataSourceReader):
         except LakebaseSparkError:
             raise
         except Exception as e:  # the driver's message names the column or value; never the password
+            hint = ""
+            if getattr(e, "sqlstate", None) == "42501" and options.table is not None:
+                # Spark 4's Python data sources get no column pruning (its scan of them pushes filters
+                # only): every column of the schema is read, whatever the query selects.
+                schema = ", ".join(f"{c.name} {c.spark_type}" for c in self.columns)
+                hint = (
+                    ". Every column of the read's schema is selected (Spark does not prune a Python data "
+                    "source's columns): keep only the columns the role may read in .schema(...) before "
+                    f".load() (this read's schema: {schema!r}), or read with option query"
+                )
             raise LakebaseSparkError(
-                f"lakebase: reading {relation} (partition {partition.index}) failed: {e}"
+                f"lakebase: reading {relation} (partition {partition.index}) failed: {e}{hint}"
             ) from None
         finally:
             connection.close()

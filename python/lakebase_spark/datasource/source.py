@@ -11,7 +11,7 @@ from ..names import TableName, quote_identifier
 from ..writing.plans import Database, WritePlan, WriteRequest, plan_write
 from ..writing.tables import TableInfo
 from .logins import Login
-from .options import FORMAT, SourceOptions, SourceOptionsError
+from .options import FORMAT, SourceOptions, SourceOptionsError, check_known
 from .reader import FilteringReader, LakebaseReader, describe_columns
 from .streams import LakebaseStreamWriter
 from .writer import LakebaseWriter, LoginConnector
@@ -31,15 +31,18 @@ class LakebaseDataSource(DataSource):
         return FORMAT
 
     def schema(self) -> str:
+        check_known(self.options, "read")
         columns = describe_columns(SourceOptions.parse(self.options))
         return ", ".join(f"`{c.name.replace('`', '``')}` {c.spark_type}" for c in columns)
 
     def reader(self, schema: StructType) -> LakebaseReader:
+        check_known(self.options, "read")
         options = SourceOptions.parse(self.options)
         kind = FilteringReader if options.flag("pushFilters") else LakebaseReader
         return kind(options, describe_columns(options), schema.fieldNames())
 
     def writer(self, schema: StructType, overwrite: bool) -> LakebaseWriter:
+        check_known(self.options, "write")
         options, table, login = _write_options(self.options)
         upsert_key = options.get("upsertKey")
         mode = "overwrite" if overwrite else "upsert" if upsert_key else "append"
@@ -69,6 +72,7 @@ class LakebaseDataSource(DataSource):
         ):
             if options.get(name):
                 raise SourceOptionsError(f"a stream write takes no option {name}; use {instead}")
+        check_known(self.options, "stream write")
         request = WriteRequest.of(schema.fieldNames(), table, mode="append")
         # A stream's tasks under Spark Connect do not see the session's files: the writer carries the
         # secret itself (inside the pickled writer, never in an option, plan text or log).

@@ -1,2 +1,3 @@
-"""Driver-side Postgres: psycopg connections that log in the way the JVM provider does (``connection``).
+"""Driver-side Postgres: psycopg connections that log in the way the JVM provider does (``connection``),
+and exported snapshots every connection of a read imports (``snapshots``).
 Depends on ``serving``, ``tokens`` and the root."""

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgumentError
 from ..names import TableName
-from ..targets import DEFAULT_DATABASE, Address, Target
+from ..postgres.snapshots import DEFAULT_HOLD, Snapshot, SnapshotError, check_hold, export_snapshot
+from ..targets import DEFAULT_DATABASE, Target
 from .ranges import PartitionKeyError, key_predicates, page_predicates
 from .replicas import await_lag
-from .snapshots import DEFAULT_HOLD, Snapshot, SnapshotError, check_hold
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -24,45 +24,9 @@ if TYPE_CHECKING:
 
     from ..serving.service import BrokerService
 
-__all__ = ["export_snapshot", "read"]
+__all__ = ["read"]
 
 log = logging.getLogger(__name__)
-
-
-def export_snapshot(
-    endpoint: str | None = None,
-    *,
-    instance: str | None = None,
-    database: str = DEFAULT_DATABASE,
-    hold: float = DEFAULT_HOLD,
-    broker: BrokerService | None = None,
-    workspace_client: WorkspaceClient | None = None,
-    address: Address | None = None,
-) -> Snapshot:
-    """Export a snapshot of ``database`` and hold it for ``hold`` seconds (or until closed): reads given
-    ``snapshot=`` see that one moment. Use it as a context manager to read several tables consistently::
-
-        with lakebase_spark.export_snapshot(endpoint, database="shop") as snap:
-            orders = lakebase_spark.read(spark, "public.orders", endpoint=endpoint, database="shop",
-                                         snapshot=snap)
-            lines = lakebase_spark.read(spark, "public.order_lines", endpoint=endpoint, database="shop",
-                                        snapshot=snap)
-            orders.join(lines, "order_id").write.saveAsTable("main.sales.order_lines_at_one_moment")
-
-    ``address``: where the endpoint listens, if already looked up.
-    """
-    from ..postgres.connection import connect, resolve_address
-    from ..serving.service import shared_broker_service
-
-    target = Target.of(endpoint, instance)
-    check_hold(hold)
-    service = broker if broker is not None else shared_broker_service(workspace_client)
-    address = address or resolve_address(service.broker, **target.keywords())
-    connection = connect(
-        **target.keywords(), database=database, tokens=service.broker, address=address, autocommit=True
-    )
-    where = f"{target} ({address.host}:{address.port}, database {database!r})"
-    return Snapshot(connection, where, hold=hold, scope=(target, database))
 
 
 def read(

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..names import TableName
-from ..reading.snapshots import DEFAULT_HOLD, SNAPSHOT, check_hold
+from ..postgres.snapshots import DEFAULT_HOLD, SNAPSHOT, check_hold
 from ..serving.service import BrokerService, default_workspace_client, shared_broker_service
 from ..sessions import default_parallelism
 from ..spark.options import lakebase_options
@@ -106,7 +106,7 @@ def read_sharded(
 
 def _export(planned: ShardedReadPlan, service: BrokerService, hold: float) -> dict[str, str]:
     """One snapshot per touched shard, held for ``hold`` seconds: shard name -> snapshot id."""
-    from ..reading import export_snapshot
+    from ..postgres.snapshots import export_snapshot
 
     ids = {}
     for name in planned.shards_touched:

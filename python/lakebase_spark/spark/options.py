@@ -36,6 +36,21 @@ ENDPOINT = "lakebase.endpoint"
 INSTANCE = "lakebase.instance"
 #: The option that names each kind of target (LakebaseTarget.Kind on the JVM side).
 TARGET_KEYS = {"endpoint": ENDPOINT, "instance": INSTANCE}
+#: What else ``lakebase_options`` sets: pgjdbc's and Spark's JDBC settings (the jar-free source, which
+#: takes these options too, has no use for them).
+JDBC_SETTINGS = (
+    "url",
+    "driver",
+    "user",
+    "connectionProvider",
+    "fetchsize",
+    "batchsize",
+    "reWriteBatchedInserts",
+    "prepareThreshold",
+    "ApplicationName",
+    "connectTimeout",
+    "tcpKeepAlive",
+)
 
 
 class LakebaseOptions(dict[str, str]):
