@@ -52,6 +52,7 @@ def check_upstream(result: dict[str, Any], *, jvm: bool) -> None:
         assert result["jvm"] == {"error": None, "held": EVERY}
         failed, rerun = result["jvm_every"]["failed"], result["jvm_every"]["rerun"]
         assert "15000 rows" in failed["error"]
+        assert "a Python worker raised RuntimeError: injected upstream failure at id 12500" in failed["error"]
         assert failed["held"] == [15_000, 15_000, 0]
         assert rerun == {"error": None, "held": EVERY}
     assert result["connect"] is not jvm

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,11 @@ def flaky(first: tuple[int, ...] = (), every: tuple[int, ...] = ()):  # type: ig
 class Job:
     def __init__(self, spark: SparkSession, admin: str, opts: dict[str, str], target: dict[str, Any]):
         self.spark, self.admin, self.opts, self.target = spark, admin, opts, target
+        #: Write ids of this run's own: the commit log outlives the tables (another run used the names).
+        self.run = uuid.uuid4().hex[:8]
+
+    def id(self, name: str) -> str:
+        return f"up-{name}-{self.run}"
 
     def rows(self, **failures: tuple[int, ...]) -> DataFrame:
         ids = self.spark.range(0, ROWS, numPartitions=PARTITIONS)
@@ -99,12 +105,11 @@ class Job:
             )
         ]
 
-    def save(self, df: DataFrame, table: str, mode: str = "append", **options: str) -> str | None:
+    def save(self, df: DataFrame, table: str, mode: str = "append", **options: Any) -> str | None:
         """Write through format("lakebase"); the error's first line if it failed."""
+        writer = df.write.format("lakebase").options(**self.opts).option("dbtable", table)
         try:
-            df.write.format("lakebase").options(**self.opts).option("dbtable", table).options(**options).mode(
-                mode
-            ).save()
+            writer.options(**options).mode(mode).save()
         except Exception as e:
             return first_line(e)
         return None
@@ -119,43 +124,46 @@ class Job:
 
 
 def first_line(e: Exception) -> str:
-    return next((line for line in str(e).splitlines() if "injected" in line or "lakebase" in line), str(e))[
-        :300
-    ]
+    """The line of an error that says what failed (the UDF's, or the writer's own), bounded."""
+    lines = [line for line in str(e).splitlines() if "injected" in line or "lakebase" in line]
+    return (lines[0] if lines else str(e))[:400]
 
 
 def scenarios(job: Job, workdir: Path, jvm: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     first, every, clean = job.rows(first=(FAIL_AT,)), job.rows(every=(FAIL_AT,)), job.rows()
 
+    def outcome(write: Any, df: DataFrame, table: str, *args: str, **options: str) -> dict[str, Any]:
+        return {"error": write(df, table, *args, **options), "held": job.held(table)}
+
     # The first attempt of partition 2 fails midway; Spark retries it.
     table = job.fresh("public.up_append")
-    out["append"] = {"error": job.save(first, table, writeId="up-append"), "held": job.held(table)}
-    out["append"]["parts"] = job.parts("up-append")
-    table = job.fresh("public.up_overwrite", old=500)
-    out["overwrite"] = {"error": job.save(first, table, "overwrite"), "held": job.held(table)}
-    table = job.fresh("public.up_upsert", key=True, old=ROWS // 2)
-    out["upsert"] = {"error": job.save(first, table, upsertKey="id"), "held": job.held(table)}
+    out["append"] = outcome(job.save, first, table, writeId=job.id("append"))
+    out["append"]["parts"] = job.parts(job.id("append"))
+    out["overwrite"] = outcome(job.save, first, job.fresh("public.up_overwrite", old=500), "overwrite")
+    upsert = job.fresh("public.up_upsert", key=True, old=ROWS // 2)
+    out["upsert"] = outcome(job.save, first, upsert, upsertKey="id")
 
     # Partition 2 fails on every attempt: the job fails, then a rerun with the same write id finishes it.
     table = job.fresh("public.up_append_every")
-    failed = {"error": job.save(every, table, writeId="up-every"), "held": job.held(table)}
-    failed["parts"] = job.parts("up-every")
-    rerun = {"error": job.save(clean, table, writeId="up-every"), "held": job.held(table)}
+    failed = outcome(job.save, every, table, writeId=job.id("every"))
+    failed["parts"] = job.parts(job.id("every"))
+    rerun = outcome(job.save, clean, table, writeId=job.id("every"))
     out["append_every"] = {"failed": failed, "rerun": rerun}
     table = job.fresh("public.up_overwrite_every", old=500)
-    failed = {"error": job.save(every, table, "overwrite", writeId="up-ow-every"), "held": job.held(table)}
-    rerun = {"error": job.save(clean, table, "overwrite", writeId="up-ow-every"), "held": job.held(table)}
-    out["overwrite_every"] = {"failed": failed, "rerun": rerun}
+    out["overwrite_every"] = {
+        run: outcome(job.save, df, table, "overwrite", writeId=job.id("ow-every"))
+        for run, df in (("failed", every), ("rerun", clean))
+    }
 
     out["stream"] = stream(job, workdir)
     if jvm:  # the JVM writer, through the same failures
-        table = job.fresh("public.up_jvm")
-        out["jvm"] = {"error": job.jvm(first, table), "held": job.held(table)}
+        out["jvm"] = outcome(job.jvm, first, job.fresh("public.up_jvm"))
         table = job.fresh("public.up_jvm_every")
-        failed = {"error": job.jvm(every, table, write_id="up-jvm-every"), "held": job.held(table)}
-        rerun = {"error": job.jvm(clean, table, write_id="up-jvm-every"), "held": job.held(table)}
-        out["jvm_every"] = {"failed": failed, "rerun": rerun}
+        out["jvm_every"] = {
+            run: outcome(job.jvm, df, table, write_id=job.id("jvm-every"))
+            for run, df in (("failed", every), ("rerun", clean))
+        }
     return out
 
 

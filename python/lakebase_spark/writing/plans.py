@@ -414,11 +414,18 @@ _LAKEBASE_LINE = re.compile(r"lakebase: [^\n]*")
 
 
 def _cause(e: BaseException) -> str:
-    """The line of a failure that says what went wrong: our writer's own message when there is one."""
+    """The line of a failure that says what went wrong: our writer's own message when there is one, else
+    the exception a Python worker raised (a UDF upstream of the writer), else Spark's first line."""
     text = str(e)
     found = _LAKEBASE_LINE.search(text)
     if found:
         return found.group(0)
+    _, traceback, after = text.partition("Traceback (most recent call last)")
+    if traceback:
+        # Its frames are indented; the exception line ("RuntimeError: ...") is the first that is not.
+        raised = next((line for line in after.splitlines()[1:] if line.strip() and not line[0].isspace()), "")
+        if raised:
+            return f"a Python worker raised {raised.strip()[:1000]}"
     # py4j's own first line ("An error occurred while calling o628.save.") says nothing: Spark's follows it.
     lines = [line.strip().lstrip(": ") for line in text.splitlines() if line.strip()]
     lines = [line for line in lines if not line.startswith("An error occurred while calling")]
