@@ -178,9 +178,12 @@ def composite_predicates(
     # One pass with a top-n heap, then sorted by Postgres in the row comparison's own order; values as
     # text, so that every value the columns hold (infinity, NaN, BC dates) arrives.
     sample = f"SELECT {listed} {source} ORDER BY random() LIMIT {SAMPLE_ROWS}"
-    as_text = ", ".join(f"{c}::text" for c in columns)
+    # Sorted by the sampled columns themselves (qualified: a bare name would sort by the text output
+    # column of that name, '10' < '9'), in the row comparison's own order.
+    as_text = ", ".join(f"s.{c}::text" for c in columns)
+    by_value = ", ".join(f"s.{c}" for c in columns)
     conn.execute("SET DateStyle = ISO")
-    rows = conn.execute(f"SELECT {as_text} FROM ({sample}) s ORDER BY {listed}").fetchall()  # noqa: S608
+    rows = conn.execute(f"SELECT {as_text} FROM ({sample}) s ORDER BY {by_value}").fetchall()  # noqa: S608
     if not rows:
         return ["TRUE"]
     total = len(rows)
