@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"tokens"},  # credentials and the token broker
     {"serving"},  # the broker service for the JVMs
     {"postgres", "spark"},  # driver-side Postgres logins; the JDBC path's Spark integration
-    {"reading", "writing", "sharding", "datasource"},  # the data paths (a module-level DAG among them)
+    {"reading", "writing", "sharding", "datasource", "changes"},  # the data paths (a module-level DAG)
     {"testing"},  # the emulator
     {"cli"},  # the command, doctor, demo
 ]

@@ -88,6 +88,14 @@ KNOWN_OPTIONS: dict[str, tuple[str, ...]] = {
     "write": (*_TARGET, *WRITE_OPTIONS),
     # Spark passes a stream's checkpoint location among its sink's options.
     "stream write": (*_TARGET, "checkpointLocation"),
+    "stream read": (
+        *_TARGET,
+        "slotName",
+        "publication",
+        "startingPosition",
+        "maxRowsPerTrigger",
+        "numPartitions",
+    ),
 }
 
 Credentials_ = Literal["auto", "broker", "token"]
@@ -245,6 +253,14 @@ class SourceOptions:
                 )
             login = Login(target, database, Address(host, port), user, _credentials(raw))
         return cls(target, database, table, query, login, raw)
+
+    def require_login(self) -> Login:
+        """How the workers log in, or the error naming what builds it."""
+        if self.login is None:
+            raise SourceOptionsError(
+                "the lakebase data source needs options host and user: use source_options(...)"
+            )
+        return self.login
 
     def get(self, key: str, default: str | None = None) -> str | None:
         return self.raw.get(key.lower(), default)

@@ -44,11 +44,7 @@ BATCH_BYTES = 1 << 20
 
 def describe_columns(options: SourceOptions) -> list[ReadColumn]:
     """The columns of the relation the options name (driver side; one catalog query)."""
-    if options.login is None:
-        raise SourceOptionsError(
-            "the lakebase data source needs options host and user: use source_options(...)"
-        )
-    with options.login.psycopg(autocommit=True) as conn:
+    with options.require_login().psycopg(autocommit=True) as conn:
         if options.table is not None:
             return table_columns(conn, options.table)
         if options.query is not None:

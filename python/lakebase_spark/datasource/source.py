@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql.datasource import DataSource
 
+from ..changes.batches import METADATA_COLUMNS, TableShape
 from ..names import TableName, quote_identifier
 from ..writing.plans import Database, WritePlan, WriteRequest, plan_write
 from ..writing.tables import TableInfo
+from .change_stream import ChangeStreamReader, StreamSettings, stream_settings, table_shape
+from .columns import ReadColumn
 from .logins import Login
 from .options import FORMAT, SourceOptions, SourceOptionsError, check_known
 from .reader import FilteringReader, LakebaseReader, describe_columns
@@ -19,6 +23,7 @@ from .writer import LakebaseWriter, LoginConnector
 if TYPE_CHECKING:
     import psycopg
     from pyspark.sql.types import DataType, StructType
+
 
 __all__ = ["LakebaseDataSource"]
 
@@ -31,9 +36,38 @@ class LakebaseDataSource(DataSource):
         return FORMAT
 
     def schema(self) -> str:
+        if _is_change_stream(self.options):
+            check_known(self.options, "stream read")
+            options, columns, shape, settings = self._change_stream()
+            # The stream's reader runs in a Python process of its own that does not see the session's
+            # files; Spark pickles this object after schema() for it, so the secret read here travels in
+            # it (never in an option, plan text or log).
+            login = options.require_login().read_here()
+            self._stream = (dataclasses.replace(options, login=login), columns, shape, settings)
+            return shape.spark_schema()
         check_known(self.options, "read")
         columns = describe_columns(SourceOptions.parse(self.options))
         return ", ".join(f"`{c.name.replace('`', '``')}` {c.spark_type}" for c in columns)
+
+    def streamReader(self, schema: StructType) -> ChangeStreamReader:
+        """``spark.readStream.format("lakebase")``: a table's changes (``datasource/change_stream.py``)."""
+        stream = getattr(self, "_stream", None)
+        if stream is None:
+            raise SourceOptionsError(
+                "a change stream takes its table's own schema: leave out .schema(...) on readStream"
+            )
+        options, columns, shape, settings = stream
+        metadata = {name for name, _ in METADATA_COLUMNS}
+        if [name for name in schema.fieldNames() if name not in metadata] != [c.name for c in shape.columns]:
+            raise SourceOptionsError("a change stream reads all its table's columns: .schema() cannot narrow")
+        return ChangeStreamReader(options, columns, shape, settings)
+
+    def _change_stream(self) -> tuple[SourceOptions, list[ReadColumn], TableShape, StreamSettings]:
+        options = SourceOptions.parse(self.options)
+        settings = stream_settings(options)
+        with options.require_login().psycopg(autocommit=True) as conn:
+            columns, shape = table_shape(conn, options)
+        return options, columns, shape, settings
 
     def reader(self, schema: StructType) -> LakebaseReader:
         check_known(self.options, "read")
@@ -80,15 +114,16 @@ class LakebaseDataSource(DataSource):
         return LakebaseStreamWriter(_plan(request, schema, login, begin=False), login)
 
 
+def _is_change_stream(options: Mapping[str, str]) -> bool:
+    """A read is a change stream when it names its slot (Spark asks a stream's schema as a batch's)."""
+    return any(k.lower() == "slotname" for k in options)
+
+
 def _write_options(options: Mapping[str, str]) -> tuple[SourceOptions, TableName, Login]:
     parsed = SourceOptions.parse(options)
     if parsed.table is None:
         raise SourceOptionsError("a write needs option dbtable: the table to write into")
-    if parsed.login is None:
-        raise SourceOptionsError(
-            "the lakebase data source needs options host and user: use source_options(...)"
-        )
-    return parsed, parsed.table, parsed.login
+    return parsed, parsed.table, parsed.require_login()
 
 
 def _plan(request: WriteRequest, schema: StructType, login: Login, *, begin: bool = True) -> WritePlan:

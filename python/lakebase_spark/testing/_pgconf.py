@@ -25,6 +25,10 @@ SETTINGS: Final[dict[str, str]] = {
     "max_wal_size": "256MB",
     "logging_collector": "off",
     "log_min_messages": "warning",
+    # As Lakebase: logical decoding on (change streams read a table's changes from a replication slot).
+    "wal_level": "logical",
+    "max_replication_slots": "20",
+    "max_wal_senders": "20",
 }
 
 

@@ -277,7 +277,9 @@ class LakebaseEmulator:
         postgres = self._postgres
         if postgres is None:
             raise EmulatorNotRunningError("Postgres is not started; call start() first")
-        postgres.create_role(name)
+        # As on Lakebase, the project owner's OAuth role (the emulator's own user) has REPLICATION,
+        # which change streams need; other principals' roles do not.
+        postgres.create_role(name, replication=name == self.user_name)
         for database in self._databases:
             postgres.grant_database(name, database)
 

@@ -365,12 +365,14 @@ class PostgresServer:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             return True
 
-    def create_role(self, name: str) -> bool:
-        """Create LOGIN role ``name`` (a principal) unless it exists; return whether it was created."""
+    def create_role(self, name: str, *, replication: bool = False) -> bool:
+        """Create LOGIN role ``name`` (a principal) unless it exists; return whether it was created.
+        ``replication``: with the REPLICATION attribute (Lakebase gives it to the project owner's role)."""
         with self._admin() as conn:
             if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone():
                 return False
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+            attributes = "LOGIN REPLICATION" if replication else "LOGIN"
+            conn.execute(sql.SQL(f"CREATE ROLE {{}} {attributes}").format(sql.Identifier(name)))
             return True
 
     def create_password_role(self, name: str, password: str) -> None:

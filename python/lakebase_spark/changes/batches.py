@@ -1,0 +1,289 @@
+"""A change batch: the pgoutput messages of the transactions that committed in ``[start, end)``, turned
+into the stream's rows (the table's columns as the batch reader types them, and what each change is).
+
+Rows follow the names of Lakebase's change data feed: ``insert``, ``update_preimage`` and
+``update_postimage`` (an update is two rows), ``delete``; with ``_lsn`` (the transaction's commit LSN),
+``_commit_timestamp``, ``_xid``, and ``_missing_columns``: the columns whose values the change does not
+carry, NULL in the row. Old values follow the table's replica identity: FULL sends whole old rows;
+DEFAULT sends the key only (a preimage and a delete miss the other columns), and an update that leaves a
+TOASTed value unchanged does not send it (filled from the old row under FULL, missing otherwise). A
+missing value is never a silent NULL: it is listed.
+
+A TRUNCATE of the table, or a Relation message whose columns no longer match the stream's schema,
+stops the stream with an error naming the change; never wrong data.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..names import TableName
+from ..postgres import pgoutput as pg
+from .errors import ChangeStreamError, SchemaChangedError, TruncatedError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["METADATA_COLUMNS", "ColumnShape", "TableShape", "change_batches", "change_rows"]
+
+#: The columns every change row has after the table's own.
+METADATA_COLUMNS = (
+    ("_change_type", "string"),
+    ("_lsn", "bigint"),
+    ("_commit_timestamp", "timestamp"),
+    ("_xid", "bigint"),
+    ("_missing_columns", "array<string>"),
+)
+BATCH_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class ColumnShape:
+    """One column of the stream's table."""
+
+    name: str
+    #: What Relation messages say it is (``atttypid``), checked against every one the stream gets.
+    type_oid: int
+    #: The type whose text is parsed (a domain's base type; arrays: the array type).
+    load_oid: int
+    #: As the batch reader types it (``datasource/columns.py``).
+    spark_type: str
+    #: Read as its text (types Spark has no type for: uuid, json, inet, enums, intervals...).
+    as_text: bool
+
+
+@dataclass(frozen=True)
+class TableShape:
+    """The stream's table and its columns, as they were when the stream's schema was made."""
+
+    table: TableName
+    columns: tuple[ColumnShape, ...]
+
+    def spark_schema(self) -> str:
+        columns = [(c.name, c.spark_type) for c in self.columns] + list(METADATA_COLUMNS)
+        return ", ".join(f"`{name.replace('`', '``')}` {kind}" for name, kind in columns)
+
+    def check(self, relation: pg.Relation) -> None:
+        """A Relation message of the table must still describe the stream's columns."""
+        sent = [(c.name, c.type_oid) for c in relation.columns]
+        expected = [(c.name, c.type_oid) for c in self.columns]
+        if sent != expected:
+            raise SchemaChangedError(
+                f"lakebase: the columns of {self.table} changed while the change stream ran (it started with "
+                f"{[n for n, _ in expected]}, the table now sends {[n for n, _ in sent]}, or a column's type "
+                "changed): a change stream keeps its schema. To go on: stop the stream, apply the change to "
+                "the sink, then start a new stream (a new slotName and checkpoint: it begins with a snapshot)"
+            )
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    change: str
+    lsn: int
+    committed: datetime.datetime
+    xid: int
+    values: tuple[pg.Value, ...]
+    missing: tuple[str, ...]
+
+
+def change_rows(
+    messages: Iterable[tuple[int, bytes]], shape: TableShape, start: int, end: int
+) -> Iterator[ChangeRow]:
+    """The table's changes in transactions committed in ``[start, end)`` (others, e.g. ones a slot that
+    went back after a crash returns again, are dropped), in commit order."""
+    names = [c.name for c in shape.columns]
+    relation: pg.Relation | None = None  # the table's latest Relation message
+    begin: pg.Begin | None = None
+    for _, data in messages:
+        message = pg.decode(data)
+        if isinstance(message, pg.Begin):
+            begin = message
+            continue
+        if isinstance(message, pg.Commit):
+            begin = None
+            continue
+        if isinstance(message, pg.Relation):
+            if (message.namespace, message.name) == (shape.table.schema, shape.table.name):
+                shape.check(message)
+                relation = message
+            continue
+        if begin is None or not start <= begin.final_lsn < end:
+            continue
+        if isinstance(message, pg.Truncate):
+            if relation is not None and relation.oid in message.relations:
+                raise TruncatedError(
+                    f"lakebase: {shape.table} was truncated (transaction {begin.xid}, commit LSN "
+                    f"{pg.lsn_text(begin.final_lsn)}): a change stream has no delete to send for it. To go "
+                    "on: empty the sink's copy, then start a new stream (a new slotName and checkpoint: it "
+                    "begins with a snapshot)"
+                )
+            continue
+        if not isinstance(message, pg.Insert | pg.Update | pg.Delete):
+            continue  # Origin, Type and logical decoding messages carry no rows
+        if relation is None or message.relation != relation.oid:
+            continue  # another table of the publication
+        keys = {c.name for c in relation.columns if c.key}
+        yield from _rows(message, begin, names, keys)
+
+
+def _rows(
+    message: pg.Insert | pg.Update | pg.Delete, begin: pg.Begin, names: list[str], keys: set[str]
+) -> Iterator[ChangeRow]:
+    def row(change: str, values: tuple[pg.Value, ...]) -> ChangeRow:
+        missing = tuple(n for n, v in zip(names, values, strict=True) if v is pg.UNCHANGED)
+        clean = tuple(None if v is pg.UNCHANGED else v for v in values)
+        return ChangeRow(change, begin.final_lsn, begin.commit_time, begin.xid, clean, missing)
+
+    def key_only(values: tuple[pg.Value, ...]) -> tuple[pg.Value, ...]:
+        return tuple(v if n in keys else pg.UNCHANGED for n, v in zip(names, values, strict=True))
+
+    if isinstance(message, pg.Insert):
+        yield row("insert", message.new)
+    elif isinstance(message, pg.Delete):
+        yield row("delete", message.old if message.old_kind == "O" else key_only(message.old))
+    else:
+        old = message.old
+        if message.old_kind == "O" and old is not None:  # REPLICA IDENTITY FULL: the whole old row
+            new = tuple(o if n is pg.UNCHANGED else n for n, o in zip(message.new, old, strict=True))
+            yield row("update_preimage", old)
+        else:  # the key: the old one if it changed, else the new row's
+            new = message.new
+            yield row("update_preimage", key_only(old if old is not None else message.new))
+        yield row("update_postimage", new)
+
+
+def change_batches(
+    rows: Iterable[ChangeRow], shape: TableShape, loaders: list[Any]
+) -> Iterator[pa.RecordBatch]:
+    """The rows as Arrow batches of the stream's schema; ``loaders[i]`` parses column i's text (psycopg)."""
+    chunk: list[ChangeRow] = []
+    for change in rows:
+        chunk.append(change)
+        if len(chunk) == BATCH_ROWS:
+            yield _batch(chunk, shape, loaders)
+            chunk = []
+    if chunk:
+        yield _batch(chunk, shape, loaders)
+
+
+def _batch(rows: list[ChangeRow], shape: TableShape, loaders: list[Any]) -> pa.RecordBatch:
+    import pyarrow as pa
+
+    arrays = []
+    for i, column in enumerate(shape.columns):
+        kind = arrow_type(column.spark_type)
+        texts = [r.values[i] for r in rows]
+        if column.as_text or kind == pa.string():
+            arrays.append(pa.array(texts, pa.string()))
+        elif column.spark_type in ("date", "timestamp", "timestamp_ntz"):
+            # Parsed here: Python's datetime (psycopg's loaders) holds no BC dates and no infinity.
+            date = column.spark_type == "date"
+            parse, width = (_date_days, pa.int32()) if date else (_timestamp_micros, pa.int64())
+            arrays.append(pa.array([None if t is None else parse(str(t)) for t in texts], width).view(kind))
+        else:
+            load = loaders[i]
+            values = [None if t is None else _fit(load(str(t).encode()), kind) for t in texts]
+            arrays.append(pa.array(values, kind))
+    arrays += [
+        pa.array([r.change for r in rows], pa.string()),
+        pa.array([r.lsn for r in rows], pa.int64()),
+        pa.array([r.committed for r in rows], pa.timestamp("us", tz="UTC")),
+        pa.array([r.xid for r in rows], pa.int64()),
+        pa.array([list(r.missing) or None for r in rows], pa.list_(pa.string())),
+    ]
+    names = [c.name for c in shape.columns] + [name for name, _ in METADATA_COLUMNS]
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _fit(value: Any, kind: Any) -> Any:
+    """A loaded value as Spark's type of the column holds it (decimals rounded to the column's scale)."""
+    import pyarrow as pa
+
+    if isinstance(value, decimal.Decimal) and pa.types.is_decimal(kind):
+        if not value.is_finite():
+            return None  # NaN and infinities: Spark decimals hold none (the batch reader reads them as NULL)
+        return value.quantize(decimal.Decimal(1).scaleb(-kind.scale), rounding=decimal.ROUND_HALF_UP)
+    if isinstance(value, list) and pa.types.is_list(kind):
+        return [None if v is None else _fit(v, kind.value_type) for v in value]
+    return value
+
+
+def arrow_type(spark_type: str) -> Any:
+    """The Arrow type of a Spark type string as the batch reader writes them."""
+    import pyarrow as pa
+
+    if spark_type.startswith("array<") and spark_type.endswith(">"):
+        return pa.list_(arrow_type(spark_type[6:-1]))
+    if spark_type.startswith("decimal("):
+        precision, scale = (int(p) for p in spark_type[8:-1].split(","))
+        return pa.decimal128(precision, scale)
+    return {
+        "boolean": pa.bool_(),
+        "smallint": pa.int16(),
+        "int": pa.int32(),
+        "bigint": pa.int64(),
+        "float": pa.float32(),
+        "double": pa.float64(),
+        "string": pa.string(),
+        "binary": pa.binary(),
+        "date": pa.date32(),
+        "timestamp_ntz": pa.timestamp("us"),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }[spark_type]
+
+
+# -- dates and timestamps, from Postgres' ISO text (DateStyle ISO), into Arrow's integers -------------------
+
+_MOMENT = re.compile(
+    r"(\d{4,})-(\d\d)-(\d\d)(?: (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?)?"
+    r"(?:([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?)?( BC)?"
+)
+#: Spark's Postgres dialect reads infinite dates and timestamps as the greatest and least it holds.
+_INFINITE_DAYS = (2932896, -719162)  # 9999-12-31 and 0001-01-01
+_INFINITE_MICROS = (253402300799999999, -62135596800000000)
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (astronomical years: 1 BC is 0)."""
+    year -= month <= 2
+    era = (year if year >= 0 else year - 399) // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _parts(text: str) -> tuple[int, int]:
+    """(days, microseconds since midnight, at UTC) of an ISO date or timestamp text."""
+    match = _MOMENT.fullmatch(text)
+    if match is None:
+        raise ChangeStreamError(f"lakebase: cannot read {text!r} as a date or timestamp (DateStyle ISO)")
+    year, month, day, hour, minute, second, fraction, sign, oh, om, osec, bc = match.groups()
+    year_number = int(year)
+    if bc:
+        year_number = 1 - year_number
+    days = _days_from_civil(year_number, int(month), int(day))
+    micros = ((int(hour or 0) * 60 + int(minute or 0)) * 60 + int(second or 0)) * 1_000_000
+    micros += int((fraction or "0").ljust(6, "0"))
+    if sign:
+        offset = (int(oh) * 3600 + int(om or 0) * 60 + int(osec or 0)) * 1_000_000
+        micros -= offset if sign == "+" else -offset
+    return days, micros
+
+
+def _date_days(text: str) -> int:
+    if text in ("infinity", "-infinity"):
+        return _INFINITE_DAYS[text.startswith("-")]
+    return _parts(text)[0]
+
+
+def _timestamp_micros(text: str) -> int:
+    if text in ("infinity", "-infinity"):
+        return _INFINITE_MICROS[text.startswith("-")]
+    days, micros = _parts(text)
+    return days * 86_400_000_000 + micros

@@ -1,0 +1,47 @@
+"""A change stream's offsets: where in the table's history a micro-batch starts or ends.
+
+Spark keeps offsets as JSON and compares them as strings, so each is built with one key order. A
+stream starts at ``START`` (a constant: Spark asks for the initial offset again after a restart), its
+first batch ends at ``SNAPSHOT`` (every row of the table at the slot's start, the slot's consistent
+point), and every later batch ends at a ``CHANGES`` offset: the changes of the transactions that
+committed from the previous end up to (not including) this LSN. ``latest`` streams skip the snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..postgres.pgoutput import lsn_text, parse_lsn
+from .errors import ChangeStreamError
+
+__all__ = ["CHANGES", "SNAPSHOT", "START", "ChangeOffset", "Phase"]
+
+Phase = Literal["start", "snapshot", "changes"]
+START: Phase = "start"
+SNAPSHOT: Phase = "snapshot"
+CHANGES: Phase = "changes"
+
+
+@dataclass(frozen=True)
+class ChangeOffset:
+    phase: Phase
+    #: START: 0; SNAPSHOT: the slot's consistent point; CHANGES: the first LSN after the batch.
+    lsn: int
+
+    def to_json(self) -> dict[str, str]:
+        return {"phase": self.phase, "lsn": lsn_text(self.lsn)}
+
+    @classmethod
+    def of(cls, offset: dict[str, Any]) -> ChangeOffset:
+        phase, lsn = offset.get("phase"), offset.get("lsn")
+        if phase not in (START, SNAPSHOT, CHANGES) or not isinstance(lsn, str):
+            raise ChangeStreamError(
+                f"the checkpoint holds an offset this change stream did not write ({offset!r}): start the "
+                "stream with a checkpoint of its own"
+            )
+        return cls(phase, parse_lsn(lsn))
+
+    @classmethod
+    def start(cls) -> ChangeOffset:
+        return cls(START, 0)

@@ -1,0 +1,131 @@
+"""What the change-stream tests share (here and in the jobs that run them on local-cluster and on a Connect
+server): a writer that moves money between accounts (the total never changes) and adds and removes
+accounts, and a sink that replays a stream's batches onto a dict, checking the total at every batch."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+ACCOUNTS = 300
+TOTAL = ACCOUNTS * 1000
+
+
+def make_accounts(conninfo: str, table: str, role: str) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'SET ROLE "{role}"')
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, bal bigint NOT NULL, note text)")
+        conn.execute(f"INSERT INTO {table} SELECT g, 1000, 'a' || g FROM generate_series(1, {ACCOUNTS}) g")
+
+
+class Mover(threading.Thread):
+    """Transactions that keep the total: a transfer between two accounts; an account opened (balance 0);
+    an account emptied into another and closed; a transfer that also renames. Until stopped."""
+
+    def __init__(self, conninfo: str, table: str, seed: int = 7) -> None:
+        super().__init__(daemon=True)
+        self.conninfo, self.table = conninfo, table
+        self.stopping = threading.Event()
+        self.transactions = 0
+        self.error: BaseException | None = None
+        self.rng = random.Random(seed)
+
+    def run(self) -> None:
+        t = self.table
+        try:
+            with psycopg.connect(self.conninfo, autocommit=True) as conn:  # each transaction its own
+                next_id = ACCOUNTS + 1
+                while not self.stopping.is_set():
+                    ids = [r[0] for r in conn.execute(f"SELECT id FROM {t} ORDER BY random() LIMIT 2")]
+                    with conn.transaction():
+                        kind = self.rng.random()
+                        if kind < 0.1:
+                            conn.execute(f"INSERT INTO {t} VALUES (%s, 0, 'new')", (next_id,))
+                            next_id += 1
+                        elif kind < 0.2 and len(ids) == 2:
+                            emptied = f"(SELECT bal FROM {t} WHERE id = %s)"
+                            moved = f"UPDATE {t} SET bal = bal + {emptied} WHERE id = %s"
+                            conn.execute(moved, (ids[0], ids[1]))
+                            conn.execute(f"DELETE FROM {t} WHERE id = %s", (ids[0],))
+                        elif len(ids) == 2:
+                            amount = self.rng.randint(1, 50)
+                            conn.execute(f"UPDATE {t} SET bal = bal - %s WHERE id = %s", (amount, ids[0]))
+                            conn.execute(
+                                f"UPDATE {t} SET bal = bal + %s, note = %s WHERE id = %s",
+                                (amount, f"t{self.transactions}", ids[1]),
+                            )
+                    self.transactions += 1
+                    self.stopping.wait(0.003)  # a few hundred transactions a second
+        except BaseException as e:  # seen by the test
+            self.error = e
+
+
+class Replay:
+    """A foreachBatch sink: applies each batch's changes, in order, to ``rows`` (id -> (bal, note));
+    a batch Spark delivers again must be the same, and is applied once."""
+
+    def __init__(self) -> None:
+        #: A batch to fail right after applying it, before Spark records it done (a crash there).
+        self.fail_after: int | None = None
+        self.rows: dict[int, tuple[int, str | None]] = {}
+        self.delivered: dict[int, list[tuple[Any, ...]]] = {}
+        self.totals: list[int] = []
+        self.replays: list[int] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, batch: Any, batch_id: int) -> None:
+        rows = [tuple(r) for r in batch.select("id", "bal", "note", "_change_type", "_lsn").collect()]
+        with self.lock:
+            if batch_id in self.delivered:
+                same = sorted(map(repr, rows)) == sorted(map(repr, self.delivered[batch_id]))
+                assert same, f"batch {batch_id} changed on replay"
+                self.replays.append(batch_id)
+                return
+            self.delivered[batch_id] = rows
+            # by commit LSN; the sort is stable, so a transaction's rows keep their order
+            for key, bal, note, change, _ in sorted(rows, key=lambda r: r[4]):
+                if change in ("insert", "update_postimage"):
+                    self.rows[key] = (bal, note)
+                elif change in ("delete", "update_preimage"):
+                    self.rows.pop(key, None)
+            self.totals.append(sum(bal for bal, _ in self.rows.values()))
+            if batch_id == self.fail_after:
+                self.fail_after = None
+                raise RuntimeError(f"injected: the sink applied batch {batch_id}, then the query stopped")
+
+
+def table_rows(conninfo: str, table: str) -> dict[int, tuple[int, str | None]]:
+    with psycopg.connect(conninfo) as conn:
+        return {r[0]: (r[1], r[2]) for r in conn.execute(f"SELECT id, bal, note FROM {table}")}
+
+
+def run_stream(
+    spark: Any, options: dict[str, str], table: str, slot: str, checkpoint: str, sink: Callable[..., None],
+    *, available_now: bool = False, until: Callable[[], bool] | None = None, fails: str | None = None,
+    **extra: str,
+) -> Any:  # fmt: skip
+    """Run the change stream of ``table`` into ``sink`` until caught up (AvailableNow), or until ``until()``
+    (checked between batches; two minutes at most); a query that failed fails the test with its error,
+    unless it says ``fails``."""
+    import time
+
+    reader = spark.readStream.format("lakebase").options(**options).option("dbtable", table)
+    df = reader.option("slotName", slot).options(**extra).load()
+    writer = df.writeStream.foreachBatch(sink).option("checkpointLocation", checkpoint)
+    if available_now:
+        query = writer.trigger(availableNow=True).start()
+        query.awaitTermination(300)
+    else:
+        query = writer.trigger(processingTime="500 milliseconds").start()
+        deadline = time.monotonic() + 120
+        while until is not None and not until() and time.monotonic() < deadline and query.isActive:
+            time.sleep(0.2)
+        query.stop()
+    error = str(query.exception()) if query.exception() is not None else None
+    assert (error is None) if fails is None else (fails in str(error)), (error or "no error")[:3000]
+    return query
