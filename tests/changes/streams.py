@@ -4,6 +4,7 @@ accounts, and a sink that replays a stream's batches onto a dict, checking the t
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 from collections.abc import Callable
@@ -119,7 +120,8 @@ def run_stream(
     writer = df.writeStream.foreachBatch(sink).option("checkpointLocation", checkpoint)
     if available_now:
         query = writer.trigger(availableNow=True).start()
-        query.awaitTermination(300)
+        with contextlib.suppress(Exception):  # the query's exception() says it, checked below
+            query.awaitTermination(300)
     else:
         query = writer.trigger(processingTime="500 milliseconds").start()
         deadline = time.monotonic() + 120

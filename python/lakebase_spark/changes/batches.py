@@ -64,6 +64,24 @@ class TableShape:
     table: TableName
     columns: tuple[ColumnShape, ...]
 
+    @property
+    def fingerprint(self) -> str:
+        """A short digest of the columns' names and types (what a checkpoint pins)."""
+        import hashlib
+
+        text = "\x00".join(f"{c.name}\x01{c.type_oid}" for c in self.columns)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def check_fingerprint(self, pinned: str) -> None:
+        """The checkpoint's columns (``pinned``) must be the table's now."""
+        if pinned and pinned != self.fingerprint:
+            raise SchemaChangedError(
+                f"lakebase: the columns of {self.table} changed since the change stream's checkpoint was "
+                f"written (the table now has {[c.name for c in self.columns]}): a change stream keeps its "
+                "schema. To go on: apply the change to the sink, then start a new stream (a new slotName and "
+                "checkpoint: it begins with a snapshot)"
+            )
+
     def spark_schema(self) -> str:
         columns = [(c.name, c.spark_type) for c in self.columns] + list(METADATA_COLUMNS)
         return ", ".join(f"`{name.replace('`', '``')}` {kind}" for name, kind in columns)

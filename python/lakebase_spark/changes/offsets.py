@@ -28,19 +28,22 @@ class ChangeOffset:
     phase: Phase
     #: START: 0; SNAPSHOT: the slot's consistent point; CHANGES: the first LSN after the batch.
     lsn: int
+    #: The stream's columns (``TableShape.fingerprint``), so a checkpoint pins them: a stream restarted
+    #: after the table changed is refused, not given rows of another shape. Empty at START.
+    shape: str = ""
 
     def to_json(self) -> dict[str, str]:
-        return {"phase": self.phase, "lsn": lsn_text(self.lsn)}
+        return {"phase": self.phase, "lsn": lsn_text(self.lsn), "shape": self.shape}
 
     @classmethod
     def of(cls, offset: dict[str, Any]) -> ChangeOffset:
-        phase, lsn = offset.get("phase"), offset.get("lsn")
-        if phase not in (START, SNAPSHOT, CHANGES) or not isinstance(lsn, str):
+        phase, lsn, shape = offset.get("phase"), offset.get("lsn"), offset.get("shape", "")
+        if phase not in (START, SNAPSHOT, CHANGES) or not isinstance(lsn, str) or not isinstance(shape, str):
             raise ChangeStreamError(
                 f"the checkpoint holds an offset this change stream did not write ({offset!r}): start the "
                 "stream with a checkpoint of its own"
             )
-        return cls(phase, parse_lsn(lsn))
+        return cls(phase, parse_lsn(lsn), shape)
 
     @classmethod
     def start(cls) -> ChangeOffset:

@@ -162,6 +162,7 @@ class ChangeStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def latestOffset(self, start: dict[str, Any], limit: Any) -> dict[str, str]:
         begin = ChangeOffset.of(start)
+        self.shape.check_fingerprint(begin.shape)
         conn = self._connection()
         s = self.settings
         if begin.phase == START:
@@ -180,10 +181,11 @@ class ChangeStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             lsn_text(end),
             lsn_text(state.confirmed_flush or 0),
         )
-        return ChangeOffset(CHANGES, end).to_json()
+        return ChangeOffset(CHANGES, end, self.shape.fingerprint).to_json()
 
     def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> Sequence[InputPartition]:
         first, last = ChangeOffset.of(start), ChangeOffset.of(end)
+        self.shape.check_fingerprint(last.shape)
         if first == last:
             return []
         if last.phase == SNAPSHOT:
@@ -226,7 +228,7 @@ class ChangeStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             lsn_text(lsn),
             ", its snapshot held for the first batch" if held else "",
         )
-        return ChangeOffset(SNAPSHOT if snapshot else CHANGES, lsn)
+        return ChangeOffset(SNAPSHOT if snapshot else CHANGES, lsn, self.shape.fingerprint)
 
     def _flushed_end(self, conn: psycopg.Connection[Any]) -> int:
         """A WAL position no record crosses (the insert position now), once the server has flushed it."""
