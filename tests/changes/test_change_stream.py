@@ -299,3 +299,48 @@ def test_snapshot_and_change_rows_hold_what_a_batch_read_holds(
     assert changes.select(*columns).exceptAll(read.where("id > 500")).count() == 0
     assert read.where("id > 500").exceptAll(changes.select(*columns)).count() == 0
     assert changes.count() == 500
+
+
+def test_old_values_follow_the_replica_identity_and_missing_values_are_named(
+    spark, source, emulator, slot, tmp_path
+) -> None:
+    """DEFAULT identity: a delete and a preimage carry the key, an update that leaves a TOASTed value alone
+    does not send it: each lists what it misses. FULL: whole old rows, the unchanged value filled in."""
+    import uuid as uuid_module
+
+    conninfo = emulator.admin_conninfo(DATABASE)
+    big = "".join(uuid_module.uuid4().hex for _ in range(400))  # TOASTed out of line
+    seen: dict[str, list] = {}
+    for identity in ("DEFAULT", "FULL"):
+        table = f"public.cs_identity_{identity.lower()}"
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'SET ROLE "{emulator.user_name}"')
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, n int, big text)")
+            conn.execute(f"ALTER TABLE {table} REPLICA IDENTITY {identity}")
+            conn.execute(f"INSERT INTO {table} VALUES (1, 1, %s)", (big,))
+        name, checkpoint = f"{slot}_{identity.lower()}", str(tmp_path / identity)
+        rows: list = []
+
+        def keep(batch, _, rows=rows) -> None:
+            rows.extend(batch.select("_change_type", "n", "big", "_missing_columns").collect())
+
+        run_stream(spark, source, table, name, checkpoint, keep, available_now=True)  # the snapshot
+        rows.clear()
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f"UPDATE {table} SET n = 2 WHERE id = 1")  # big unchanged
+            conn.execute(f"DELETE FROM {table} WHERE id = 1")
+        run_stream(spark, source, table, name, checkpoint, keep, available_now=True)
+        seen[identity] = [(r[0], r[1], r[2] == big if r[2] else None, r[3]) for r in rows]
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute("SELECT pg_drop_replication_slot(%s)", (name,))
+    assert seen["DEFAULT"] == [
+        ("update_preimage", None, None, ["n", "big"]),
+        ("update_postimage", 2, None, ["big"]),  # not sent: unchanged, and no old row to take it from
+        ("delete", None, None, ["n", "big"]),
+    ]
+    assert seen["FULL"] == [
+        ("update_preimage", 1, True, None),
+        ("update_postimage", 2, True, None),  # filled from the old row
+        ("delete", 2, True, None),
+    ]
