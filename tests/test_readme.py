@@ -200,3 +200,51 @@ def test_reading_example(spark, emulator, monkeypatch) -> None:
     assert len(scope["per_customer"]) == 300
     assert {r["count"] for r in scope["per_customer"]} == {10}
     assert scope["snap"].closed
+
+
+@pytest.mark.skipif(tuple(int(p) for p in pyspark.__version__.split(".")[:2]) < (4, 2), reason="Spark 4.2+")
+def test_changes_example(spark, emulator, monkeypatch, tmp_path) -> None:
+    """Both streams run as written, twice: after the first run, the table changes; after the second, the
+    copy equals the table and the history holds the snapshot and every change."""
+    emulator.create_database("shop")
+    with shop(emulator) as conn:
+        for slot in ("orders_history", "orders_copy"):
+            conn.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                (slot,),
+            )
+        conn.execute("DROP TABLE IF EXISTS public.orders, public.orders_copy")
+        for table in ("orders", "orders_copy"):
+            columns = "id bigint PRIMARY KEY, customer text, amount numeric(12,2)"
+            conn.execute(f"CREATE TABLE public.{table} ({columns})")
+            conn.execute(f'ALTER TABLE public.{table} OWNER TO "{emulator.user_name}"')
+        conn.execute("INSERT INTO public.orders SELECT g, 'c' || (g % 7), g FROM generate_series(1, 1000) g")
+    scope = readme_scope(spark, emulator, monkeypatch)
+    scope.update(HISTORY=str(tmp_path / "history"), CHECKPOINT=str(tmp_path / "checkpoints"))
+    code = compile(example("changes-example"), "README.md", "exec")
+    try:
+        exec(code, scope)
+        for query in (scope["history"], scope["copy"]):
+            query.awaitTermination(300)
+            assert query.exception() is None
+        with shop(emulator) as conn:
+            conn.execute("UPDATE public.orders SET amount = amount * 2 WHERE id <= 100")
+            conn.execute("DELETE FROM public.orders WHERE id > 900")
+            conn.execute("INSERT INTO public.orders SELECT g, 'new', 1 FROM generate_series(2001, 2050) g")
+            conn.execute("UPDATE public.orders SET amount = 7 WHERE id = 2001")  # 2001 twice: the last wins
+        exec(code, scope)
+        for query in (scope["history"], scope["copy"]):
+            query.awaitTermination(300)
+            assert query.exception() is None
+    finally:
+        lakebase_spark.stop_shared_broker_services()
+    with shop(emulator) as conn:
+        table = conn.execute("SELECT id, customer, amount FROM public.orders ORDER BY id").fetchall()
+        copy = conn.execute("SELECT id, customer, amount FROM public.orders_copy ORDER BY id").fetchall()
+        for slot in ("orders_history", "orders_copy"):
+            conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+    assert copy == table
+    assert len(table) == 950
+    history = spark.read.parquet(scope["HISTORY"]).groupBy("_change_type").count()
+    kinds = {r[0]: r[1] for r in history.collect()}
+    assert kinds == {"insert": 1000 + 50, "update_preimage": 101, "update_postimage": 101, "delete": 100}

@@ -37,6 +37,7 @@ class LakebaseDataSource(DataSource):
 
     def schema(self) -> str:
         if _is_change_stream(self.options):
+            check_stream_api()
             check_known(self.options, "stream read")
             options, columns, shape, settings = self._change_stream()
             # The stream's reader runs in a Python process of its own that does not see the session's
@@ -51,6 +52,7 @@ class LakebaseDataSource(DataSource):
 
     def streamReader(self, schema: StructType) -> ChangeStreamReader:
         """``spark.readStream.format("lakebase")``: a table's changes (``datasource/change_stream.py``)."""
+        check_stream_api()
         stream = getattr(self, "_stream", None)
         if stream is None:
             raise SourceOptionsError(
@@ -112,6 +114,19 @@ class LakebaseDataSource(DataSource):
         # secret itself (inside the pickled writer, never in an option, plan text or log).
         login = login.read_here()
         return LakebaseStreamWriter(_plan(request, schema, login, begin=False), login)
+
+
+def check_stream_api() -> None:
+    """Change streams need Spark 4.2's stream reader (offsets given to latestOffset, read limits)."""
+    import pyspark
+
+    version = tuple(int(p) for p in pyspark.__version__.split(".")[:2] if p.isdigit())
+    if version < (4, 2):
+        raise SourceOptionsError(
+            f"spark.readStream.format('lakebase') needs Spark 4.2 or later (its Python stream readers take "
+            f"the start offset and read limits a change stream needs); this Spark is {pyspark.__version__}. "
+            "Read the table in batches with spark.read.format('lakebase') or lakebase_spark.read"
+        )
 
 
 def _is_change_stream(options: Mapping[str, str]) -> bool:
