@@ -12,7 +12,7 @@ import pytest
 import lakebase_spark
 from lakebase_spark.cli import submit_args
 
-from ..conftest import ENDPOINT
+from ..conftest import DATABASE, ENDPOINT
 from ..jobs import run_python
 
 pytestmark = pytest.mark.postgres
@@ -42,6 +42,7 @@ def test_doctor_passes_every_step_against_a_working_setup(emulator) -> None:
         "credential",
         "DNS",
         "login",
+        "replication slots",
     ]
     assert {c["status"] for c in checks.values()} == {"pass"}
     assert "lakebase" in checks["Spark JVM"]["detail"]  # Spark's ServiceLoader really found it
@@ -96,3 +97,25 @@ def test_jar_and_submit_args(emulator) -> None:
     assert printed[0] == "--jars"
     assert lakebase_spark.jar_path() in printed[1].split(",")
     assert printed[2] == "--driver-class-path"
+
+
+def test_doctor_warns_of_an_idle_slot_and_slots_lists_and_drops_it(emulator, admin) -> None:
+    admin.execute("SELECT pg_create_logical_replication_slot('cli_idle', 'pgoutput')")
+    try:
+        done = cli(emulator, "doctor", "--endpoint", ENDPOINT, "--database", DATABASE, "--json", "--no-jvm")
+        check = rows(done)["replication slots"]
+        assert check["status"] == "warn"
+        assert "cli_idle (" in check["detail"]
+        assert f"lakebase-spark slots drop <name> --endpoint {ENDPOINT}" in check["fix"]
+        listed = cli(emulator, "slots", "list", "--endpoint", ENDPOINT, "--database", DATABASE)
+        assert listed.returncode == 0, listed.stderr
+        assert f"cli_idle  database {DATABASE}  idle  keeps" in listed.stdout
+        dropped = cli(emulator, "slots", "drop", "cli_idle", "--endpoint", ENDPOINT, "--database", DATABASE)
+        assert (dropped.returncode, dropped.stdout.strip()) == (0, "dropped slot cli_idle")
+    finally:
+        admin.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+            "WHERE slot_name = 'cli_idle'"
+        )
+    again = cli(emulator, "slots", "drop", "cli_idle", "--endpoint", ENDPOINT, "--database", DATABASE)
+    assert (again.returncode, again.stdout.strip()) == (1, "no slot cli_idle")

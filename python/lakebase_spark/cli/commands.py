@@ -28,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--database", default=DEFAULT_DATABASE, help="database to log in to (%(default)s)")
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     doctor.add_argument("--no-jvm", action="store_true", help="skip the jar and JVM checks")
+    slots = commands.add_parser("slots", help="list the database's logical replication slots, or drop one")
+    slots.add_argument("action", choices=("list", "drop"))
+    slots.add_argument("name", nargs="?", help="the slot to drop")
+    slots.add_argument("--endpoint", help="projects/<project>/branches/<branch>/endpoints/<endpoint>")
+    slots.add_argument("--instance", help="a Lakebase Provisioned instance name (instead of --endpoint)")
+    slots.add_argument("--database", default=DEFAULT_DATABASE, help="the database (%(default)s)")
     commands.add_parser("jar", help="print the provider jar's path")
     commands.add_parser("submit-args", help="print the --jars/--driver-class-path flags spark-submit needs")
     emulator = commands.add_parser("emulator", help="run the local Lakebase emulator until Ctrl-C")
@@ -48,11 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         rest = [a for a in args.args if a != "--"]
         return emulator_main(rest)
+    if (args.endpoint is None) == (args.instance is None):
+        print(f"lakebase-spark {args.command}: give --endpoint or --instance", file=sys.stderr)
+        return 2
+    if args.command == "slots":
+        return _slots(args)
     from .doctor import run_checks
 
-    if (args.endpoint is None) == (args.instance is None):
-        print("lakebase-spark doctor: give --endpoint or --instance", file=sys.stderr)
-        return 2
     checks = run_checks(
         endpoint=args.endpoint, instance=args.instance, database=args.database, jvm=not args.no_jvm
     )
@@ -65,6 +73,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             if c.fix and c.status != "pass":
                 print(f"      {'':<{width}}  fix: {c.fix}")
     return 1 if any(c.status == "fail" for c in checks) else 0
+
+
+def _slots(args: argparse.Namespace) -> int:
+    from ..changes import drop_slot, list_slots
+
+    target = {"endpoint": args.endpoint, "instance": args.instance, "database": args.database}
+    if args.action == "drop":
+        if not args.name:
+            print("lakebase-spark slots drop: name the slot", file=sys.stderr)
+            return 2
+        dropped = drop_slot(args.name, **target)
+        print(f"dropped slot {args.name}" if dropped else f"no slot {args.name}")
+        return 0 if dropped else 1
+    found = list_slots(**target)
+    if not found:
+        print("no logical replication slots")
+    for s in found:
+        reader = f"read by pid {s.active_pid}" if s.active_pid else "idle"
+        retained = "?" if s.retained_bytes is None else f"{s.retained_bytes:,} bytes of WAL"
+        print(f"{s.name}  database {s.database}  {reader}  keeps {retained}  ({s.wal_status})")
+    return 0
 
 
 if __name__ == "__main__":

@@ -110,14 +110,44 @@ def run_checks(
         assert row is not None
         return f"TLS login as {row[0]} to database {row[1]} ({str(row[2]).split(' on ')[0]})"
 
-    _step(
+    if _step(
         checks,
         "login",
         login,
         f"create the Postgres role for {broker.principal} (databricks_create_role, or the Lakebase UI), "
         f"and check that database {database!r} exists",
-    )
+    ):
+        with connect(**target.keywords(), database=database, tokens=broker, address=address) as conn:
+            checks.append(_slots(conn, target))
     return checks
+
+
+def _slots(conn: Any, target: Target) -> Check:
+    """Idle logical replication slots: each keeps the server's WAL until a reader advances it."""
+    from ..postgres.slots import list_slots
+
+    idle = [s for s in list_slots(conn) if s.active_pid is None]
+    if not idle:
+        return Check("replication slots", "pass", "no idle logical replication slot keeps WAL")
+    shown = ", ".join(f"{s.name} ({_size(s.retained_bytes)} of WAL, {s.wal_status})" for s in idle)
+    flag = f"--endpoint {target.name}" if target.kind == "endpoint" else f"--instance {target.name}"
+    return Check(
+        "replication slots",
+        "warn",
+        f"{len(idle)} idle slot(s) keep WAL on the server: {shown}",
+        "restart the change streams that own them, or drop those no stream needs: lakebase-spark slots drop "
+        f"<name> {flag} (Lakebase drops slots idle for about 40 hours)",
+    )
+
+
+def _size(count: int | None) -> str:
+    if count is None:
+        return "no"
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024:
+            return f"{count:.0f} {unit}"
+        count //= 1024
+    return f"{count} TiB"
 
 
 _AUTH_FIX = (
