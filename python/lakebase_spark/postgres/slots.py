@@ -11,6 +11,7 @@ before reading is a typed error that says what to do.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -280,6 +281,11 @@ def create_slot(
         replication.close()
 
 
+#: How long a reader waits for a slot another process holds: the reader of a driver or executor that died
+#: holds it until the server notices its connection is gone.
+BUSY_WAIT = 15.0
+
+
 def peek(
     conn: psycopg.Connection[Any], slot: str, publication: str, upto_lsn: int | None, upto_changes: int | None
 ) -> list[tuple[int, bytes]]:
@@ -287,27 +293,34 @@ def peek(
     ``upto_lsn`` (transactions committing before it) or past ``upto_changes``; consumes nothing."""
     from psycopg import errors
 
-    try:
-        rows = conn.execute(
-            "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, %s, "
-            "'proto_version', '1', 'publication_names', %s)",
-            (slot, lsn_text(upto_lsn) if upto_lsn is not None else None, upto_changes, publication),
-        ).fetchall()
-    except errors.ObjectInUse as e:
-        raise SlotBusyError(
-            f"To fix: stop the other reader of slot {slot!r} (another stream or pg_recvlogical using it), or "
-            f"give this stream its own slotName. The slot is in use: {e.diag.message_primary}",
-            slot=slot,
-        ) from None
-    except errors.UndefinedObject as e:
-        if "publication" in str(e.diag.message_primary or ""):
-            raise PublicationMissingError(
-                f"To fix: make the publication again (CREATE PUBLICATION {publication} FOR TABLE ...) and "
-                f"restart the stream; it was dropped while the stream ran ({e.diag.message_primary})",
+    deadline = time.monotonic() + BUSY_WAIT
+    while True:
+        try:
+            rows = conn.execute(
+                "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, %s, "
+                "'proto_version', '1', 'publication_names', %s)",
+                (slot, lsn_text(upto_lsn) if upto_lsn is not None else None, upto_changes, publication),
+            ).fetchall()
+            break
+        except errors.ObjectInUse as e:
+            if time.monotonic() < deadline:
+                time.sleep(0.5)
+                continue
+            raise SlotBusyError(
+                f"To fix: stop the other reader of slot {slot!r} (another stream or pg_recvlogical using "
+                f"it), or give this stream its own slotName. The slot is in use (for {BUSY_WAIT:.0f} s): "
+                f"{e.diag.message_primary}",
                 slot=slot,
             ) from None
-        gone = f"replication slot {slot!r} is gone: {e.diag.message_primary}"
-        raise SlotMissingError(gone, slot=slot) from None
+        except errors.UndefinedObject as e:
+            if "publication" in str(e.diag.message_primary or ""):
+                raise PublicationMissingError(
+                    f"To fix: make the publication again (CREATE PUBLICATION {publication} FOR TABLE ...) "
+                    f"and restart the stream; it was dropped while the stream ran ({e.diag.message_primary})",
+                    slot=slot,
+                ) from None
+            gone = f"replication slot {slot!r} is gone: {e.diag.message_primary}"
+            raise SlotMissingError(gone, slot=slot) from None
     return [(parse_lsn(lsn), bytes(data)) for lsn, data in rows]
 
 

@@ -42,7 +42,7 @@ class InjectedError:
 class Suspendable(Protocol):
     """What a cold start needs from the database server."""
 
-    def suspend(self) -> None:
+    def suspend(self, *, crash: bool = False) -> None:
         """Stop now; connections are refused from when this returns."""
 
     def wake(self, down_seconds: float, starting_seconds: float) -> None:
@@ -204,14 +204,18 @@ class Faults:
         with self._lock:
             self._server = server
 
-    def cold_start(self, *, down_seconds: float = 1.0, starting_seconds: float = 1.0) -> Future[None]:
+    def cold_start(
+        self, *, down_seconds: float = 1.0, starting_seconds: float = 1.0, crash: bool = False
+    ) -> Future[None]:
         """Suspend Postgres now and wake it in a background thread, like a scale-to-zero endpoint.
 
         When this returns the server is down and open connections are terminated. For ``down_seconds``
         connections are refused (nothing listens); for the next ``starting_seconds`` they are answered
         with SQLSTATE 57P03 "the database system is starting up"; then the real server accepts logins
         again. The endpoint reports state ``INIT`` meanwhile. The returned future completes when Postgres
-        accepts connections (or fails with the restart's error).
+        accepts connections (or fails with the restart's error). ``crash``: Postgres stops as in a crash
+        (immediate shutdown, no checkpoint: replication slots come back at their last checkpointed
+        position).
         """
         down = _non_negative("down_seconds", down_seconds)
         starting = _non_negative("starting_seconds", starting_seconds)
@@ -225,7 +229,7 @@ class Faults:
             future.set_running_or_notify_cancel()
             self._cold_start = future
         try:
-            server.suspend()
+            server.suspend(crash=crash)
         except BaseException as e:
             future.set_exception(e)
             raise

@@ -193,12 +193,14 @@ class PostgresServer:
         with self._lock:
             self._teardown()
 
-    def suspend(self) -> None:
-        """Stop the server process (fast shutdown), keeping its data, as a scaled-to-zero endpoint."""
+    def suspend(self, *, crash: bool = False) -> None:
+        """Stop the server process, keeping its data, as a scaled-to-zero endpoint (fast shutdown), or
+        as a crash (``crash``: immediate shutdown, ``pg_ctl stop -m immediate``: no checkpoint, so the
+        restart runs crash recovery and replication slots go back to their last checkpointed position)."""
         with self._lock:
             if self._root is None or self._closing.is_set():
                 raise EmulatorNotRunningError("Postgres server is not running; nothing to suspend")
-            self._stop_process()
+            self._stop_process(crash=crash)
 
     def wake(self, down_seconds: float, starting_seconds: float) -> None:
         """After :meth:`suspend`: stay down ``down_seconds`` (connections refused), answer 57P03 for
@@ -337,11 +339,13 @@ class PostgresServer:
                     ) from None
                 time.sleep(0.02)
 
-    def _stop_process(self) -> None:
+    def _stop_process(self, *, crash: bool = False) -> None:
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
-            # SIGINT is Postgres' "fast" shutdown: roll back open transactions, disconnect, checkpoint.
-            for sig, timeout in ((signal.SIGINT, _STOP_TIMEOUT_SECONDS), (signal.SIGQUIT, 5.0)):
+            # SIGINT is Postgres' "fast" shutdown: roll back open transactions, disconnect, checkpoint;
+            # SIGQUIT its "immediate" one: every process exits at once, as in a crash.
+            signals = [(signal.SIGINT, _STOP_TIMEOUT_SECONDS)] if not crash else []
+            for sig, timeout in (*signals, (signal.SIGQUIT, 5.0)):
                 process.send_signal(sig)
                 try:
                     process.wait(timeout)
