@@ -16,12 +16,13 @@ ACCOUNTS = 300
 TOTAL = ACCOUNTS * 1000
 
 
-def make_accounts(conninfo: str, table: str, role: str) -> None:
+def make_accounts(conninfo: str, table: str, role: str, accounts: int = ACCOUNTS) -> None:
+    """``accounts`` accounts of 1,000 each (the total: ``accounts * 1000``)."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'SET ROLE "{role}"')
         conn.execute(f"DROP TABLE IF EXISTS {table}")
         conn.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, bal bigint NOT NULL, note text)")
-        conn.execute(f"INSERT INTO {table} SELECT g, 1000, 'a' || g FROM generate_series(1, {ACCOUNTS}) g")
+        conn.execute(f"INSERT INTO {table} SELECT g, 1000, 'a' || g FROM generate_series(1, {accounts}) g")
 
 
 class Mover(threading.Thread):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,26 +36,34 @@ pytestmark = [
 
 
 def change_job(
-    emulator, workdir: Path, how: str, where: str, table: str, slot: str, action: str, must_pass: bool = True
-) -> int:
-    """Run jobs/change_job.py; its exit code (-9: killed as asked). A run that should finish must."""
+    emulator, workdir: Path, how: str, where: str, table: str, slot: str, action: str, *,
+    must_pass: bool = True, during: Callable[[subprocess.Popen[str]], None] | None = None,
+) -> int:  # fmt: skip
+    """Run jobs/change_job.py (``during(job)`` meanwhile); its exit code (-9: killed as asked). A run that
+    should finish must."""
     workdir.mkdir(exist_ok=True)
     env = dict(os.environ, LAKEBASE_TEST_PAT=emulator.pat, PYSPARK_PYTHON=sys.executable)
     args = [how, where, emulator.host, ENDPOINT, DATABASE, str(workdir), table, slot, action]
-    done = subprocess.run(
-        [sys.executable, str(HERE / "change_job.py"), *args], env=env, capture_output=True, text=True,
-        timeout=900, check=False,
+    job = subprocess.Popen(
+        [sys.executable, str(HERE / "change_job.py"), *args], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    try:
+        if during is not None:
+            during(job)
+        stdout, stderr = job.communicate(timeout=900)
+    finally:
+        job.kill()
     if action.startswith("kill"):
-        assert done.returncode == -9, done.stderr[-3000:]
+        assert job.returncode == -9, stderr[-3000:]
     elif must_pass:
-        assert done.returncode == 0, done.stderr[-3000:]
-        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert job.returncode == 0, stderr[-3000:]
+        result = json.loads(stdout.strip().splitlines()[-1])
         assert result["error"] is None, result["error"]
-    return done.returncode
+    return job.returncode
 
 
-def check_log(conninfo: str, table: str) -> dict[str, Any]:
+def check_log(conninfo: str, table: str, total: int = TOTAL) -> dict[str, Any]:
     """Replay the sink's log in order; every change once, the total at every batch, the table at the end."""
     with psycopg.connect(conninfo) as conn:
         log = conn.execute(
@@ -74,7 +83,7 @@ def check_log(conninfo: str, table: str) -> dict[str, Any]:
         else:
             rows.pop(key, None)
     totals.append(sum(b for b, _ in rows.values()))
-    assert set(totals) == {TOTAL}, totals
+    assert set(totals) == {total}, totals
     assert rows == table_rows(conninfo, table)
     return {"batches": len(totals), "changes": len(changes)}
 
@@ -116,3 +125,68 @@ def test_the_driver_killed_at_each_point_and_a_postgres_crash_lose_and_repeat_no
     assert mover.transactions > 300
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+
+
+def test_an_executor_lost_while_the_snapshot_is_read_loses_and_repeats_nothing(emulator, tmp_path) -> None:
+    """An executor JVM killed while its tasks read the snapshot (and log it): the tasks run again on the
+    other, in the same snapshot, still held by the driver; every row once."""
+    conninfo, table, slot = emulator.admin_conninfo(DATABASE), "public.cj_snapshot", "cj_executor"
+    accounts = 200_000
+    make_accounts(conninfo, table, emulator.user_name, accounts=accounts)
+    killed: list[int] = []
+
+    def kill_an_executor_while_reading(job: subprocess.Popen[str]) -> None:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and job.poll() is None:
+                reading = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                    "AND query LIKE '%cj_snapshot%ctid%' AND pid <> pg_backend_pid()"
+                ).fetchone()[0]
+                if reading:
+                    break
+                time.sleep(0.02)
+        executors = [p for p in descendants(job.pid) if b"CoarseGrainedExecutorBackend" in cmdline(p)]
+        if executors:
+            os.kill(executors[0], 9)
+            killed.append(executors[0])
+
+    change_job(
+        emulator, tmp_path, "--master", "local-cluster[2,1,1024]", table, slot, "run:1",
+        during=kill_an_executor_while_reading,
+    )  # fmt: skip
+    assert killed  # an executor really died mid-snapshot
+    change_job(emulator, tmp_path, "--master", "local[2]", table, slot, "drain")
+    seen = check_log(conninfo, table, total=accounts * 1000)
+    assert seen["changes"] == 0  # nothing changed: only the snapshot, each row once
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        assert conn.execute(f"SELECT count(*), count(DISTINCT id) FROM {table}_log").fetchone() == (
+            accounts,
+            accounts,
+        )
+        conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
