@@ -5,12 +5,20 @@ accounts, and a sink that replays a stream's batches onto a dict, checking the t
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import random
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg
+
+from ..conftest import DATABASE, ENDPOINT
+from ..jobs import HERE
 
 ACCOUNTS = 300
 TOTAL = ACCOUNTS * 1000
@@ -138,3 +146,81 @@ def run_stream(
     error = str(query.exception()) if query.exception() is not None else None
     assert (error is None) if fails is None else (fails in str(error)), (error or "no error")[:3000]
     return query
+
+
+def change_job(
+    emulator, workdir: Path, how: str, where: str, table: str, slot: str, action: str, *,
+    must_pass: bool = True, during: Callable[[subprocess.Popen[str]], None] | None = None,
+) -> int:  # fmt: skip
+    """Run jobs/change_job.py (``during(job)`` meanwhile); its exit code (-9: killed as asked). A run that
+    should finish must."""
+    workdir.mkdir(exist_ok=True)
+    env = dict(os.environ, LAKEBASE_TEST_PAT=emulator.pat, PYSPARK_PYTHON=sys.executable)
+    args = [how, where, emulator.host, ENDPOINT, DATABASE, str(workdir), table, slot, action]
+    job = subprocess.Popen(
+        [sys.executable, str(HERE / "change_job.py"), *args], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        if during is not None:
+            during(job)
+        stdout, stderr = job.communicate(timeout=900)
+    finally:
+        job.kill()
+    if action.startswith("kill"):
+        assert job.returncode == -9, stderr[-3000:]
+    elif must_pass:
+        assert job.returncode == 0, stderr[-3000:]
+        result = json.loads(stdout.strip().splitlines()[-1])
+        assert result["error"] is None, result["error"]
+    return job.returncode
+
+
+def check_log(conninfo: str, table: str, total: int = TOTAL) -> dict[str, Any]:
+    """Replay the sink's log in order; every change once, the total at every batch, the table at the end."""
+    with psycopg.connect(conninfo) as conn:
+        log = conn.execute(
+            f"SELECT _batch, _lsn, _seq, _xid, id, bal, note, _change_type FROM {table}_log "
+            "ORDER BY _batch, _lsn, _seq"
+        ).fetchall()
+    changes = [(lsn, xid, key, bal, note, kind) for batch, lsn, _, xid, key, bal, note, kind in log if xid]
+    assert len(changes) == len(set(changes)), "a change was delivered twice"
+    rows: dict[int, tuple[int, str | None]] = {}
+    totals, batch = [], None
+    for number, _, _, _, key, bal, note, kind in log:
+        if batch is not None and number != batch:
+            totals.append(sum(b for b, _ in rows.values()))
+        batch = number
+        if kind in ("insert", "update_postimage"):
+            rows[key] = (bal, note)
+        else:
+            rows.pop(key, None)
+    totals.append(sum(b for b, _ in rows.values()))
+    assert set(totals) == {total}, totals
+    assert rows == table_rows(conninfo, table)
+    return {"batches": len(totals), "changes": len(changes)}
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

@@ -6,23 +6,17 @@ sink's log, replayed, equals the source table, and no change is delivered in two
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import psycopg
 import pyspark
 import pytest
 
-from ..conftest import DATABASE, ENDPOINT
-from ..jobs import HERE
-from .streams import TOTAL, Mover, make_accounts, table_rows
+from ..conftest import DATABASE
+from .streams import Mover, change_job, check_log, cmdline, descendants, make_accounts
 
 pytestmark = [
     pytest.mark.spark,
@@ -33,59 +27,6 @@ pytestmark = [
         tuple(int(p) for p in pyspark.__version__.split(".")[:2]) < (4, 2), reason="Spark 4.2+"
     ),
 ]
-
-
-def change_job(
-    emulator, workdir: Path, how: str, where: str, table: str, slot: str, action: str, *,
-    must_pass: bool = True, during: Callable[[subprocess.Popen[str]], None] | None = None,
-) -> int:  # fmt: skip
-    """Run jobs/change_job.py (``during(job)`` meanwhile); its exit code (-9: killed as asked). A run that
-    should finish must."""
-    workdir.mkdir(exist_ok=True)
-    env = dict(os.environ, LAKEBASE_TEST_PAT=emulator.pat, PYSPARK_PYTHON=sys.executable)
-    args = [how, where, emulator.host, ENDPOINT, DATABASE, str(workdir), table, slot, action]
-    job = subprocess.Popen(
-        [sys.executable, str(HERE / "change_job.py"), *args], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        if during is not None:
-            during(job)
-        stdout, stderr = job.communicate(timeout=900)
-    finally:
-        job.kill()
-    if action.startswith("kill"):
-        assert job.returncode == -9, stderr[-3000:]
-    elif must_pass:
-        assert job.returncode == 0, stderr[-3000:]
-        result = json.loads(stdout.strip().splitlines()[-1])
-        assert result["error"] is None, result["error"]
-    return job.returncode
-
-
-def check_log(conninfo: str, table: str, total: int = TOTAL) -> dict[str, Any]:
-    """Replay the sink's log in order; every change once, the total at every batch, the table at the end."""
-    with psycopg.connect(conninfo) as conn:
-        log = conn.execute(
-            f"SELECT _batch, _lsn, _seq, _xid, id, bal, note, _change_type FROM {table}_log "
-            "ORDER BY _batch, _lsn, _seq"
-        ).fetchall()
-    changes = [(lsn, xid, key, bal, note, kind) for batch, lsn, _, xid, key, bal, note, kind in log if xid]
-    assert len(changes) == len(set(changes)), "a change was delivered twice"
-    rows: dict[int, tuple[int, str | None]] = {}
-    totals, batch = [], None
-    for number, _, _, _, key, bal, note, kind in log:
-        if batch is not None and number != batch:
-            totals.append(sum(b for b, _ in rows.values()))
-        batch = number
-        if kind in ("insert", "update_postimage"):
-            rows[key] = (bal, note)
-        else:
-            rows.pop(key, None)
-    totals.append(sum(b for b, _ in rows.values()))
-    assert set(totals) == {total}, totals
-    assert rows == table_rows(conninfo, table)
-    return {"batches": len(totals), "changes": len(changes)}
 
 
 def test_the_driver_killed_at_each_point_and_a_postgres_crash_lose_and_repeat_nothing(
@@ -165,28 +106,3 @@ def test_an_executor_lost_while_the_snapshot_is_read_loses_and_repeats_nothing(e
             accounts,
         )
         conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-
-
-def descendants(pid: int) -> list[int]:
-    """The processes below ``pid`` (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""

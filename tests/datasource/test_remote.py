@@ -13,6 +13,7 @@ import pyspark
 import pytest
 from psycopg import sql
 
+from ..changes.streams import Mover, change_job, check_log, make_accounts
 from ..conftest import DATABASE, ENDPOINT
 from ..connect_servers import event_log_conf, started_connect_server
 from ..jobs import run_job
@@ -48,7 +49,21 @@ def test_a_connect_server_with_no_jar_reads_and_writes_exactly(emulator, admin, 
         )
         # Tasks failing upstream of the writer, every mode and the stream writer (no jar: no JVM writer)
         upstream = run_upstream_job(emulator, tmp_path, "--remote", remote)
+        # A change stream while money moves between accounts, then drained (Trigger.AvailableNow)
+        conninfo, accounts = emulator.admin_conninfo(DATABASE), "public.jf_accounts"
+        make_accounts(conninfo, accounts, emulator.user_name)
+        mover = Mover(conninfo, accounts)
+        mover.start()
+        try:
+            change_job(emulator, tmp_path / "changes", "--remote", remote, accounts, "jf_changes", "run:4")
+        finally:
+            mover.stopping.set()
+            mover.join(30)
+        change_job(emulator, tmp_path / "changes", "--remote", remote, accounts, "jf_changes", "drain")
     check_upstream(upstream, jvm=False)
+    assert mover.error is None
+    assert check_log(conninfo, accounts)["batches"] >= 4
+    admin.execute("SELECT pg_drop_replication_slot('jf_changes')")
     assert result["connect"] is True
     assert result["credentials"] == "token"  # the broker counts as unreachable
     assert result["overwrite"] == [ROWS, ROWS, sum(range(ROWS))]
