@@ -22,10 +22,18 @@ from pathlib import Path
 from databricks.sdk import WorkspaceClient
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import IntegerType
 
 from lakebase_spark.datasource import register, source_options
 from lakebase_spark.serving.service import BrokerService
 from lakebase_spark.tokens.broker import TokenBroker
+
+
+def pause(value):  # type: ignore[no-untyped-def]  # hints would make it a pandas UDF
+    """A Python UDF that pauses a second every 5,000 ids (a snapshot task of 10,000 rows: 2 s)."""
+    if value % 5000 == 1:
+        time.sleep(1)
+    return value
 
 
 def main() -> None:
@@ -50,6 +58,8 @@ def main() -> None:
         if kind == "kill-before" and batch_id == target:
             os.kill(os.getpid(), signal.SIGKILL)  # offsets written, nothing of the batch logged
         rows = batch.withColumn("_seq", F.monotonically_increasing_id()).withColumn("_batch", F.lit(batch_id))
+        if kind == "slow-run" and batch_id == 0:
+            rows = rows.withColumn("id", F.udf(pause, IntegerType())("id"))
         writer = rows.write.format("lakebase").options(**opts).option("dbtable", f"{table}_log")
         writer.option("writeId", f"{slot}/{batch_id}").mode("append").save()
         if kind == "kill-after" and batch_id == target:
@@ -70,7 +80,7 @@ def main() -> None:
         deadline = time.monotonic() + 300
         while query.isActive and time.monotonic() < deadline:
             done = [p.get("batchId", -1) for p in query.recentProgress]
-            if kind == "run" and target is not None and done and max(done) >= target:
+            if kind in ("run", "slow-run") and target is not None and done and max(done) >= target:
                 break
             time.sleep(0.2)
         query.stop()
