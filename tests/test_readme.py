@@ -248,3 +248,48 @@ def test_changes_example(spark, emulator, monkeypatch, tmp_path) -> None:
     history = spark.read.parquet(scope["HISTORY"]).groupBy("_change_type").count()
     kinds = {r[0]: r[1] for r in history.collect()}
     assert kinds == {"insert": 1000 + 50, "update_preimage": 101, "update_postimage": 101, "delete": 100}
+
+
+@pytest.mark.skipif(tuple(int(p) for p in pyspark.__version__.split(".")[:2]) < (4, 2), reason="Spark 4.2+")
+def test_xmin_example(spark, emulator, monkeypatch, tmp_path) -> None:
+    """The slot-free stream as written, twice: after the second run the mirror holds every row of the table
+    as it is now, and the deleted rows as they were (a slot-free stream sees no delete)."""
+    from lakebase_spark.datasource import register, source_options
+
+    emulator.create_database("shop")
+    with shop(emulator) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.orders, public.orders_mirror")
+        for table in ("orders", "orders_mirror"):
+            conn.execute(
+                f"CREATE TABLE public.{table} (id bigint PRIMARY KEY, customer text, amount numeric(12,2))"
+            )
+            conn.execute(f'ALTER TABLE public.{table} OWNER TO "{emulator.user_name}"')
+        conn.execute("INSERT INTO public.orders SELECT g, 'c' || (g % 7), g FROM generate_series(1, 1000) g")
+    scope = readme_scope(spark, emulator, monkeypatch)
+    register(spark)
+    scope.update(
+        CHECKPOINT=str(tmp_path / "checkpoints"),
+        lakebase_spark=lakebase_spark,
+        opts=source_options(ENDPOINT, database="shop"),
+    )
+    code = compile(example("xmin-example"), "README.md", "exec")
+    try:
+        exec(code, scope)
+        scope["mirror"].awaitTermination(300)
+        assert scope["mirror"].exception() is None
+        with shop(emulator) as conn:
+            before = dict(conn.execute("SELECT id, amount FROM public.orders WHERE id > 990").fetchall())
+            conn.execute("UPDATE public.orders SET amount = amount * 2 WHERE id <= 100")
+            conn.execute("DELETE FROM public.orders WHERE id > 990")
+            conn.execute("INSERT INTO public.orders SELECT g, 'new', 1 FROM generate_series(2001, 2050) g")
+        exec(code, scope)
+        scope["mirror"].awaitTermination(300)
+        assert scope["mirror"].exception() is None
+    finally:
+        lakebase_spark.stop_shared_broker_services()
+    with shop(emulator) as conn:
+        table = conn.execute("SELECT id, customer, amount FROM public.orders ORDER BY id").fetchall()
+        mirror = conn.execute("SELECT id, customer, amount FROM public.orders_mirror ORDER BY id").fetchall()
+    assert len(table) == 1040
+    assert [r for r in mirror if r[0] <= 990 or r[0] > 2000] == table
+    assert {r[0]: r[2] for r in mirror if 990 < r[0] <= 1000} == before  # deletes are not seen

@@ -121,7 +121,8 @@ def table_rows(conninfo: str, table: str) -> dict[int, tuple[int, str | None]]:
 
 
 def run_stream(
-    spark: Any, options: dict[str, str], table: str, slot: str, checkpoint: str, sink: Callable[..., None],
+    spark: Any, options: dict[str, str], table: str, slot: str | None, checkpoint: str,
+    sink: Callable[..., None],
     *, available_now: bool = False, until: Callable[[], bool] | None = None, fails: str | None = None,
     **extra: str,
 ) -> Any:  # fmt: skip
@@ -131,7 +132,9 @@ def run_stream(
     import time
 
     reader = spark.readStream.format("lakebase").options(**options).option("dbtable", table)
-    df = reader.option("slotName", slot).options(**extra).load()
+    if slot is not None:  # None: mode=xmin in ``extra``
+        reader = reader.option("slotName", slot)
+    df = reader.options(**extra).load()
     writer = df.writeStream.foreachBatch(sink).option("checkpointLocation", checkpoint)
     if available_now:
         query = writer.trigger(availableNow=True).start()

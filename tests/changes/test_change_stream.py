@@ -344,3 +344,37 @@ def test_old_values_follow_the_replica_identity_and_missing_values_are_named(
         ("update_postimage", 2, True, None),  # filled from the old row
         ("delete", 2, True, None),
     ]
+
+
+def test_a_stream_outlives_its_tokens(spark, emulator, workspace, slot, tmp_path) -> None:
+    """3 s tokens and a stream of many batches: every batch's logins use a current token (the broker
+    mints as time passes), and the stream neither fails nor misses a change."""
+    from lakebase_spark import BrokerService, TokenBroker
+    from lakebase_spark.datasource import source_options
+
+    conninfo, table = emulator.admin_conninfo(DATABASE), "public.cs_rotation"
+    make_accounts(conninfo, table, emulator.user_name)
+    old = emulator.token_ttl
+    emulator.token_ttl = 3
+    mover = Mover(conninfo, table)
+    replay = Replay()
+    try:
+        with BrokerService(TokenBroker(workspace)) as service:
+            options = source_options(ENDPOINT, database=DATABASE, broker=service, credentials="broker")
+            mover.start()
+            started = time.monotonic()
+            run_stream(
+                spark, options, table, slot, str(tmp_path / "checkpoint"), replay,
+                until=lambda: time.monotonic() - started > 12 and len(replay.delivered) >= 6,
+            )  # fmt: skip
+            mover.stopping.set()
+            mover.join(30)
+            run_stream(spark, options, table, slot, str(tmp_path / "checkpoint"), replay, available_now=True)
+            mints = service.stats()["mints"]
+    finally:
+        mover.stopping.set()
+        emulator.token_ttl = old
+    assert mover.error is None
+    assert mints >= 4  # tokens came and went while the stream ran
+    assert set(replay.totals) == {TOTAL}
+    assert replay.rows == table_rows(conninfo, table)

@@ -1,6 +1,7 @@
 """Change streams: a table's inserts, updates and deletes from a logical replication slot
-(``spark.readStream.format("lakebase")``, ``datasource/change_stream.py``): the offsets of its
-batches (:mod:`.offsets`), a batch's rows from pgoutput (:mod:`.batches`), its errors, and the slots'
+(``spark.readStream.format("lakebase")``, ``datasource/change_stream.py``), or without a slot by
+transaction id (``mode=xmin``, ``datasource/xmin_stream.py``, :mod:`.xids`): the offsets of their
+batches (:mod:`.offsets`), a batch's rows from pgoutput (:mod:`.batches`), their errors, and the slots'
 upkeep (:mod:`.admin`)."""
 
 from ..postgres.slots import (
@@ -16,6 +17,7 @@ from ..postgres.slots import (
 )
 from .admin import drop_slot, list_slots
 from .errors import ChangeStreamError, SchemaChangedError, SnapshotLostError, TruncatedError
+from .xids import XidWraparoundError
 
 __all__ = [
     "ChangeStreamError",
@@ -31,6 +33,7 @@ __all__ = [
     "SlotState",
     "SnapshotLostError",
     "TruncatedError",
+    "XidWraparoundError",
     "drop_slot",
     "list_slots",
 ]

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from ..postgres.pgoutput import lsn_text, parse_lsn
 from .errors import ChangeStreamError
 
-__all__ = ["CHANGES", "SNAPSHOT", "START", "ChangeOffset", "Phase"]
+__all__ = ["CHANGES", "SNAPSHOT", "START", "ChangeOffset", "Phase", "XminOffset"]
 
 Phase = Literal["start", "snapshot", "changes"]
 START: Phase = "start"
@@ -47,4 +47,41 @@ class ChangeOffset:
 
     @classmethod
     def start(cls) -> ChangeOffset:
+        return cls(START, 0)
+
+
+@dataclass(frozen=True)
+class XminOffset:
+    """An offset of a slot-free stream (``mode=xmin``): batches end at transaction-id horizons.
+
+    ``START`` (0) before the first batch; then ``CHANGES`` at a horizon: the batch that ends there
+    holds the rows whose current version a transaction with an id from the previous end up to (not
+    including) this one wrote. The first batch of a ``snapshot`` stream starts at id 0: every row.
+    """
+
+    phase: Phase
+    xid: int
+    shape: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"mode": "xmin", "phase": self.phase, "xid": str(self.xid), "shape": self.shape}
+
+    @classmethod
+    def of(cls, offset: dict[str, Any]) -> XminOffset:
+        phase, xid, shape = offset.get("phase"), offset.get("xid"), offset.get("shape", "")
+        if (
+            offset.get("mode") != "xmin"
+            or phase not in (START, CHANGES)
+            or not isinstance(xid, str)
+            or not xid.isdigit()
+            or not isinstance(shape, str)
+        ):
+            raise ChangeStreamError(
+                f"the checkpoint holds an offset this change stream (mode=xmin) did not write ({offset!r}): "
+                "start the stream with a checkpoint of its own"
+            )
+        return cls(phase, int(xid), shape)
+
+    @classmethod
+    def start(cls) -> XminOffset:
         return cls(START, 0)

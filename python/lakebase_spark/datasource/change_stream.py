@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql.datasource import DataSourceStreamReader, InputPartition
 from pyspark.sql.streaming.datasource import SupportsTriggerAvailableNow
 
-from ..changes.batches import ColumnShape, TableShape, change_batches, change_rows
+from ..changes.batches import METADATA_COLUMNS, ColumnShape, TableShape, change_batches, change_rows
 from ..changes.errors import SnapshotLostError
 from ..changes.offsets import CHANGES, SNAPSHOT, START, ChangeOffset
 from ..postgres import slots
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import psycopg
     import pyarrow as pa
 
-__all__ = ["ChangeStreamReader", "StreamSettings", "stream_settings", "table_shape"]
+__all__ = ["ChangeStreamReader", "StreamSettings", "metadata_arrays", "stream_settings", "table_shape"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ FLUSH_WAIT = 30.0
 class StreamSettings:
     """A change stream's options, checked."""
 
+    mode: str  # "slot" (a logical replication slot) or "xmin" (slot-free: rows by transaction id)
     slot: str
     publication: str
     starting: str  # "snapshot" or "latest"
@@ -65,13 +66,15 @@ class StreamSettings:
     partitions: int
 
 
+MODES = ("slot", "xmin")
+
+
 def stream_settings(options: SourceOptions) -> StreamSettings:
-    slot = options.get("slotName") or ""
-    if not slots.SLOT_NAME.fullmatch(slot):
+    mode = (options.get("mode") or "slot").lower()
+    if mode not in MODES:
         raise SourceOptionsError(
-            "a change stream needs option slotName: a name of its own for its replication slot, kept across "
-            "restarts (lower-case letters, digits and _, at most 63), e.g. 'orders_to_lake'"
-            + (f"; got {slot!r}" if slot else "")
+            "option mode is 'slot' (the default: every insert, update and delete, from a logical replication "
+            f"slot) or 'xmin' (no slot: changed rows as they are now, no deletes), got {mode!r}"
         )
     starting = (options.get("startingPosition") or "snapshot").lower()
     if starting not in ("snapshot", "latest"):
@@ -82,8 +85,26 @@ def stream_settings(options: SourceOptions) -> StreamSettings:
     max_rows = options.integer("maxRowsPerTrigger", 0) or None
     if max_rows is not None and max_rows < 1:
         raise SourceOptionsError(f"option maxRowsPerTrigger must be at least 1, got {max_rows}")
+    partitions = options.integer("numPartitions", 8)
+    if partitions < 1:
+        raise SourceOptionsError(f"option numPartitions must be at least 1, got {partitions}")
+    if mode == "xmin":
+        given = [name for name in ("slotName", "publication", "maxRowsPerTrigger") if options.get(name)]
+        if given:
+            raise SourceOptionsError(
+                "a change stream with mode=xmin uses no replication slot and reads each batch's changed "
+                f"rows whole: leave out option(s) {', '.join(given)} (or use mode=slot)"
+            )
+        return StreamSettings(mode, "", "", starting, None, partitions)
+    slot = options.get("slotName") or ""
+    if not slots.SLOT_NAME.fullmatch(slot):
+        raise SourceOptionsError(
+            "a change stream needs option slotName: a name of its own for its replication slot, kept across "
+            "restarts (lower-case letters, digits and _, at most 63), e.g. 'orders_to_lake'; or option "
+            "mode=xmin for a stream without a slot (no deletes)" + (f"; got {slot!r}" if slot else "")
+        )
     publication = options.get("publication") or f"lakebase_spark_{slot}"
-    return StreamSettings(slot, publication, starting, max_rows, options.integer("numPartitions", 8))
+    return StreamSettings(mode, slot, publication, starting, max_rows, partitions)
 
 
 def table_shape(conn: psycopg.Connection[Any], options: SourceOptions) -> tuple[list[ReadColumn], TableShape]:
@@ -303,16 +324,9 @@ class ChangeStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         options = dataclasses.replace(self.options, raw=raw)
         reader = LakebaseReader(options, self.columns, [c.name for c in self.columns])
         for batch in reader.read(SqlPartition(partition.index, partition.predicate)):
-            n = batch.num_rows
-            extra = [
-                pa.array(["insert"] * n, pa.string()),
-                pa.array([partition.lsn] * n, pa.int64()),
-                pa.nulls(n, pa.timestamp("us", tz="UTC")),
-                pa.nulls(n, pa.int64()),
-                pa.nulls(n, pa.list_(pa.string())),
-            ]
+            extra = metadata_arrays(batch.num_rows, "insert", partition.lsn)
             yield pa.RecordBatch.from_arrays(
-                [*batch.columns, *extra], names=[*batch.schema.names, *_METADATA_NAMES]
+                [*batch.columns, *extra.values()], names=[*batch.schema.names, *extra]
             )
 
     def _read_changes(self, partition: ChangePartition) -> Iterator[pa.RecordBatch]:
@@ -334,7 +348,21 @@ class ChangeStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             yield from change_batches(rows, self.shape, loaders)
 
 
-_METADATA_NAMES = ("_change_type", "_lsn", "_commit_timestamp", "_xid", "_missing_columns")
+def metadata_arrays(
+    n: int, change_type: str, lsn: int | None, xids: pa.Array | None = None
+) -> dict[str, pa.Array]:
+    """The metadata columns (``METADATA_COLUMNS``) of ``n`` rows read from the table itself, not the slot."""
+    import pyarrow as pa
+
+    arrays = {
+        "_change_type": pa.array([change_type] * n, pa.string()),
+        "_lsn": pa.nulls(n, pa.int64()) if lsn is None else pa.array([lsn] * n, pa.int64()),
+        "_commit_timestamp": pa.nulls(n, pa.timestamp("us", tz="UTC")),
+        "_xid": pa.nulls(n, pa.int64()) if xids is None else xids,
+        "_missing_columns": pa.nulls(n, pa.list_(pa.string())),
+    }
+    assert list(arrays) == [name for name, _ in METADATA_COLUMNS]
+    return arrays
 
 
 def _whole_transactions(messages: list[tuple[int, bytes]], max_rows: int) -> int | None:

@@ -90,6 +90,7 @@ KNOWN_OPTIONS: dict[str, tuple[str, ...]] = {
     "stream write": (*_TARGET, "checkpointLocation"),
     "stream read": (
         *_TARGET,
+        "mode",
         "slotName",
         "publication",
         "startingPosition",

@@ -19,6 +19,7 @@ from .options import FORMAT, SourceOptions, SourceOptionsError, check_known
 from .reader import FilteringReader, LakebaseReader, describe_columns
 from .streams import LakebaseStreamWriter
 from .writer import LakebaseWriter, LoginConnector
+from .xmin_stream import XminStreamReader
 
 if TYPE_CHECKING:
     import psycopg
@@ -50,11 +51,14 @@ class LakebaseDataSource(DataSource):
         columns = describe_columns(SourceOptions.parse(self.options))
         return ", ".join(f"`{c.name.replace('`', '``')}` {c.spark_type}" for c in columns)
 
-    def streamReader(self, schema: StructType) -> ChangeStreamReader:
-        """``spark.readStream.format("lakebase")``: a table's changes (``datasource/change_stream.py``)."""
+    def streamReader(self, schema: StructType) -> ChangeStreamReader | XminStreamReader:
+        """``spark.readStream.format("lakebase")``: a table's changes, from a slot
+        (``datasource/change_stream.py``) or, with ``mode=xmin``, by transaction id (``xmin_stream.py``)."""
         check_stream_api()
         stream = getattr(self, "_stream", None)
         if stream is None:
+            if not _is_change_stream(self.options):
+                stream_settings(SourceOptions.parse(self.options))  # names what a stream needs
             raise SourceOptionsError(
                 "a change stream takes its table's own schema: leave out .schema(...) on readStream"
             )
@@ -62,7 +66,8 @@ class LakebaseDataSource(DataSource):
         metadata = {name for name, _ in METADATA_COLUMNS}
         if [name for name in schema.fieldNames() if name not in metadata] != [c.name for c in shape.columns]:
             raise SourceOptionsError("a change stream reads all its table's columns: .schema() cannot narrow")
-        return ChangeStreamReader(options, columns, shape, settings)
+        kind = XminStreamReader if settings.mode == "xmin" else ChangeStreamReader
+        return kind(options, columns, shape, settings)
 
     def _change_stream(self) -> tuple[SourceOptions, list[ReadColumn], TableShape, StreamSettings]:
         options = SourceOptions.parse(self.options)
@@ -130,8 +135,9 @@ def check_stream_api() -> None:
 
 
 def _is_change_stream(options: Mapping[str, str]) -> bool:
-    """A read is a change stream when it names its slot (Spark asks a stream's schema as a batch's)."""
-    return any(k.lower() == "slotname" for k in options)
+    """A read is a change stream when it names its slot or its mode (Spark asks a stream's schema as
+    it asks a batch read's, so the options tell them apart)."""
+    return any(k.lower() in ("slotname", "mode") for k in options)
 
 
 def _write_options(options: Mapping[str, str]) -> tuple[SourceOptions, TableName, Login]:

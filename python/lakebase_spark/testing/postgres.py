@@ -202,6 +202,19 @@ class PostgresServer:
                 raise EmulatorNotRunningError("Postgres server is not running; nothing to suspend")
             self._stop_process(crash=crash)
 
+    def reset_wal(self, *args: str) -> None:
+        """Run ``pg_resetwal`` with ``args`` on the cluster, stopped by :meth:`suspend` (then :meth:`wake`
+        it): ``reset_wal("-e", "1")`` makes it a cluster that has used 2^32 transaction ids."""
+        with self._lock:
+            if self._root is None or self._process is not None:
+                raise EmulatorNotRunningError("reset_wal needs a suspended server (call suspend() first)")
+            done = subprocess.run(  # noqa: S603 - our own argv
+                [str(self._binary("pg_resetwal")), *args, "-D", str(self.data_dir)],
+                capture_output=True, text=True, check=False, timeout=60, **self._subprocess_kwargs(),
+            )  # fmt: skip
+            if done.returncode != 0:
+                raise PostgresStartError(f"pg_resetwal {' '.join(args)} failed: {done.stderr.strip()}")
+
     def wake(self, down_seconds: float, starting_seconds: float) -> None:
         """After :meth:`suspend`: stay down ``down_seconds`` (connections refused), answer 57P03 for
         ``starting_seconds``, then start the server again on the same port. Blocks until it is ready.
