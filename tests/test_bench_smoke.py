@@ -28,6 +28,7 @@ CASES = [
     "herd",
     "jarfree",
     "reads",
+    "changes",
 ]
 
 
