@@ -18,18 +18,20 @@ from __future__ import annotations
 import datetime
 import decimal
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from ..names import TableName
 from ..postgres import pgoutput as pg
 from .errors import ChangeStreamError, SchemaChangedError, TruncatedError
+from .tuples import PADDING, TEXT, UNCHANGED, Tuples, be_uint, read_tuples, texts
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
-__all__ = ["METADATA_COLUMNS", "ColumnShape", "TableShape", "change_batches", "change_rows"]
+__all__ = ["CHANGE_TYPES", "METADATA_COLUMNS", "ColumnShape", "TableShape", "change_batches"]
 
 #: The columns every change row has after the table's own.
 METADATA_COLUMNS = (
@@ -99,126 +101,235 @@ class TableShape:
             )
 
 
-class ChangeRow(NamedTuple):
-    change: str
-    lsn: int
-    committed: datetime.datetime
-    xid: int
-    values: tuple[pg.Value, ...]
-    missing: tuple[str, ...]
+#: ``_change_type`` values, by the codes the decoder gives them.
+CHANGE_TYPES = ("insert", "update_preimage", "update_postimage", "delete")
+_INSERT, _PRE, _POST, _DELETE = range(4)
+_I, _U, _D, _N, _K, _O = (ord(c) for c in "IUDNKO")
+#: A batch holds the rows of at most this many messages, and of at most this many bytes of them.
+BATCH_MESSAGES = BATCH_ROWS // 2
+BATCH_BYTES = 256 << 20
 
 
-def change_rows(
-    messages: Iterable[tuple[int, bytes]], shape: TableShape, start: int, end: int
-) -> Iterator[ChangeRow]:
-    """The table's changes in transactions committed in ``[start, end)`` (others, e.g. ones a slot that
-    went back after a crash returns again, are dropped), in commit order."""
-    names = [c.name for c in shape.columns]
-    relation: pg.Relation | None = None  # the table's latest Relation message
-    keys: tuple[int, ...] = ()  # its replica identity's columns
-    begin: pg.Begin | None = None
-    for _, data in messages:
-        message = pg.decode(data)
-        if isinstance(message, pg.Begin):
-            begin = message
-            continue
-        if isinstance(message, pg.Commit):
-            begin = None
-            continue
-        if isinstance(message, pg.Relation):
-            if (message.namespace, message.name) == (shape.table.schema, shape.table.name):
-                shape.check(message)
-                relation = message
-                keys = tuple(i for i, c in enumerate(message.columns) if c.key)
-            continue
-        if begin is None or not start <= begin.final_lsn < end:
-            continue
-        if isinstance(message, pg.Truncate):
-            if relation is not None and relation.oid in message.relations:
-                raise TruncatedError(
-                    f"lakebase: {shape.table} was truncated (transaction {begin.xid}, commit LSN "
-                    f"{pg.lsn_text(begin.final_lsn)}): a change stream has no delete to send for it. To go "
-                    "on: empty the sink's copy, then start a new stream (a new slotName and checkpoint: it "
-                    "begins with a snapshot)"
-                )
-            continue
-        if not isinstance(message, pg.Insert | pg.Update | pg.Delete):
-            continue  # Origin, Type and logical decoding messages carry no rows
-        if relation is None or message.relation != relation.oid:
-            continue  # another table of the publication
-        yield from _rows(message, begin, names, keys)
+@dataclass(frozen=True)
+class _Transactions:
+    """The transactions of a change batch's messages (Begin .. Commit), and the table's Relations."""
 
-
-def _rows(
-    message: pg.Insert | pg.Update | pg.Delete, begin: pg.Begin, names: list[str], keys: tuple[int, ...]
-) -> Iterator[ChangeRow]:
-    lsn, committed, xid = begin.final_lsn, begin.commit_time, begin.xid
-
-    def row(change: str, values: tuple[pg.Value, ...]) -> ChangeRow:
-        if pg.UNCHANGED not in values:
-            return ChangeRow(change, lsn, committed, xid, values, ())
-        missing = tuple(n for n, v in zip(names, values, strict=True) if v is pg.UNCHANGED)
-        clean = tuple(None if v is pg.UNCHANGED else v for v in values)
-        return ChangeRow(change, lsn, committed, xid, clean, missing)
-
-    def key_row(change: str, values: tuple[pg.Value, ...]) -> ChangeRow:
-        """The replica identity's columns of ``values``; the others missing."""
-        clean: list[pg.Value] = [None] * len(names)
-        for i in keys:
-            clean[i] = values[i]
-        missing = tuple(n for i, n in enumerate(names) if i not in keys)
-        return (
-            row(change, tuple(clean))
-            if pg.UNCHANGED in clean
-            else ChangeRow(change, lsn, committed, xid, tuple(clean), missing)
-        )
-
-    if isinstance(message, pg.Insert):
-        yield row("insert", message.new)
-    elif isinstance(message, pg.Delete):
-        yield row("delete", message.old) if message.old_kind == "O" else key_row("delete", message.old)
-    else:
-        old = message.old
-        if message.old_kind == "O" and old is not None:  # REPLICA IDENTITY FULL: the whole old row
-            new = tuple(o if n is pg.UNCHANGED else n for n, o in zip(message.new, old, strict=True))
-            yield row("update_preimage", old)
-        else:  # the key: the old one if it changed, else the new row's
-            new = message.new
-            yield key_row("update_preimage", old if old is not None else message.new)
-        yield row("update_postimage", new)
+    begins: np.ndarray  # message index of each Begin
+    commits: np.ndarray  # message index of its Commit (past the end if none)
+    wanted: np.ndarray  # committed in [start, end)
+    lsn: np.ndarray  # its commit LSN
+    micros: np.ndarray  # its commit time, microseconds since 1970 (UTC)
+    xid: np.ndarray
+    relations: np.ndarray  # message index of each Relation of the table
+    oids: np.ndarray  # its oid
+    keys: np.ndarray  # (relations, columns) bool: the replica identity's columns
 
 
 def change_batches(
-    rows: Iterable[ChangeRow], shape: TableShape, loaders: list[Any]
+    messages: Sequence[tuple[int, bytes]], shape: TableShape, loaders: list[Any], start: int, end: int
 ) -> Iterator[pa.RecordBatch]:
-    """The rows as Arrow batches of the stream's schema; ``loaders[i]`` parses column i's text (psycopg)."""
-    chunk: list[ChangeRow] = []
-    for change in rows:
-        chunk.append(change)
-        if len(chunk) == BATCH_ROWS:
-            yield _batch(chunk, shape, loaders)
-            chunk = []
-    if chunk:
-        yield _batch(chunk, shape, loaders)
+    """The table's changes in transactions committed in ``[start, end)`` (others, e.g. ones a slot that
+    went back after a crash returns again, are dropped), in commit order, as Arrow batches of the
+    stream's schema; ``loaders[i]`` parses column i's text where Arrow cannot (psycopg's loader)."""
+    import numpy as np
+
+    datas = [data for _, data in messages]
+    sizes = np.fromiter(map(len, datas), np.int64, len(datas))
+    if not len(datas):
+        return
+    if not sizes.all():
+        raise pg.PgoutputError("an empty pgoutput message")
+    offsets = np.zeros(len(datas) + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    buf = np.frombuffer(b"".join(datas) + bytes(PADDING), np.uint8)
+    kinds = buf[offsets[:-1]]
+    rows = (kinds == _I) | (kinds == _U) | (kinds == _D)
+    tx = _transactions(datas, np.flatnonzero(~rows), shape, start, end)
+    # The row messages of the table in wanted transactions, each with its transaction and Relation
+    candidates = np.flatnonzero(rows)
+    if np.any(sizes[candidates] < 7):
+        raise pg.PgoutputError("a pgoutput row message ends early")
+    t = np.searchsorted(tx.begins, candidates, side="right") - 1
+    r = np.searchsorted(tx.relations, candidates, side="right") - 1
+    t_at, r_at = np.maximum(t, 0), np.maximum(r, 0)
+    ok = (t >= 0) & (r >= 0)
+    if len(tx.begins):
+        ok &= (candidates < tx.commits[t_at]) & tx.wanted[t_at]
+    if len(tx.relations):
+        ok &= be_uint(buf, offsets[candidates] + 1, 4) == tx.oids[r_at]
+    chosen, chosen_tx, chosen_rel = candidates[ok], t_at[ok], r_at[ok]
+    ends = np.cumsum(sizes[chosen])
+    first = 0
+    while first < len(chosen):
+        spent = int(ends[first - 1]) if first else 0
+        last = min(first + BATCH_MESSAGES, int(np.searchsorted(ends, spent + BATCH_BYTES, side="right")))
+        last = max(last, first + 1)
+        at, txs, rels = chosen[first:last], chosen_tx[first:last], chosen_rel[first:last]
+        yield _batch(buf, offsets[at], sizes[at], tx, txs, rels, shape, loaders)
+        first = last
 
 
-def _batch(rows: list[ChangeRow], shape: TableShape, loaders: list[Any]) -> pa.RecordBatch:
+def _transactions(
+    datas: list[bytes], others: np.ndarray, shape: TableShape, start: int, end: int
+) -> _Transactions:
+    """Begin, Commit, Relation and Truncate messages (one per transaction or fewer), in Python."""
+    import numpy as np
+
+    begins: list[int] = []
+    commits: list[int] = []
+    wanted: list[bool] = []
+    lsns: list[int] = []
+    micros: list[int] = []
+    xids: list[int] = []
+    relations: list[int] = []
+    oids: list[int] = []
+    keys: list[list[bool]] = []
+    for index in others.tolist():
+        message = pg.decode(datas[index])
+        if isinstance(message, pg.Begin):
+            begins.append(index)
+            commits.append(len(datas))
+            wanted.append(start <= message.final_lsn < end)
+            lsns.append(message.final_lsn)
+            micros.append((message.commit_time - _UNIX) // _MICROSECOND)
+            xids.append(message.xid)
+        elif isinstance(message, pg.Commit):
+            if begins:
+                commits[-1] = index
+        elif isinstance(message, pg.Relation):
+            if (message.namespace, message.name) == (shape.table.schema, shape.table.name):
+                shape.check(message)
+                relations.append(index)
+                oids.append(message.oid)
+                keys.append([c.key for c in message.columns])
+        elif isinstance(message, pg.Truncate):
+            open_ = begins and commits[-1] > index
+            if open_ and wanted[-1] and oids and oids[-1] in message.relations:
+                raise TruncatedError(
+                    f"lakebase: {shape.table} was truncated (transaction {xids[-1]}, commit LSN "
+                    f"{pg.lsn_text(lsns[-1])}): a change stream has no delete to send for it. To go "
+                    "on: empty the sink's copy, then start a new stream (a new slotName and checkpoint: it "
+                    "begins with a snapshot)"
+                )
+        # Origin, Type and logical decoding messages carry no rows
+    columns = len(shape.columns)
+    return _Transactions(
+        np.array(begins, np.int64),
+        np.array(commits, np.int64),
+        np.array(wanted, bool),
+        np.array(lsns, np.int64),
+        np.array(micros, np.int64),
+        np.array(xids, np.int64),
+        np.array(relations, np.int64),
+        np.array(oids, np.int64),
+        np.array(keys, bool).reshape(len(keys), columns),
+    )
+
+
+_UNIX = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_MICROSECOND = datetime.timedelta(microseconds=1)
+
+
+def _batch(
+    buf: np.ndarray,
+    at: np.ndarray,
+    sizes: np.ndarray,
+    tx: _Transactions,
+    txs: np.ndarray,
+    rels: np.ndarray,
+    shape: TableShape,
+    loaders: list[Any],
+) -> pa.RecordBatch:
+    """The rows of the row messages at ``at`` (of ``sizes`` bytes, in transactions ``txs``, under
+    Relations ``rels``): an insert a row, an update two (its old row or key, then the new), a delete one.
+    Old values follow the replica identity: 'O' whole rows, 'K' keys; an update without either (the key
+    did not change) has the new row's key as its old one. A value not sent is NULL and listed missing."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = len(shape.columns)
+    limit = at + sizes
+    kind, marker = buf[at], buf[at + 5]
+    insert, update, delete = kind == _I, kind == _U, kind == _D
+    has_old = (update | delete) & ((marker == _K) | (marker == _O))
+    if np.any(insert & (marker != _N)):
+        raise pg.PgoutputError("an insert's tuple is not marked 'N'")
+    if np.any(delete & ~has_old):
+        raise pg.PgoutputError("a delete's old tuple is not marked 'K' or 'O'")
+    if np.any(update & ~has_old & (marker != _N)):
+        raise pg.PgoutputError("an update's tuple is not marked 'K', 'O' or 'N'")
+    old = _tuples_of(buf, at + 6, limit, has_old, columns)
+    new_at = np.where(has_old, old.ends + 1, at + 6)
+    if np.any(update & has_old & (buf[np.minimum(old.ends, limit - 1)] != _N)) or np.any(
+        update & has_old & (old.ends >= limit)
+    ):
+        raise pg.PgoutputError("an update's new tuple is not marked 'N'")
+    new = _tuples_of(buf, new_at, limit, insert | update, columns)
+    if np.any(np.where(delete, old.ends, new.ends) != limit):
+        raise pg.PgoutputError("bytes left after a pgoutput row message")
+    # The output rows: each message's, in order
+    count = np.where(update, 2, 1)
+    message = np.repeat(np.arange(len(at)), count)
+    second = np.arange(len(message)) - (np.cumsum(count) - count)[message]
+    kind_of, old_kind, old_sent = kind[message], np.where(has_old, marker, 0)[message], has_old[message]
+    pre = (kind_of == _U) & (second == 0)
+    post = (kind_of == _U) & (second == 1)
+    from_old = (kind_of == _D) | (pre & old_sent)
+    key_only = (((kind_of == _D) | pre) & (old_kind == _K)) | (pre & ~old_sent)
+    fill = post & (old_kind == _O)  # REPLICA IDENTITY FULL: unchanged TOAST values from the old row
+    code = np.where(kind_of == _I, _INSERT, np.where(kind_of == _D, _DELETE, np.where(pre, _PRE, _POST)))
+    keys = tx.keys[rels[message]].T  # (columns, rows)
+    arrays, missing = [], np.zeros((columns, len(message)), bool)
+    for c, column in enumerate(shape.columns):
+        source = np.where(from_old, old.kinds[c][message], new.kinds[c][message])
+        starts = np.where(from_old, old.starts[c][message], new.starts[c][message])
+        lengths = np.where(from_old, old.lengths[c][message], new.lengths[c][message])
+        filled = fill & (source == UNCHANGED)
+        if filled.any():
+            source = np.where(filled, old.kinds[c][message], source)
+            starts = np.where(filled, old.starts[c][message], starts)
+            lengths = np.where(filled, old.lengths[c][message], lengths)
+        masked = key_only & ~keys[c]
+        missing[c] = masked | (source == UNCHANGED)
+        strings = texts(buf, starts, lengths, (source == TEXT) & ~masked)
+        arrays.append(_column(column, strings, loaders[c]))
+    transaction = txs[message]
+    names = [c.name for c in shape.columns]
+    arrays += [
+        pc.take(pa.array(CHANGE_TYPES, pa.string()), pa.array(code, pa.int8())),
+        pa.array(tx.lsn[transaction], pa.int64()),
+        pa.array(tx.micros[transaction], pa.int64()).view(pa.timestamp("us", tz="UTC")),
+        pa.array(tx.xid[transaction], pa.int64()),
+        _missing(missing, names),
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=names + [name for name, _ in METADATA_COLUMNS])
+
+
+def _tuples_of(buf: np.ndarray, at: np.ndarray, limit: np.ndarray, which: np.ndarray, columns: int) -> Tuples:
+    """The tuples at ``at`` of the messages ``which`` selects; NULLs for the others."""
+    if which.all():
+        return read_tuples(buf, at, limit, columns)
+    out = Tuples.empty(columns, len(at))
+    if which.any():
+        read = read_tuples(buf, at[which], limit[which], columns)
+        out.kinds[:, which], out.starts[:, which] = read.kinds, read.starts
+        out.lengths[:, which] = read.lengths
+        out.ends[which] = read.ends
+    return out
+
+
+def _missing(missing: np.ndarray, names: list[str]) -> pa.Array:
+    """``_missing_columns``: per row the names of the columns it does not carry (NULL when none)."""
+    import numpy as np
     import pyarrow as pa
 
-    columns = list(zip(*(r.values for r in rows), strict=True)) if shape.columns else []
-    arrays = [
-        _column(column, list(texts), loaders[i])
-        for i, (column, texts) in enumerate(zip(shape.columns, columns, strict=True))
-    ]
-    arrays += [
-        pa.array([r.change for r in rows], pa.string()),
-        pa.array([r.lsn for r in rows], pa.int64()),
-        pa.array([r.committed for r in rows], pa.timestamp("us", tz="UTC")),
-        pa.array([r.xid for r in rows], pa.int64()),
-        pa.array([list(r.missing) or None for r in rows], pa.list_(pa.string())),
-    ]
-    names = [c.name for c in shape.columns] + [name for name, _ in METADATA_COLUMNS]
-    return pa.RecordBatch.from_arrays(arrays, names=names)
+    counts = missing.sum(axis=0)
+    offsets = np.zeros(len(counts) + 1, np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    _, columns = np.nonzero(missing.T)  # row-major: each row's columns in order
+    values = pa.array(names, pa.string()).take(pa.array(columns, pa.int64()))
+    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(counts == 0))
 
 
 #: Spark types (and decimals) whose Postgres text Arrow's own cast parses exactly as the Python path
@@ -228,25 +339,25 @@ def _batch(rows: list[ChangeRow], shape: TableShape, loaders: list[Any]) -> pa.R
 _CASTS = {"smallint", "int", "bigint", "float", "double", "date", "timestamp", "timestamp_ntz"}
 
 
-def _column(column: ColumnShape, texts: list[pg.Value], load: Any) -> pa.Array:
-    """One column of a batch, from Postgres' text of its values."""
+def _column(column: ColumnShape, texts: pa.Array, load: Any) -> pa.Array:
+    """One column of a batch, from Postgres' text of its values (an Arrow string array)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     kind = arrow_type(column.spark_type)
     if column.as_text or kind == pa.string():
-        return pa.array(texts, pa.string())
+        return texts
     if column.spark_type == "boolean":
-        return pc.equal(pa.array(texts, pa.string()), "t")
+        return pc.equal(texts, "t")
     if column.spark_type in _CASTS or pa.types.is_decimal(kind):
         try:
-            return pa.array(texts, pa.string()).cast(kind)
+            return texts.cast(kind)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass  # a value Arrow does not parse (or not exactly): the Python way
-    return parsed_column(column, texts, load)
+    return parsed_column(column, texts.to_pylist(), load)
 
 
-def parsed_column(column: ColumnShape, texts: list[pg.Value], load: Any) -> pa.Array:
+def parsed_column(column: ColumnShape, texts: list[str | None], load: Any) -> pa.Array:
     """One column of a batch, each value parsed in Python (psycopg's loader, or ours for dates)."""
     import pyarrow as pa
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql.datasource import DataSourceStreamReader, InputPartition
 from pyspark.sql.streaming.datasource import SupportsTriggerAvailableNow
 
-from ..changes.batches import METADATA_COLUMNS, ColumnShape, TableShape, change_batches, change_rows
+from ..changes.batches import METADATA_COLUMNS, ColumnShape, TableShape, change_batches
 from ..changes.errors import SnapshotLostError
 from ..changes.offsets import CHANGES, SNAPSHOT, START, ChangeOffset
 from ..postgres import slots
@@ -344,8 +344,7 @@ class ChangeStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 )
                 assert kind is not None
                 loaders.append(kind(column.load_oid, conn).load)
-            rows = change_rows(messages, self.shape, partition.start, partition.end)
-            yield from change_batches(rows, self.shape, loaders)
+            yield from change_batches(messages, self.shape, loaders, partition.start, partition.end)
 
 
 def metadata_arrays(
