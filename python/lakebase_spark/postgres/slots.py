@@ -296,10 +296,12 @@ def peek(
     deadline = time.monotonic() + BUSY_WAIT
     while True:
         try:
+            # Binary results: the messages as they are (bytea's text form is twice as long, in hex)
             rows = conn.execute(
-                "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, %s, "
-                "'proto_version', '1', 'publication_names', %s)",
+                "SELECT (lsn - '0/0'::pg_lsn)::int8, data FROM pg_logical_slot_peek_binary_changes(%s, "
+                "%s::pg_lsn, %s, 'proto_version', '1', 'publication_names', %s)",
                 (slot, lsn_text(upto_lsn) if upto_lsn is not None else None, upto_changes, publication),
+                binary=True,
             ).fetchall()
             break
         except errors.ObjectInUse as e:
@@ -321,7 +323,7 @@ def peek(
                 ) from None
             gone = f"replication slot {slot!r} is gone: {e.diag.message_primary}"
             raise SlotMissingError(gone, slot=slot) from None
-    return [(parse_lsn(lsn), bytes(data)) for lsn, data in rows]
+    return [(lsn, bytes(data)) for lsn, data in rows]
 
 
 def advance(conn: psycopg.Connection[Any], slot: str, lsn: int) -> None:
