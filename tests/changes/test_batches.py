@@ -38,7 +38,7 @@ EDGES = [
 def test_arrows_cast_and_the_python_path_agree_on_every_type(emulator, admin) -> None:
     import pyarrow as pa
 
-    from lakebase_spark.changes.batches import _CASTS, _column, arrow_type, parsed_column
+    from lakebase_spark.changes.values import ARROW_CASTS, arrow_type, parsed_column, typed_column
     from lakebase_spark.datasource.change_stream import table_shape
     from lakebase_spark.names import TableName
 
@@ -60,13 +60,13 @@ def test_arrows_cast_and_the_python_path_agree_on_every_type(emulator, admin) ->
             )
             values = [r[0] for r in admin.execute(f"SELECT {text} FROM public.cb_types WHERE {rows}")]
             fast, slow = (
-                _column(column, pa.array(values, pa.string()), load),
+                typed_column(column, pa.array(values, pa.string()), load),
                 parsed_column(column, values, load),
             )
             assert fast.type == slow.type, column
             assert comparable(fast) == comparable(slow), (column.name, rows)
             kind = arrow_type(column.spark_type)
-            if rows != "TRUE" and (column.spark_type in _CASTS or pa.types.is_decimal(kind)):
+            if rows != "TRUE" and (column.spark_type in ARROW_CASTS or pa.types.is_decimal(kind)):
                 pa.array(values, pa.string()).cast(kind)  # ordinary values take the vectorised path
 
 
@@ -206,7 +206,8 @@ def test_malformed_row_messages_are_refused_not_misread() -> None:
     """The columnar decoder checks what the message-by-message one does: lengths, kinds, counts, UTF-8."""
     import struct
 
-    from lakebase_spark.changes.batches import ColumnShape, TableShape, change_batches
+    from lakebase_spark.changes.batches import change_batches
+    from lakebase_spark.changes.shapes import ColumnShape, TableShape
     from lakebase_spark.names import TableName
     from lakebase_spark.postgres.pgoutput import PgoutputError
 

@@ -16,97 +16,28 @@ stops the stream with an error naming the change; never wrong data.
 from __future__ import annotations
 
 import datetime
-import decimal
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..names import TableName
 from ..postgres import pgoutput as pg
-from .errors import ChangeStreamError, SchemaChangedError, TruncatedError
+from .errors import TruncatedError
+from .shapes import METADATA_COLUMNS, TableShape
 from .tuples import PADDING, TEXT, UNCHANGED, Tuples, be_uint, read_tuples, texts
+from .values import typed_column
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-__all__ = ["CHANGE_TYPES", "METADATA_COLUMNS", "ColumnShape", "TableShape", "change_batches"]
-
-#: The columns every change row has after the table's own.
-METADATA_COLUMNS = (
-    ("_change_type", "string"),
-    ("_lsn", "bigint"),
-    ("_commit_timestamp", "timestamp"),
-    ("_xid", "bigint"),
-    ("_missing_columns", "array<string>"),
-)
-BATCH_ROWS = 10_000
-
-
-@dataclass(frozen=True)
-class ColumnShape:
-    """One column of the stream's table."""
-
-    name: str
-    #: What Relation messages say it is (``atttypid``), checked against every one the stream gets.
-    type_oid: int
-    #: The type whose text is parsed (a domain's base type; arrays: the array type).
-    load_oid: int
-    #: As the batch reader types it (``datasource/columns.py``).
-    spark_type: str
-    #: Read as its text (types Spark has no type for: uuid, json, inet, enums, intervals...).
-    as_text: bool
-
-
-@dataclass(frozen=True)
-class TableShape:
-    """The stream's table and its columns, as they were when the stream's schema was made."""
-
-    table: TableName
-    columns: tuple[ColumnShape, ...]
-
-    @property
-    def fingerprint(self) -> str:
-        """A short digest of the columns' names and types (what a checkpoint pins)."""
-        import hashlib
-
-        text = "\x00".join(f"{c.name}\x01{c.type_oid}" for c in self.columns)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def check_fingerprint(self, pinned: str) -> None:
-        """The checkpoint's columns (``pinned``) must be the table's now."""
-        if pinned and pinned != self.fingerprint:
-            raise SchemaChangedError(
-                f"lakebase: the columns of {self.table} changed since the change stream's checkpoint was "
-                f"written (the table now has {[c.name for c in self.columns]}): a change stream keeps its "
-                "schema. To go on: apply the change to the sink, then start a new stream (a new slotName and "
-                "checkpoint: it begins with a snapshot)"
-            )
-
-    def spark_schema(self) -> str:
-        columns = [(c.name, c.spark_type) for c in self.columns] + list(METADATA_COLUMNS)
-        return ", ".join(f"`{name.replace('`', '``')}` {kind}" for name, kind in columns)
-
-    def check(self, relation: pg.Relation) -> None:
-        """A Relation message of the table must still describe the stream's columns."""
-        sent = [(c.name, c.type_oid) for c in relation.columns]
-        expected = [(c.name, c.type_oid) for c in self.columns]
-        if sent != expected:
-            raise SchemaChangedError(
-                f"lakebase: the columns of {self.table} changed while the change stream ran (it started with "
-                f"{[n for n, _ in expected]}, the table now sends {[n for n, _ in sent]}, or a column's type "
-                "changed): a change stream keeps its schema. To go on: stop the stream, apply the change to "
-                "the sink, then start a new stream (a new slotName and checkpoint: it begins with a snapshot)"
-            )
-
+__all__ = ["CHANGE_TYPES", "change_batches"]
 
 #: ``_change_type`` values, by the codes the decoder gives them.
 CHANGE_TYPES = ("insert", "update_preimage", "update_postimage", "delete")
 _INSERT, _PRE, _POST, _DELETE = range(4)
 _I, _U, _D, _N, _K, _O = (ord(c) for c in "IUDNKO")
-#: A batch holds the rows of at most this many messages, and of at most this many bytes of them.
-BATCH_MESSAGES = BATCH_ROWS // 2
+#: A batch holds the rows of at most this many messages (10,000 rows at most), and of this many bytes.
+BATCH_MESSAGES = 5_000
 BATCH_BYTES = 256 << 20
 
 
@@ -293,7 +224,7 @@ def _batch(
         masked = key_only & ~keys[c]
         missing[c] = masked | (source == UNCHANGED)
         strings = texts(buf, starts, lengths, (source == TEXT) & ~masked)
-        arrays.append(_column(column, strings, loaders[c]))
+        arrays.append(typed_column(column, strings, loaders[c]))
     transaction = txs[message]
     names = [c.name for c in shape.columns]
     arrays += [
@@ -330,137 +261,3 @@ def _missing(missing: np.ndarray, names: list[str]) -> pa.Array:
     _, columns = np.nonzero(missing.T)  # row-major: each row's columns in order
     values = pa.array(names, pa.string()).take(pa.array(columns, pa.int64()))
     return pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(counts == 0))
-
-
-#: Spark types (and decimals) whose Postgres text Arrow's own cast parses exactly as the Python path
-#: would (tests/changes/test_batches.py: every type both ways): a column of a batch with a value the
-#: cast refuses (NaN numerics, decimals to round, BC dates, years past 9999, infinities) goes the
-#: Python way, and a batch of ordinary values goes ten times faster.
-_CASTS = {"smallint", "int", "bigint", "float", "double", "date", "timestamp", "timestamp_ntz"}
-
-
-def _column(column: ColumnShape, texts: pa.Array, load: Any) -> pa.Array:
-    """One column of a batch, from Postgres' text of its values (an Arrow string array)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    kind = arrow_type(column.spark_type)
-    if column.as_text or kind == pa.string():
-        return texts
-    if column.spark_type == "boolean":
-        return pc.equal(texts, "t")
-    if column.spark_type in _CASTS or pa.types.is_decimal(kind):
-        try:
-            return texts.cast(kind)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass  # a value Arrow does not parse (or not exactly): the Python way
-    return parsed_column(column, texts.to_pylist(), load)
-
-
-def parsed_column(column: ColumnShape, texts: list[str | None], load: Any) -> pa.Array:
-    """One column of a batch, each value parsed in Python (psycopg's loader, or ours for dates)."""
-    import pyarrow as pa
-
-    kind = arrow_type(column.spark_type)
-    if column.as_text or kind == pa.string():
-        return pa.array(texts, pa.string())
-    if column.spark_type in ("date", "timestamp", "timestamp_ntz"):
-        # Parsed here: Python's datetime (psycopg's loaders) holds no BC dates and no infinity.
-        date = column.spark_type == "date"
-        parse, width = (_date_days, pa.int32()) if date else (_timestamp_micros, pa.int64())
-        return pa.array([None if t is None else parse(str(t)) for t in texts], width).view(kind)
-    return pa.array([None if t is None else _fit(load(str(t).encode()), kind) for t in texts], kind)
-
-
-#: Decimal arithmetic wide enough for any numeric a decimal(38, s) holds (the default context has 28 digits).
-_WIDE = decimal.Context(prec=100)
-
-
-def _fit(value: Any, kind: Any) -> Any:
-    """A loaded value as Spark's type of the column holds it (decimals rounded to the column's scale)."""
-    import pyarrow as pa
-
-    if isinstance(value, decimal.Decimal) and pa.types.is_decimal(kind):
-        if not value.is_finite():
-            return None  # NaN and infinities: Spark decimals hold none (the batch reader reads them as NULL)
-        exponent = decimal.Decimal(1).scaleb(-kind.scale)
-        return value.quantize(exponent, rounding=decimal.ROUND_HALF_UP, context=_WIDE)
-    if isinstance(value, list) and pa.types.is_list(kind):
-        return [None if v is None else _fit(v, kind.value_type) for v in value]
-    return value
-
-
-def arrow_type(spark_type: str) -> Any:
-    """The Arrow type of a Spark type string as the batch reader writes them."""
-    import pyarrow as pa
-
-    if spark_type.startswith("array<") and spark_type.endswith(">"):
-        return pa.list_(arrow_type(spark_type[6:-1]))
-    if spark_type.startswith("decimal("):
-        precision, scale = (int(p) for p in spark_type[8:-1].split(","))
-        return pa.decimal128(precision, scale)
-    return {
-        "boolean": pa.bool_(),
-        "smallint": pa.int16(),
-        "int": pa.int32(),
-        "bigint": pa.int64(),
-        "float": pa.float32(),
-        "double": pa.float64(),
-        "string": pa.string(),
-        "binary": pa.binary(),
-        "date": pa.date32(),
-        "timestamp_ntz": pa.timestamp("us"),
-        "timestamp": pa.timestamp("us", tz="UTC"),
-    }[spark_type]
-
-
-# -- dates and timestamps, from Postgres' ISO text (DateStyle ISO), into Arrow's integers -------------------
-
-_MOMENT = re.compile(
-    r"(\d{4,})-(\d\d)-(\d\d)(?: (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?)?"
-    r"(?:([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?)?( BC)?"
-)
-#: Spark's Postgres dialect reads infinite dates and timestamps as the greatest and least it holds.
-_INFINITE_DAYS = (2932896, -719162)  # 9999-12-31 and 0001-01-01
-_INFINITE_MICROS = (253402300799999999, -62135596800000000)
-
-
-def _days_from_civil(year: int, month: int, day: int) -> int:
-    """Days since 1970-01-01 of a proleptic Gregorian date (astronomical years: 1 BC is 0)."""
-    year -= month <= 2
-    era = (year if year >= 0 else year - 399) // 400
-    yoe = year - era * 400
-    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-def _parts(text: str) -> tuple[int, int]:
-    """(days, microseconds since midnight, at UTC) of an ISO date or timestamp text."""
-    match = _MOMENT.fullmatch(text)
-    if match is None:
-        raise ChangeStreamError(f"lakebase: cannot read {text!r} as a date or timestamp (DateStyle ISO)")
-    year, month, day, hour, minute, second, fraction, sign, oh, om, osec, bc = match.groups()
-    year_number = int(year)
-    if bc:
-        year_number = 1 - year_number
-    days = _days_from_civil(year_number, int(month), int(day))
-    micros = ((int(hour or 0) * 60 + int(minute or 0)) * 60 + int(second or 0)) * 1_000_000
-    micros += int((fraction or "0").ljust(6, "0"))
-    if sign:
-        offset = (int(oh) * 3600 + int(om or 0) * 60 + int(osec or 0)) * 1_000_000
-        micros -= offset if sign == "+" else -offset
-    return days, micros
-
-
-def _date_days(text: str) -> int:
-    if text in ("infinity", "-infinity"):
-        return _INFINITE_DAYS[text.startswith("-")]
-    return _parts(text)[0]
-
-
-def _timestamp_micros(text: str) -> int:
-    if text in ("infinity", "-infinity"):
-        return _INFINITE_MICROS[text.startswith("-")]
-    days, micros = _parts(text)
-    return days * 86_400_000_000 + micros

@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql.datasource import DataSourceStreamReader, InputPartition
 from pyspark.sql.streaming.datasource import SupportsTriggerAvailableNow
 
-from ..changes.batches import METADATA_COLUMNS, ColumnShape, TableShape, change_batches
+from ..changes.batches import change_batches
 from ..changes.errors import SnapshotLostError
 from ..changes.offsets import CHANGES, SNAPSHOT, START, ChangeOffset
+from ..changes.shapes import METADATA_COLUMNS, ColumnShape, TableShape
 from ..postgres import slots
 from ..postgres.pgoutput import lsn_text, parse_lsn
 from ..postgres.snapshots import SNAPSHOT as SNAPSHOT_OPTION

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql.datasource import DataSource
 
-from ..changes.batches import METADATA_COLUMNS, TableShape
+from ..changes.shapes import METADATA_COLUMNS, TableShape
 from ..names import TableName, quote_identifier
 from ..writing.plans import Database, WritePlan, WriteRequest, plan_write
 from ..writing.tables import TableInfo

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql.datasource import DataSourceStreamReader, InputPartition
 from pyspark.sql.streaming.datasource import SupportsTriggerAvailableNow
 
-from ..changes.batches import TableShape
 from ..changes.errors import SchemaChangedError
 from ..changes.offsets import CHANGES, START, XminOffset
+from ..changes.shapes import TableShape
 from ..changes.xids import XMIN, horizon, xmin_range
 from .change_stream import StreamSettings, metadata_arrays, table_shape
 from .columns import ReadColumn
