@@ -254,7 +254,9 @@ def _latency(ctx: Context, opts: dict[str, str], workdir: str) -> dict[str, Any]
                 conn.execute(f"UPDATE {TABLE} SET amount = amount + 1 WHERE id = %s", (1 + n % 1000,))  # noqa: S608
                 stop.wait(LATENCY_EVERY)
 
-    time.sleep(3)  # the slot is made at the query's first batch
+    deadline = time.monotonic() + 60
+    while query.lastProgress is None and time.monotonic() < deadline:  # the slot comes with batch 0
+        time.sleep(0.1)
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
     time.sleep(seconds)

@@ -114,7 +114,7 @@ def test_a_dropped_slot_a_taken_name_a_busy_slot_fail_with_the_fix(
     conninfo, table = emulator.admin_conninfo(DATABASE), "public.cs_errors"
     make_accounts(conninfo, table, emulator.user_name)
     run_stream(spark, source, table, slot, str(tmp_path / "a"), Replay(), available_now=True)
-    admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))  # as Lakebase after ~40 idle hours
+    emulator.faults.drop_slot(slot)  # as Lakebase after ~40 idle hours
     error = stream_error(spark, source, table, slot, str(tmp_path / "a"))
     assert "SlotMissingError" in error
     assert f"Replication slot '{slot}' does not exist" in error
@@ -137,6 +137,34 @@ def test_a_dropped_slot_a_taken_name_a_busy_slot_fail_with_the_fix(
         reader.wait(30)
     assert "SlotBusyError" in error
     assert "is active" in error
+
+
+def test_an_invalidated_slot_fails_naming_the_recovery_which_works(
+    spark, source, emulator, slot, tmp_path
+) -> None:
+    """The server removed WAL the slot needed (wal_status lost, as when max_slot_wal_keep_size is
+    exceeded while a stream is stopped): SlotLostError before any batch, never a silent restart from now;
+    the recovery it names (drop the slot and the checkpoint, start again) brings the copy back whole."""
+    import shutil
+
+    from lakebase_spark.changes import drop_slot
+
+    conninfo, table = emulator.admin_conninfo(DATABASE), "public.cs_lost"
+    make_accounts(conninfo, table, emulator.user_name)
+    checkpoint = str(tmp_path / "checkpoint")
+    run_stream(spark, source, table, slot, checkpoint, Replay(), available_now=True)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"UPDATE {table} SET bal = bal - 5 WHERE id = 1")
+        conn.execute(f"UPDATE {table} SET bal = bal + 5 WHERE id = 2")
+    emulator.faults.invalidate_slot(slot)
+    error = stream_error(spark, source, table, slot, checkpoint)
+    assert "SlotLostError" in error
+    assert "To fix: drop the slot (lakebase_spark.changes.drop_slot(...)) and the stream's" in error
+    assert drop_slot(slot, ENDPOINT, database=DATABASE, workspace_client=emulator.workspace_client("pat"))
+    shutil.rmtree(checkpoint)
+    again = Replay()
+    run_stream(spark, source, table, slot, checkpoint, again, available_now=True)
+    assert again.rows == table_rows(conninfo, table)
 
 
 def recvlogical(emulator, slot: str):

@@ -1,4 +1,5 @@
-"""Fault injection: workspace API outages, failed or slow mints, slow or refused logins, cold starts."""
+"""Fault injection: workspace API outages, failed or slow mints, slow or refused logins, cold starts,
+replication slots dropped or invalidated."""
 
 from __future__ import annotations
 
@@ -40,13 +41,19 @@ class InjectedError:
 
 
 class Suspendable(Protocol):
-    """What a cold start needs from the database server."""
+    """What cold starts and slot faults need from the database server."""
 
     def suspend(self, *, crash: bool = False) -> None:
         """Stop now; connections are refused from when this returns."""
 
     def wake(self, down_seconds: float, starting_seconds: float) -> None:
         """Wait, answer 57P03 for a while, then serve again; blocks until ready."""
+
+    def drop_slot(self, name: str) -> None:
+        """Drop a replication slot (its reader disconnected)."""
+
+    def invalidate_slot(self, name: str) -> None:
+        """Make a replication slot invalid (``wal_status`` lost)."""
 
 
 @dataclass
@@ -244,6 +251,24 @@ class Faults:
 
         threading.Thread(target=wake, name="lakebase-emulator-cold-start", daemon=True).start()
         return future
+
+    # -- replication slots ----------------------------------------------------------------------------
+
+    def drop_slot(self, name: str) -> None:
+        """Drop replication slot ``name``, as Lakebase does to a slot idle for about 40 hours or on a
+        branch restore."""
+        self._bound("drop_slot").drop_slot(name)
+
+    def invalidate_slot(self, name: str) -> None:
+        """Invalidate replication slot ``name`` (``wal_status`` lost): the server removed WAL it still
+        needed, as when ``max_slot_wal_keep_size`` is exceeded while its stream is stopped."""
+        self._bound("invalidate_slot").invalidate_slot(name)
+
+    def _bound(self, what: str) -> Suspendable:
+        with self._lock:
+            if self._server is None:
+                raise EmulatorNotRunningError(f"{what} needs a running emulator; call start() first")
+            return self._server
 
     @property
     def cold_starting(self) -> bool:
