@@ -20,7 +20,8 @@ from lakebase_spark.testing import LakebaseEmulator
 from ..conftest import DATABASE, ENDPOINT
 from ..jobs import run_job
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.faults, pytest.mark.lane2]
+# The first two in lane 2, the others in lane 1: they balance scripts/test's lanes.
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.faults]
 
 
 CAN_USE = "User does not have CAN_USE permission on the project"
@@ -67,6 +68,7 @@ def run_read(
     return result
 
 
+@pytest.mark.lane2
 def test_a_read_survives_a_postgres_restart_in_the_middle(emulator, tmp_path) -> None:
     rows, table = 40_000, "public.outage_restart"
     seed(emulator, table, rows)
@@ -94,6 +96,7 @@ def small_compute() -> Iterator[LakebaseEmulator]:
         yield emu
 
 
+@pytest.mark.lane2
 def test_a_32_partition_read_on_8_cores_queues_for_a_compute_of_10_connections(
     small_compute, tmp_path
 ) -> None:

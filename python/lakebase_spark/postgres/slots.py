@@ -305,12 +305,18 @@ def peek(
             ).fetchall()
             break
         except errors.ObjectInUse as e:
-            if time.monotonic() < deadline:
+            streaming = _held_by_a_replication_client(conn, slot)
+            if not streaming and time.monotonic() < deadline:
                 time.sleep(0.5)
                 continue
+            held = (
+                "by a replication client (pg_recvlogical, a CDC tool)"
+                if streaming
+                else (f"for {BUSY_WAIT:.0f} s")
+            )
             raise SlotBusyError(
                 f"To fix: stop the other reader of slot {slot!r} (another stream or pg_recvlogical using "
-                f"it), or give this stream its own slotName. The slot is in use (for {BUSY_WAIT:.0f} s): "
+                f"it), or give this stream its own slotName. The slot is in use ({held}): "
                 f"{e.diag.message_primary}",
                 slot=slot,
             ) from None
@@ -324,6 +330,18 @@ def peek(
             gone = f"replication slot {slot!r} is gone: {e.diag.message_primary}"
             raise SlotMissingError(gone, slot=slot) from None
     return [(lsn, bytes(data)) for lsn, data in rows]
+
+
+def _held_by_a_replication_client(conn: psycopg.Connection[Any], slot: str) -> bool:
+    """Whether a walsender holds the slot: a replication client streaming from it, which does not let go
+    by itself (a stream's reader that died is a regular backend, gone when the server notices)."""
+    # pg_stat_replication's pids are visible to every role (its other columns are not)
+    row = conn.execute(
+        "SELECT 1 FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid "
+        "WHERE s.slot_name = %s",
+        (slot,),
+    ).fetchone()
+    return row is not None
 
 
 def advance(conn: psycopg.Connection[Any], slot: str, lsn: int) -> None:

@@ -25,6 +25,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from ..serving.certificates import self_signed_certificate
+from . import slot_faults
 from ._pgconf import PASSWORD_ROLES, SETTINGS, write_config
 from .coldstart import StartingUpResponder
 from .errors import EmulatorNotRunningError, PostgresStartError
@@ -216,51 +217,12 @@ class PostgresServer:
                 raise PostgresStartError(f"pg_resetwal {' '.join(args)} failed: {done.stderr.strip()}")
 
     def drop_slot(self, name: str) -> None:
-        """Drop replication slot ``name`` as Lakebase does after about 40 idle hours or a branch restore
-        (its reader, if any, is disconnected first)."""
-        with self._admin() as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
-                "WHERE slot_name = %s AND active_pid IS NOT NULL",
-                (name,),
-            )
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    conn.execute("SELECT pg_drop_replication_slot(%s)", (name,))
-                    return
-                except psycopg.errors.ObjectInUse:  # its reader still going away
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+        """Drop replication slot ``name`` as Lakebase does (``slot_faults.drop_slot``)."""
+        slot_faults.drop_slot(self.admin_conninfo(), name)
 
     def invalidate_slot(self, name: str) -> None:
-        """Make replication slot ``name`` invalid (``wal_status`` lost), as a server that removed the WAL
-        the slot still needed does (``max_slot_wal_keep_size`` exceeded): the limit lowered for a moment,
-        WAL written past it, a checkpoint; then the limit set back."""
-        with self._admin() as conn:
-            found = conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (name,))
-            if not found.fetchone():
-                raise ValueError(f"no replication slot {name!r} to invalidate")
-            conn.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
-            conn.execute("SELECT pg_reload_conf()")
-            try:
-                deadline = time.monotonic() + 60
-                while True:
-                    for _ in range(3):  # a few segments of WAL past the slot
-                        conn.execute("SELECT pg_logical_emit_message(false, 'lakebase-emulator', 'x')")
-                        conn.execute("SELECT pg_switch_wal()")
-                    conn.execute("CHECKPOINT")
-                    state = conn.execute(
-                        "SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s", (name,)
-                    ).fetchone()
-                    if state is not None and state[0] == "lost":
-                        return
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"slot {name!r} is still {state[0] if state else 'gone'!r}")
-            finally:
-                conn.execute("ALTER SYSTEM RESET max_slot_wal_keep_size")
-                conn.execute("SELECT pg_reload_conf()")
+        """Make replication slot ``name`` invalid (``slot_faults.invalidate_slot``)."""
+        slot_faults.invalidate_slot(self.admin_conninfo(), name)
 
     def wake(self, down_seconds: float, starting_seconds: float) -> None:
         """After :meth:`suspend`: stay down ``down_seconds`` (connections refused), answer 57P03 for
