@@ -145,10 +145,6 @@ def test_an_invalidated_slot_fails_naming_the_recovery_which_works(
     """The server removed WAL the slot needed (wal_status lost, as when max_slot_wal_keep_size is
     exceeded while a stream is stopped): SlotLostError before any batch, never a silent restart from now;
     the recovery it names (drop the slot and the checkpoint, start again) brings the copy back whole."""
-    import shutil
-
-    from lakebase_spark.changes import drop_slot
-
     conninfo, table = emulator.admin_conninfo(DATABASE), "public.cs_lost"
     make_accounts(conninfo, table, emulator.user_name)
     checkpoint = str(tmp_path / "checkpoint")
@@ -160,11 +156,21 @@ def test_an_invalidated_slot_fails_naming_the_recovery_which_works(
     error = stream_error(spark, source, table, slot, checkpoint)
     assert "SlotLostError" in error
     assert "To fix: drop the slot (lakebase_spark.changes.drop_slot(...)) and the stream's" in error
+    start_again(spark, source, emulator, table, slot, checkpoint)
+
+
+def start_again(spark, source, emulator, table: str, slot: str, checkpoint: str) -> None:
+    """The recovery the errors name: drop the slot and the checkpoint, start the stream again. The copy
+    it makes (a new snapshot, then the changes) is the table, whole."""
+    import shutil
+
+    from lakebase_spark.changes import drop_slot
+
     assert drop_slot(slot, ENDPOINT, database=DATABASE, workspace_client=emulator.workspace_client("pat"))
     shutil.rmtree(checkpoint)
     again = Replay()
     run_stream(spark, source, table, slot, checkpoint, again, available_now=True)
-    assert again.rows == table_rows(conninfo, table)
+    assert again.rows == table_rows(emulator.admin_conninfo(DATABASE), table)
 
 
 def recvlogical(emulator, slot: str):
@@ -217,7 +223,6 @@ def test_a_role_without_replication_or_publication_rights_is_told_what_to_ask_fo
 def test_a_snapshot_cut_short_fails_naming_the_recovery_which_works(
     spark, source, emulator, admin, slot, tmp_path
 ) -> None:
-    from lakebase_spark.changes import drop_slot
 
     conninfo, table = emulator.admin_conninfo(DATABASE), "public.cs_cut"
     make_accounts(conninfo, table, emulator.user_name)
@@ -228,14 +233,7 @@ def test_a_snapshot_cut_short_fails_naming_the_recovery_which_works(
     error = stream_error(spark, source, table, slot, checkpoint)
     assert "SnapshotLostError" in error
     assert "drop the slot (lakebase_spark.changes.drop_slot(...)) and the query's checkpoint" in error
-    # The recovery, as the error says
-    import shutil
-
-    assert drop_slot(slot, ENDPOINT, database=DATABASE, workspace_client=emulator.workspace_client("pat"))
-    shutil.rmtree(checkpoint)
-    again = Replay()
-    run_stream(spark, source, table, slot, checkpoint, again, available_now=True)
-    assert again.rows == table_rows(conninfo, table)
+    start_again(spark, source, emulator, table, slot, checkpoint)  # the recovery, as the error says
 
 
 def test_truncate_and_a_schema_change_stop_the_stream_naming_them(
