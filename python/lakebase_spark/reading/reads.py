@@ -1,8 +1,11 @@
 """``lakebase_spark.read``: one table of one endpoint as a DataFrame, in balanced partitions on any
 orderable key (or page ranges without one), every partition seeing the same snapshot by default.
 
-The JDBC provider path (``spark.read.jdbc`` with one exact predicate per partition) or, with
-``jar_free=True``, ``format("lakebase")``; both plan here, on the driver.
+Three readers, all planned here on the driver: the jar's binary-COPY reader (default: each partition
+one ``COPY (SELECT ...) TO STDOUT (FORMAT binary)`` decoded into column vectors), the JDBC provider
+path (``reader="jdbc"``: ``spark.read.jdbc`` with one exact predicate per partition; also what the
+COPY reader hands a read to when a column has no binary decoder), or, with ``jar_free=True``,
+``format("lakebase")``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ if TYPE_CHECKING:
 
     from ..serving.service import BrokerService
 
-__all__ = ["read"]
+__all__ = ["READERS", "read"]
+
+#: The readers of the jar's path (``jar_free=False``).
+READERS = ("copy", "jdbc")
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,7 @@ def read(
     snapshot: Snapshot | None = None,
     hold: float = DEFAULT_HOLD,
     jar_free: bool = False,
+    reader: str = "copy",
     max_lag: float | None = None,
     lag_wait: float = 0.0,
     options: Mapping[str, object] | None = None,
@@ -69,6 +76,11 @@ def read(
         A :func:`export_snapshot` to read in (several tables at one moment); implies ``consistent``.
     jar_free:
         Through ``format("lakebase")`` (Spark 4; no jar, see the README's "The jar-free path").
+    reader:
+        With the jar: ``"copy"`` (default), binary COPY decoded straight into Spark's column vectors;
+        a read it cannot decode exactly (a column type it has no decoder for, a JDBC-only option)
+        goes through ``"jdbc"`` instead, logged at INFO with the reason. ``"jdbc"``: Spark's JDBC
+        reader through the ``lakebase`` provider. Both give the same values and types.
     max_lag, lag_wait:
         For a read replica: refuse to read (:class:`~.replicas.ReplicaLagError`) when it is more than
         ``max_lag`` seconds behind its primary, after waiting up to ``lag_wait`` seconds for it to
@@ -90,6 +102,8 @@ def read(
             f"max_lag and lag_wait must be at least 0, got {max_lag!r} and {lag_wait!r}"
         )
     check_hold(hold)
+    if reader not in READERS:
+        raise InvalidArgumentError(f"reader must be one of {', '.join(READERS)}, got {reader!r}")
     wanted = partitions if partitions is not None else _parallelism(spark)
     if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1:
         raise PartitionKeyError(f"partitions must be a whole number of at least 1, got {wanted!r}")
@@ -139,7 +153,35 @@ def read(
     built_jdbc = lakebase_options(**target.keywords(), database=database, broker=service, address=address)
     opts = {**built_jdbc, **extra}
     url = opts.pop("url")
-    return spark.read.jdbc(url, name.quoted(), predicates=predicates, properties=opts)
+    jdbc = spark.read.jdbc(url, name.quoted(), predicates=predicates, properties=opts)
+    if reader == "copy":
+        columns = _copy_columns(service, target, database, address, name, jdbc.schema, options or {})
+        if columns.columns is not None:
+            from .copy_columns import COPY_READ_SOURCE, copy_read_options
+
+            planned = copy_read_options(name, columns.columns, predicates)
+            source = spark.read.format(COPY_READ_SOURCE).schema(jdbc.schema)
+            return source.options(**{**built_jdbc, **extra, **planned}).load()
+        log.info("lakebase: reading %s with the JDBC reader: %s", name, columns.unsupported)
+    return jdbc
+
+
+def _copy_columns(
+    service: BrokerService,
+    target: Target,
+    database: str,
+    address: Any,
+    name: TableName,
+    schema: Any,
+    options: Mapping[str, object],
+) -> Any:
+    from ..postgres.connection import connect
+    from .copy_columns import copy_columns
+
+    with connect(
+        **target.keywords(), database=database, tokens=service.broker, address=address, autocommit=True
+    ) as conn:
+        return copy_columns(conn, name, schema, {k: str(v) for k, v in options.items()})
 
 
 def _plan(conn: Any, table: TableName, key: str | Sequence[str] | None, wanted: int) -> list[str]:
