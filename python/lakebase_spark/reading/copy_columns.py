@@ -3,7 +3,7 @@
 The schema is the one Spark's JDBC reader infers for the table (``customSchema`` included), so both
 readers give the same Spark types; this module adds, per column, the Postgres type the reader decodes
 from binary COPY. Columns Spark reads as strings whose Postgres type has no binary decoder here (uuid,
-json, inet, interval, enums, ...) are selected as ``::text``: Postgres' text output, which is what
+json, inet, interval, enums, ...) are selected as their text output (``format('%s', col)``), which is what
 pgjdbc's ``getString`` returns. Anything else (arrays, geometric types, ``time``, ``TimestampNTZ``)
 leaves the whole read to the JDBC reader: never a wrong value.
 """
@@ -94,7 +94,10 @@ def copy_columns(conn: Any, table: TableName, schema: StructType, options: Mappi
         if decoder is not None and spark_type in fills:
             planned.append({"name": field.name, "sql": quoted, "type": decoder})
         elif spark_type == "string":
-            planned.append({"name": field.name, "sql": f"{quoted}::text", "type": "text"})
+            # The type's output function, as the text protocol sends it: not ::text, which for inet adds
+            # the netmask and for boolean spells 'true'. format('%s', NULL) is '', hence the CASE.
+            text = f"CASE WHEN {quoted} IS NULL THEN NULL ELSE format('%s', {quoted}) END"
+            planned.append({"name": field.name, "sql": text, "type": "text"})
         else:
             return CopyColumns(
                 None, f"column {field.name!r} (type oid {oid}) read as {spark_type} has no binary decoder"

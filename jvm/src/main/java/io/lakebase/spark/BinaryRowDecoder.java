@@ -33,6 +33,7 @@ final class BinaryRowDecoder {
     }
 
     private final PgBinaryType[] types;
+    private final String[] names;
     private final int[] widths; // Spark's storage: 2 short, 4 int, 8 long (integers, decimals), else 0
     private final int[] precisions;
     private final int[] scales;
@@ -43,12 +44,14 @@ final class BinaryRowDecoder {
     BinaryRowDecoder(List<ReadOptions.Column> columns, StructType schema, PgTimes times) {
         int n = columns.size();
         this.types = new PgBinaryType[n];
+        this.names = new String[n];
         this.widths = new int[n];
         this.precisions = new int[n];
         this.scales = new int[n];
         this.times = times;
         for (int i = 0; i < n; i++) {
             types[i] = columns.get(i).type;
+            names[i] = columns.get(i).name;
             DataType spark = schema.fields()[i].dataType();
             if (spark instanceof ShortType) {
                 widths[i] = 2;
@@ -159,8 +162,10 @@ final class BinaryRowDecoder {
         int dscale = short16(m, p + 6) & 0xffff;
         if ((sign & NUMERIC_NAN) == NUMERIC_NAN) { // NaN 0xC000, +Infinity 0xD000, -Infinity 0xF000
             String text = sign == NUMERIC_NAN ? "NaN" : sign == 0xD000 ? "Infinity" : "-Infinity";
-            // pgjdbc's own words when getBigDecimal meets them, under the same SQLSTATE (numeric_value_out_of_range).
-            throw new LakebaseException.Sql("Bad value for type BigDecimal : " + text, "22003");
+            // The JDBC reader fails on them too, in pgjdbc's words (ClassCastException, "invalid sign").
+            throw new LakebaseException.Sql("lakebase: column " + names[i] + " holds the numeric " + text
+                    + ", which a Spark decimal cannot hold. Read it as a double or a string (customSchema '"
+                    + names[i] + " DOUBLE' or '" + names[i] + " STRING'), or map it in a view", "22003");
         }
         int precision = precisions[i];
         int scale = scales[i];

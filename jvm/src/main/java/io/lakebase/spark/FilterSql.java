@@ -17,7 +17,7 @@ import org.apache.spark.sql.sources.Or;
 
 /**
  * Spark filters as a Postgres WHERE clause, for the COPY reader: what Spark's JDBC reader pushes, minus order
- * comparisons on text (Postgres' collation is not Spark's byte order) and on columns read as {@code ::text}. Values
+ * comparisons on text (Postgres' collation is not Spark's byte order) and on columns read as their text output. Values
  * are rendered by the Postgres dialect's {@code compileValue}, as the JDBC reader renders them. Spark evaluates every
  * filter again on the rows, so a pushed filter only saves work; it can never change the result.
  */
@@ -103,7 +103,7 @@ final class FilterSql {
     private String column(String attribute, boolean ordered) {
         ReadOptions.Column column = columns.get(attribute);
         if (column == null || !column.sql.equals(quote(column.name))) {
-            return null; // unknown, or selected as an expression (::text): compare in Spark
+            return null; // unknown, or selected as an expression (text output): compare in Spark
         }
         if (ordered && (column.type == PgBinaryType.TEXT || column.type == PgBinaryType.BYTEA)) {
             return null;

@@ -17,7 +17,7 @@ import org.apache.spark.sql.types.TimestampType;
 /**
  * The Postgres types the COPY reader decodes from binary COPY, and the Spark types each may fill (what Spark's
  * Postgres dialect maps it to, plus the widenings a {@code customSchema} may ask for). Anything else is selected as
- * {@code ::text} when Spark reads it as a string, or read by the JDBC reader. The names are the Python planner's
+ * its text output when Spark reads it as a string, or read by the JDBC reader. The names are the Python planner's
  * ({@code reading/copy_columns.py}; tests/test_contract.py compares them).
  */
 enum PgBinaryType {
