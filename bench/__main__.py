@@ -1,4 +1,4 @@
-"""``python -m bench``: run the eleven cases against the local Lakebase emulator and write the results."""
+"""``python -m bench``: run the twelve cases against the local Lakebase emulator and write the results."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The eleven cases, in the order they run and appear in results.md: ``(key, run)`` pairs."""
+"""The twelve cases, in the order they run and appear in results.md: ``(key, run)`` pairs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,20 @@ from collections.abc import Callable
 
 from ..context import Context
 from ..results import CaseResult
-from . import balance, changes, connections, credentials, herd, jarfree, read, reads, scaling, upsert, write
+from . import (
+    balance,
+    changes,
+    connections,
+    copyread,
+    credentials,
+    herd,
+    jarfree,
+    read,
+    reads,
+    scaling,
+    upsert,
+    write,
+)
 
 __all__ = ["CASES"]
 
@@ -22,4 +35,5 @@ CASES: list[tuple[str, Callable[[Context], CaseResult]]] = [
     ("jarfree", jarfree.run),
     ("reads", reads.run),
     ("changes", changes.run),
+    ("copyread", copyread.run),
 ]

@@ -70,7 +70,7 @@ def _run(ctx: Context, rows: int, parts: int) -> CaseResult:
         return timed(job)
 
     parallel = [copy_out(f" WHERE id >= {lo} AND id < {hi}") for lo, hi in id_ranges(rows, parts)]
-    meter = cpu_split(_processes(env))
+    meter = cpu_split(processes(env))
     cpu: dict[str, list[dict[str, float]]] = {"plain": [], "psql-parallel": []}
 
     def metered(name: str, side: Callable[[], float]) -> Callable[[], float]:
@@ -130,7 +130,8 @@ def _run(ctx: Context, rows: int, parts: int) -> CaseResult:
         key="reads",
         title="lakebase_spark.read: snapshot, key types",
         method=[
-            f"All {rows:,} rows of `{ORDERS}` into Spark's `noop` sink through the JDBC provider path, "
+            f"All {rows:,} rows of `{ORDERS}` into Spark's `noop` sink through `lakebase_spark.read` "
+            "(its default reader: binary COPY since 2026-12-07), "
             f"{parts} partitions cut at the key's `pg_stats` quantiles; each round plans anew (and, when "
             "consistent, exports and holds a snapshot that every partition imports). `note` is text "
             "('order <n> <16 hex>', no index), `id` bigint. `orders_coded` is a copy with a text primary key "
@@ -139,21 +140,27 @@ def _run(ctx: Context, rows: int, parts: int) -> CaseResult:
             "is the physical limit. Same Spark session (local[2]), rounds interleaved.",
         ],
         comparisons=comparisons,
-        notes=_where_the_time_goes(cpu, rows, ctx.cfg.warmup),
+        notes=where_the_time_goes(
+            cpu,
+            rows,
+            ctx.cfg.warmup,
+            {"plain": "`read(..., key='id', consistent=False)`", "psql-parallel": "psql's 4 streams"},
+        ),
     )
 
 
-def _processes(env: Any) -> dict[str, int]:
+def processes(env: Any) -> dict[str, int]:
     """The processes whose CPU time a read spends: the postmaster (its backends are reaped into it)
     and Spark's JVM (driver and executors in local mode)."""
     postmaster = (env.emulator.postgres.data_dir / "postmaster.pid").read_text().split()[0]
     return {"Postgres": int(postmaster), "Spark's JVM": int(env.spark.sparkContext._gateway.proc.pid)}
 
 
-def _where_the_time_goes(cpu: dict[str, list[dict[str, float]]], rows: int, warmup: int) -> list[str]:
-    """Median CPU seconds per million rows of each party, for the plain read and for psql."""
+def where_the_time_goes(
+    cpu: dict[str, list[dict[str, float]]], rows: int, warmup: int, labels: dict[str, str]
+) -> list[str]:
+    """Median CPU seconds per million rows of each party, for each side ``labels`` names."""
     cores = os.cpu_count() or 1
-    labels = {"plain": "`read(..., key='id', consistent=False)`", "psql-parallel": "psql's 4 streams"}
     notes = [
         f"Where the time goes (CPU seconds per million rows, median of the measured rounds, from "
         f"/proc; {cores} cores, so a side can use at most {cores} CPU seconds per wall second):"

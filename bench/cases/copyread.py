@@ -1,0 +1,108 @@
+"""Case 12: the readers of ``lakebase_spark.read`` side by side: the jar's binary-COPY reader (the
+default), the JDBC reader it replaced (``reader="jdbc"``), the jar-free ``format("lakebase")`` reader,
+and the physical limit, psql's COPY over as many streams; with each side's CPU per million rows.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from lakebase_spark import read as lakebase_read
+
+from ..context import Context
+from ..data import ORDERS
+from ..env import DATABASE, ENDPOINT
+from ..measure import cpu_split, interleave, timed
+from ..readjob import noop_write
+from ..results import CaseResult, Goal
+from ..results import versus as compare
+from .read import copy_out, id_ranges
+from .reads import processes, where_the_time_goes
+
+SIDES = {
+    "copy": "`read(..., key='id')`: the binary-COPY reader",
+    "jdbc": "`read(..., key='id', reader='jdbc')`: the JDBC reader",
+    "jar-free": "`read(..., key='id', jar_free=True)`: `format(\"lakebase\")`",
+    "psql": "limit: `psql \\copy ... TO '/dev/null'`, one stream per partition",
+}
+
+
+def run(ctx: Context) -> CaseResult:
+    env, rows, parts = ctx.env, ctx.cfg.rows, ctx.cfg.read_partitions
+
+    def read(**kwargs: object) -> float:
+        env.settle()
+
+        def job() -> None:  # planning and the snapshot's export count: they are part of every read
+            df = lakebase_read(
+                env.spark, ORDERS, endpoint=ENDPOINT, database=DATABASE, key="id", partitions=parts,
+                hold=600, broker=env.broker, **kwargs,
+            )  # fmt: skip
+            noop_write(df)
+
+        return timed(job)
+
+    meter = cpu_split(processes(env))
+    cpu: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
+
+    def metered(name: str, side: Callable[[], float]) -> Callable[[], float]:
+        def measured() -> float:
+            before = meter()
+            seconds = side()
+            after = meter()
+            cpu[name].append({"wall": seconds, **{k: after[k] - before[k] for k in after}})
+            return seconds
+
+        return measured
+
+    parallel = [copy_out(f" WHERE id >= {lo} AND id < {hi}") for lo, hi in id_ranges(rows, parts)]
+    seconds = interleave(
+        {
+            "copy": metered("copy", functools.partial(read, reader="copy")),
+            "jdbc": metered("jdbc", functools.partial(read, reader="jdbc")),
+            "jar-free": metered("jar-free", functools.partial(read, jar_free=True)),
+            "psql": metered("psql", functools.partial(env.psql, *parallel)),
+        },
+        repeats=ctx.cfg.repeats,
+        warmup=ctx.cfg.warmup,
+    )
+    rate = {k: [rows / s for s in v] for k, v in seconds.items()}
+    comparisons = [
+        compare(
+            rate,
+            ("copy", SIDES["copy"]),
+            ("psql", SIDES["psql"]),
+            "fraction of parallel psql's rows/s",
+            Goal(">=", 0.9),
+        ),
+        compare(
+            rate,
+            ("copy", SIDES["copy"]),
+            ("jdbc", SIDES["jdbc"]),
+            "COPY reader rows/s ÷ JDBC reader rows/s",
+            Goal(">=", 1.2),
+        ),
+        compare(
+            rate,
+            ("jar-free", SIDES["jar-free"]),
+            ("jdbc", SIDES["jdbc"]),
+            "jar-free rows/s ÷ JDBC reader rows/s",
+            Goal(">=", 0.9),
+        ),
+    ]
+    return CaseResult(
+        key="copyread",
+        title="lakebase_spark.read: binary COPY, JDBC, jar-free, psql",
+        method=[
+            f"All {rows:,} rows of `{ORDERS}` (bigint, bigint, numeric(12,2), text, timestamptz) into "
+            f"Spark's `noop` sink, {parts} partitions cut at `id`'s quantiles, one exported snapshot "
+            "imported by every partition; each round plans anew. The three readers differ only in how a "
+            "partition's rows reach Spark: one `COPY (SELECT ...) TO STDOUT (FORMAT binary)` decoded into "
+            "column vectors in the JVM, Spark's JDBC reader over pgjdbc, or the Python data source over "
+            f"ADBC. psql's `\\copy` over {parts} id ranges at once is the limit. Same Spark session "
+            "(local[2]), rounds interleaved.",
+        ],
+        comparisons=comparisons,
+        notes=where_the_time_goes(cpu, rows, ctx.cfg.warmup, SIDES),
+    )
