@@ -11,6 +11,7 @@ import pytest
 
 from lakebase_spark import targets
 from lakebase_spark.postgres import connection, snapshots
+from lakebase_spark.reading import copy_columns
 from lakebase_spark.serving import service
 from lakebase_spark.spark import options as py_options
 from lakebase_spark.tokens import broker
@@ -36,6 +37,9 @@ SHARED = [
     ("LakebaseOptions", "POSTGRES_DRIVER", py_options.POSTGRES_DRIVER),
     ("LakebaseOptions", "SNAPSHOT", snapshots.SNAPSHOT),
     ("LakebaseOptions", "SNAPSHOT_PATTERN", snapshots.SNAPSHOT_PATTERN),
+    ("ReadOptions", "TABLE", copy_columns.READ_TABLE),
+    ("ReadOptions", "COLUMNS", copy_columns.READ_COLUMNS),
+    ("ReadOptions", "PREDICATES", copy_columns.READ_PREDICATES),
     ("BrokerClient", "TOKEN_PATH", service.TOKEN_PATH),
     ("BrokerClient", "TOKEN", service.TOKEN),
     ("BrokerClient", "EXPIRES_IN_MS", service.EXPIRES_IN_MS),
@@ -134,6 +138,16 @@ def test_the_write_id_rule_is_the_same(spark, write_id: str) -> None:
 def test_the_copy_source_class_exists(spark) -> None:
     jvm = spark.sparkContext._jvm
     assert jvm.java.lang.Class.forName(writer.COPY_SOURCE).getName() == writer.COPY_SOURCE
+
+
+def test_the_copy_reader_knows_every_decoder_the_planner_names(spark) -> None:
+    jvm = spark.sparkContext._jvm
+    assert (
+        jvm.java.lang.Class.forName(copy_columns.COPY_READ_SOURCE).getName() == copy_columns.COPY_READ_SOURCE
+    )
+    constants = jvm.java.lang.Class.forName("io.lakebase.spark.PgBinaryType").getEnumConstants()
+    java = {str(c.name()).lower() for c in constants}
+    assert {decoder for decoder, _ in copy_columns.BINARY_TYPES.values()} == java
 
 
 def enum_fields(spark, enum: str, field: str) -> tuple[str, ...]:
