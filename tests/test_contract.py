@@ -82,9 +82,26 @@ SQLSTATES = [
 ]
 
 
+#: The JVM side's packages, by concern (jvm/src/main/java/io/lakebase/spark/<package>/<Class>.java).
+PACKAGES = {
+    "core": ("LakebaseException", "Log", "ProviderStats"),
+    "tokens": ("BrokerClient", "TokenCache", "TokenKey", "LakebaseTarget", "HttpGet", "PinnedTrustManager"),
+    "connection": ("LakebaseOptions", "LoginRetry", "Logins", "SessionFiles", "SharedSnapshot", "PgUrl"),
+    "write": ("WriteOptions", "CopyTextEncoder", "ColumnTarget"),
+    "read": ("ReadOptions", "PgBinaryType", "BinaryRowDecoder"),
+}
+
+
+def java_class(cls: str) -> str:
+    """The full name of a class of the jar, from its simple name (``WriteOptions$Fault`` too)."""
+    outer = cls.split("$")[0]
+    package = next((p for p, names in PACKAGES.items() if outer in names), None)
+    return f"io.lakebase.spark.{package}.{cls}" if package else f"io.lakebase.spark.{cls}"
+
+
 def java_constant(spark, cls: str, name: str) -> str:
     jvm = spark.sparkContext._jvm
-    field = jvm.java.lang.Class.forName(f"io.lakebase.spark.{cls}").getDeclaredField(name)
+    field = jvm.java.lang.Class.forName(java_class(cls)).getDeclaredField(name)
     field.setAccessible(True)
     return str(field.get(None))
 
@@ -102,7 +119,7 @@ def test_numbers_agree(spark, cls: str, name: str, python: float) -> None:
 @pytest.mark.parametrize(("name", "python"), SQLSTATES, ids=[n for n, _ in SQLSTATES])
 def test_sqlstate_lists_agree(spark, name: str, python: tuple[str, ...]) -> None:
     jvm = spark.sparkContext._jvm
-    field = jvm.java.lang.Class.forName("io.lakebase.spark.LoginRetry").getDeclaredField(name)
+    field = jvm.java.lang.Class.forName(java_class("LoginRetry")).getDeclaredField(name)
     field.setAccessible(True)
     assert tuple(str(v) for v in field.get(None)) == python
 
@@ -125,7 +142,7 @@ def test_the_write_id_rule_is_the_same(spark, write_id: str) -> None:
     jvm, gateway = spark.sparkContext._jvm, spark.sparkContext._gateway
     parameters = gateway.new_array(jvm.java.lang.Class, 1)
     parameters[0] = jvm.java.lang.Class.forName("java.lang.String")
-    method = jvm.java.lang.Class.forName("io.lakebase.spark.WriteOptions").getDeclaredMethod(
+    method = jvm.java.lang.Class.forName(java_class("WriteOptions")).getDeclaredMethod(
         "writeIdProblem", parameters
     )
     method.setAccessible(True)
@@ -145,16 +162,14 @@ def test_the_copy_reader_knows_every_decoder_the_planner_names(spark) -> None:
     assert (
         jvm.java.lang.Class.forName(copy_columns.COPY_READ_SOURCE).getName() == copy_columns.COPY_READ_SOURCE
     )
-    constants = jvm.java.lang.Class.forName("io.lakebase.spark.PgBinaryType").getEnumConstants()
+    constants = jvm.java.lang.Class.forName(java_class("PgBinaryType")).getEnumConstants()
     java = {str(c.name()).lower() for c in constants}
     assert {decoder for decoder, _ in copy_columns.BINARY_TYPES.values()} == java
 
 
 def enum_fields(spark, enum: str, field: str) -> tuple[str, ...]:
-    """The private ``field`` of each constant of the enum ``io.lakebase.spark.<enum>``, in order."""
-    constants = spark.sparkContext._jvm.java.lang.Class.forName(
-        f"io.lakebase.spark.{enum}"
-    ).getEnumConstants()
+    """The private ``field`` of each constant of the jar's enum ``enum``, in order."""
+    constants = spark.sparkContext._jvm.java.lang.Class.forName(java_class(enum)).getEnumConstants()
     values = []
     for constant in constants:
         declared = constant.getClass().getDeclaredField(field)
@@ -164,7 +179,7 @@ def enum_fields(spark, enum: str, field: str) -> tuple[str, ...]:
 
 
 def test_counter_names_agree(spark) -> None:
-    snapshot = spark.sparkContext._jvm.io.lakebase.spark.ProviderStats.snapshot()
+    snapshot = spark.sparkContext._jvm.io.lakebase.spark.core.ProviderStats.snapshot()
     assert tuple(str(k) for k in snapshot.keySet().toArray()) == service.JVM_COUNTERS
 
 
@@ -186,7 +201,7 @@ def test_the_provider_leaves_out_every_option_spark_itself_reads(spark) -> None:
         m for m in cls.getMethods() if m.getName().endswith("$$jdbcOptionNames") and not m.getParameterCount()
     )
     sparks = {str(name).lower() for name in accessor.invoke(module, no_args).mkString("\n").split("\n")}
-    field = jvm.java.lang.Class.forName("io.lakebase.spark.LakebaseOptions").getDeclaredField("SPARK_OPTIONS")
+    field = jvm.java.lang.Class.forName(java_class("LakebaseOptions")).getDeclaredField("SPARK_OPTIONS")
     field.setAccessible(True)
     ours = {str(name) for name in field.get(None).toArray()}
     assert len(sparks) > 20  # the real list was read

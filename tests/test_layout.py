@@ -191,3 +191,39 @@ def test_the_old_demo_module_still_runs_with_python_m() -> None:
     done = run_python("-W", "always::DeprecationWarning", "-m", "lakebase_spark.demo", "--help", timeout=60)
     assert "usage: python -m lakebase_spark.cli.demo" in done.stdout
     assert "lakebase_spark.demo moved to lakebase_spark.cli.demo" in done.stderr
+
+
+#: The JVM side's packages under io.lakebase.spark, bottom to top: each imports only those below it
+#: (``read`` and ``write`` sit side by side and import neither), and the root holds the entry points
+#: Spark and Python name (the provider, the two COPY sources, doctor's check).
+JAVA = Path(__file__).resolve().parents[1] / "jvm" / "src" / "main" / "java" / "io" / "lakebase" / "spark"
+JAVA_LAYERS: list[set[str]] = [{"core"}, {"tokens"}, {"connection"}, {"read"}, {"write"}, {""}]
+JAVA_SIDE_BY_SIDE = {"read", "write"}
+
+
+def _java_package(path: Path) -> str:
+    return "" if path.parent == JAVA else path.parent.relative_to(JAVA).as_posix().replace("/", ".")
+
+
+def test_the_jvm_packages_import_each_other_one_way() -> None:
+    rank = {package: i for i, layer in enumerate(JAVA_LAYERS) for package in layer}
+    wrong = []
+    for path in sorted(JAVA.rglob("*.java")):
+        own = _java_package(path)
+        assert own in rank, f"{path} is in no layer of JAVA_LAYERS"
+        for imported in re.findall(
+            r"^import io\.lakebase\.spark\.(?:(\w+)\.)?[A-Z]\w*;", path.read_text(), re.M
+        ):
+            side_by_side = {own, imported} <= JAVA_SIDE_BY_SIDE and own != imported
+            if rank[imported] > rank[own] or side_by_side:
+                wrong.append(f"{path.relative_to(JAVA)} imports {imported or 'the root'}")
+    assert wrong == []
+
+
+def test_no_java_class_is_over_450_lines() -> None:
+    long = {
+        str(p.relative_to(JAVA)): n
+        for p in JAVA.rglob("*.java")
+        if (n := len(p.read_text().splitlines())) > 450
+    }
+    assert long == {}

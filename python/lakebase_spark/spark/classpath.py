@@ -145,7 +145,7 @@ def provider_stats(spark: SparkSession) -> dict[str, int]:
     jvm = spark.sparkContext._jvm
     if jvm is None:
         raise RuntimeError("the Spark session has stopped: no JVM to read provider counters from")
-    snapshot = jvm.io.lakebase.spark.ProviderStats.snapshot()
+    snapshot = jvm.io.lakebase.spark.core.ProviderStats.snapshot()
     return {str(k): int(v) for k, v in snapshot.items()}
 
 

@@ -1,5 +1,8 @@
 package io.lakebase.spark;
 
+import io.lakebase.spark.connection.LakebaseOptions;
+import io.lakebase.spark.core.LakebaseException;
+import io.lakebase.spark.read.CopyReadTable;
 import java.util.Map;
 import org.apache.spark.sql.connector.catalog.Table;
 import org.apache.spark.sql.connector.catalog.TableProvider;
@@ -30,7 +33,7 @@ public final class CopyReadSource implements TableProvider {
 
     @Override
     public Table getTable(StructType schema, Transform[] partitioning, Map<String, String> properties) {
-        return new CopyReadTable(schema, CopyWriteTable.lowerCased(properties));
+        return new CopyReadTable(schema, LakebaseOptions.lowerCased(properties));
     }
 
     @Override

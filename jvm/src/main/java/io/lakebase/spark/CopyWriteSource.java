@@ -1,5 +1,9 @@
 package io.lakebase.spark;
 
+import io.lakebase.spark.connection.LakebaseOptions;
+import io.lakebase.spark.core.LakebaseException;
+import io.lakebase.spark.write.CopyTextEncoder;
+import io.lakebase.spark.write.CopyWriteTable;
 import java.util.Map;
 import org.apache.spark.sql.connector.catalog.Table;
 import org.apache.spark.sql.connector.catalog.TableProvider;
@@ -31,7 +35,7 @@ public final class CopyWriteSource implements TableProvider {
     @Override
     public Table getTable(StructType schema, Transform[] partitioning, Map<String, String> properties) {
         CopyTextEncoder.checkSupported(schema);
-        return new CopyWriteTable(schema, CopyWriteTable.lowerCased(properties));
+        return new CopyWriteTable(schema, LakebaseOptions.lowerCased(properties));
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.lakebase.spark;
 
+import io.lakebase.spark.connection.LakebaseOptions;
 import java.sql.Driver;
 import java.util.ArrayList;
 import java.util.List;
