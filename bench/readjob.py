@@ -27,13 +27,14 @@ if TYPE_CHECKING:
 
 __all__ = ["VARIANTS", "ReadJobResult", "ReadJobs", "Variant", "orders_frame", "variant_options"]
 
-Variant = Literal["ours", "basic", "spark-defaults", "fetchsize-0"]
+Variant = Literal["ours", "basic", "spark-defaults", "fetchsize-0", "copy-reader"]
 #: What each variant is, in the words of the report.
 VARIANTS: dict[Variant, str] = {
     "ours": "lakebase_options defaults (provider `lakebase`, fetchsize 10000)",
     "basic": "provider `basic`, static password, fetchsize 10000",
     "spark-defaults": "provider `lakebase`, no fetchsize option (Spark's default)",
     "fetchsize-0": "provider `lakebase`, fetchsize 0 (Spark ≤ 4.1's Postgres default: whole result buffered)",
+    "copy-reader": "`lakebase_spark.read(..., key='id')`: the binary-COPY reader, one snapshot",
 }
 TIMEOUT = 900
 #: The warm-up read (JIT, first connections) reads this many rows: the code path, not the volume.
@@ -52,6 +53,8 @@ def variant_options(variant: Variant, ours: dict[str, str], token: str | None) -
         return {k: v for k, v in ours.items() if k != "fetchsize"}
     if variant == "fetchsize-0":
         return dict(ours, fetchsize="0")
+    if variant == "copy-reader":
+        return {}  # lakebase_spark.read builds its own
     raise ValueError(f"unknown variant {variant!r}; choose one of {sorted(VARIANTS)}")
 
 
@@ -77,6 +80,16 @@ def orders_frame(
 def noop_write(df: DataFrame) -> None:
     """Read every row into Spark and drop it: the read alone, no sink cost."""
     df.write.format("noop").mode("overwrite").save()
+
+
+def copy_frame(spark: SparkSession, workspace: Any, partitions: int) -> DataFrame:
+    """All of public.orders through ``lakebase_spark.read``'s binary-COPY reader, one snapshot."""
+    from lakebase_spark import read
+
+    return read(
+        spark, "public.orders", endpoint=ENDPOINT, database=DATABASE, key="id", partitions=partitions,
+        workspace_client=workspace,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -203,9 +216,13 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for variant, rows, partitions in args.job:
             options = variant_options(variant, ours, token)
-            warm = min(rows, WARMUP_ROWS)
-            noop_write(orders_frame(spark, options, rows=warm, total=args.total, partitions=partitions))
-            df = orders_frame(spark, options, rows=rows, total=args.total, partitions=partitions)
+            if variant == "copy-reader":  # the whole table (read() takes a table, not a prefix of it)
+                df = copy_frame(spark, workspace, partitions)
+                noop_write(df)
+            else:
+                warm = min(rows, WARMUP_ROWS)
+                noop_write(orders_frame(spark, options, rows=warm, total=args.total, partitions=partitions))
+                df = orders_frame(spark, options, rows=rows, total=args.total, partitions=partitions)
             seconds, old_growth = [], []
             for _ in range(args.repeats):
                 settle(spark)

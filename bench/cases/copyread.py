@@ -13,9 +13,9 @@ from lakebase_spark import read as lakebase_read
 from ..context import Context
 from ..data import ORDERS
 from ..env import DATABASE, ENDPOINT
-from ..measure import cpu_split, interleave, timed
-from ..readjob import noop_write
-from ..results import CaseResult, Goal
+from ..measure import cpu_split, interleave, stat, timed
+from ..readjob import VARIANTS, noop_write
+from ..results import CaseResult, Comparison, Goal
 from ..results import versus as compare
 from .read import copy_out, id_ranges
 from .reads import processes, where_the_time_goes
@@ -91,6 +91,36 @@ def run(ctx: Context) -> CaseResult:
             Goal(">=", 0.9),
         ),
     ]
+    memory = dict(
+        zip(
+            ("copy-reader", "ours"),
+            ctx.jobs.get_many([("copy-reader", rows, parts), ("ours", rows, parts)]),
+            strict=True,
+        )
+    )
+    if all(job.error is None for job in memory.values()):
+        copy_job, jdbc_job = memory["copy-reader"], memory["ours"]
+        comparisons.append(
+            Comparison(
+                label="old-generation growth during one read, own process (MiB)",
+                baseline_label="the JDBC reader: " + VARIANTS["ours"],
+                baseline=stat([jdbc_job.old_gen_growth_mib], "MiB"),
+                ours_label=VARIANTS["copy-reader"],
+                ours=stat([copy_job.old_gen_growth_mib], "MiB"),
+                ratio=stat([copy_job.old_gen_growth_mib / max(jdbc_job.old_gen_growth_mib, 1.0)], "x"),
+                ratio_meaning="the COPY reader's growth ÷ the JDBC reader's (batches reused: flat in rows)",
+            )
+        )
+    memory_notes = [
+        f"Memory, each reader in a Spark JVM of its own reading all {rows:,} rows: "
+        + "; ".join(
+            f"{VARIANTS[v]}: old generation grew {job.old_gen_growth_mib:.1f} MiB, peak RSS "
+            f"{job.peak_kib / 1024:.0f} MiB ({job.growth_mib:.0f} MiB over idle)"
+            if job.error is None
+            else f"{VARIANTS[v]}: failed ({job.error[:200]})"
+            for v, job in memory.items()
+        )
+    ]
     return CaseResult(
         key="copyread",
         title="lakebase_spark.read: binary COPY, JDBC, jar-free, psql",
@@ -104,5 +134,5 @@ def run(ctx: Context) -> CaseResult:
             "(local[2]), rounds interleaved.",
         ],
         comparisons=comparisons,
-        notes=where_the_time_goes(cpu, rows, ctx.cfg.warmup, SIDES),
+        notes=where_the_time_goes(cpu, rows, ctx.cfg.warmup, SIDES) + memory_notes,
     )
