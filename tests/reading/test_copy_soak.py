@@ -37,9 +37,7 @@ def test_twenty_million_rows_in_one_copy_read_each_once(spark, broker_service, a
             F.sum("v"),
         ).first()
         # Postgres' own sums of the same rows: a duplicate and a loss would have to cancel in all of them.
-        squares, vs = admin.execute(
-            f"SELECT sum(id * id % {PRIME}), sum(v) FROM cr_soak"
-        ).fetchone()
+        squares, vs = admin.execute(f"SELECT sum(id * id % {PRIME}), sum(v) FROM cr_soak").fetchone()
         assert tuple(got) == (ROWS, ROWS * (ROWS + 1) // 2, squares, 1, ROWS, vs)
     finally:
         admin.execute("DROP TABLE IF EXISTS cr_soak")
