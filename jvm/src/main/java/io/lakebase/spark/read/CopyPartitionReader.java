@@ -39,7 +39,7 @@ final class CopyPartitionReader implements PartitionReader<ColumnarBatch> {
         Connection opened = null;
         try {
             opened = Logins.open(parsed);
-            PgTimes times = new PgTimes(opened, JdbcDialects.get(parsed.url));
+            PgTimes times = PgTimes.of(opened, JdbcDialects.get(parsed.url));
             this.decoder = new BinaryRowDecoder(columns, schema, times);
             this.stream = CopyOutStream.open(opened, partition.sql);
         } catch (SQLException | RuntimeException e) {

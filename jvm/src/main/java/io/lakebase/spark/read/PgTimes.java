@@ -47,14 +47,24 @@ final class PgTimes {
     /** The zone's offset in microseconds when it never changes, else Long.MIN_VALUE. */
     private final long fixedOffsetMicros;
 
-    PgTimes(Connection conn, JdbcDialect dialect) throws SQLException {
+    /** The JDBC reader's conversions as pgjdbc does them on {@code conn}, in this JVM's zone. */
+    static PgTimes of(Connection conn, JdbcDialect dialect) throws SQLException {
         Class<?> base = PgCopyApi.type(conn, "org.postgresql.core.BaseConnection");
-        Object pg = conn.unwrap(base);
         try {
-            this.timestampUtils = base.getMethod("getTimestampUtils").invoke(pg);
-            Class<?> utils = timestampUtils.getClass();
-            this.toTimestamp = utils.getMethod("toTimestamp", Calendar.class, String.class);
-            this.toDate = utils.getMethod("toDate", Calendar.class, String.class);
+            return new PgTimes(base.getMethod("getTimestampUtils").invoke(conn.unwrap(base)), dialect,
+                    ZoneId.systemDefault());
+        } catch (ReflectiveOperationException e) {
+            throw PgCopyApi.failure(e);
+        }
+    }
+
+    /** {@code timestampUtils}: pgjdbc's TimestampUtils for the slow path (null: common values only, for tests). */
+    PgTimes(Object timestampUtils, JdbcDialect dialect, ZoneId zone) throws SQLException {
+        this.timestampUtils = timestampUtils;
+        try {
+            Class<?> utils = timestampUtils == null ? null : timestampUtils.getClass();
+            this.toTimestamp = utils == null ? null : utils.getMethod("toTimestamp", Calendar.class, String.class);
+            this.toDate = utils == null ? null : utils.getMethod("toDate", Calendar.class, String.class);
         } catch (ReflectiveOperationException e) {
             throw PgCopyApi.failure(e);
         }
@@ -66,7 +76,7 @@ final class PgTimes {
             convert = null;
         }
         this.convertDate = convert;
-        this.zone = ZoneId.systemDefault();
+        this.zone = zone;
         this.rules = zone.getRules();
         this.fixedOffsetMicros = rules.isFixedOffset()
                 ? rules.getOffset(java.time.Instant.EPOCH).getTotalSeconds() * 1_000_000L : Long.MIN_VALUE;
@@ -79,6 +89,7 @@ final class PgTimes {
         }
         String text = pgDays == Integer.MAX_VALUE ? "infinity" : pgDays == Integer.MIN_VALUE ? "-infinity"
                 : dateText(LocalDate.ofEpochDay((long) pgDays + EPOCH_DAYS));
+        requireUtils(text);
         Date parsed = (Date) PgCopyApi.call(toDate, timestampUtils, null, text);
         if (convertDate != null) {
             parsed = (Date) PgCopyApi.call(convertDate, dialect, parsed);
@@ -127,8 +138,15 @@ final class PgTimes {
     }
 
     private long slowTimestamp(String text) throws SQLException {
+        requireUtils(text);
         Timestamp parsed = (Timestamp) PgCopyApi.call(toTimestamp, timestampUtils, null, text);
         return DateTimeUtils.fromJavaTimestamp(dialect.convertJavaTimestampToTimestamp(parsed));
+    }
+
+    private void requireUtils(String text) {
+        if (timestampUtils == null) {
+            throw new IllegalStateException("no pgjdbc TimestampUtils to read '" + text + "' with");
+        }
     }
 
     /** Postgres' ISO text of a proleptic date: 4-digit year, and "BC" for years before 1 (year 0 is 1 BC). */
