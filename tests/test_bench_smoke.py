@@ -29,6 +29,7 @@ CASES = [
     "jarfree",
     "reads",
     "changes",
+    "copyread",
 ]
 
 
