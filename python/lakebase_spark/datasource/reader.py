@@ -40,8 +40,6 @@ DEFAULT_PARTITIONS = 8
 #: of 375k vs 3M rows): peak Python worker memory 239 vs 241 MiB with 1 MiB batches, 265 vs 293 MiB
 #: with 16 MiB; reads as fast (1.38M vs 1.33M rows/s over 4 partitions, within the runs' spread).
 BATCH_BYTES = 1 << 20
-#: Arrow batches read ahead on a thread while Spark takes the current one (0: read in lock-step).
-PREFETCH_BATCHES = 2
 
 
 def describe_columns(options: SourceOptions) -> list[ReadColumn]:
@@ -121,13 +119,9 @@ class LakebaseReader(DataSourceReader):
                     **{StatementOptions.BATCH_SIZE_HINT_BYTES.value: str(BATCH_BYTES)}
                 )
                 cursor.execute(statement)
-
-                def converted() -> Iterator[pa.RecordBatch]:
-                    for batch in cursor.fetch_record_batch():
-                        arrays = [column.convert(batch.column(i)) for i, column in enumerate(self.columns)]
-                        yield pa.RecordBatch.from_arrays(arrays, names=names)
-
-                yield from read_ahead(converted(), PREFETCH_BATCHES)
+                for batch in cursor.fetch_record_batch():
+                    arrays = [column.convert(batch.column(i)) for i, column in enumerate(self.columns)]
+                    yield pa.RecordBatch.from_arrays(arrays, names=names)
         except LakebaseSparkError:
             raise
         except Exception as e:  # the driver's message names the column or value; never the password
@@ -146,54 +140,6 @@ class LakebaseReader(DataSourceReader):
             ) from None
         finally:
             connection.close()
-
-
-def read_ahead(batches: Iterator[pa.RecordBatch], depth: int) -> Iterator[pa.RecordBatch]:
-    """``batches``, pulled up to ``depth`` ahead on a thread of their own: Postgres, ADBC's decoding
-    and the conversion (C++, outside the GIL) fill the next batches while the worker sends this one to
-    Spark, instead of each waiting on the other. An error on the thread is raised here, in order; a
-    consumer that stops early stops the thread before the connection is closed."""
-    if depth < 1:
-        yield from batches
-        return
-    import queue
-    import threading
-
-    slots: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stopping = threading.Event()
-    done = object()
-
-    def put(item: object) -> bool:
-        while not stopping.is_set():
-            try:
-                slots.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def pump() -> None:
-        try:
-            for batch in batches:
-                if not put(batch):
-                    return
-            put(done)
-        except BaseException as e:  # handed to the consumer, which raises it
-            put(e)
-
-    thread = threading.Thread(target=pump, name="lakebase-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = slots.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stopping.set()
-        thread.join()
 
 
 class FilteringReader(LakebaseReader):
