@@ -102,7 +102,7 @@ def test_numeric_nan_and_infinity_fail_naming_the_column_and_the_fix(
 
 def test_types_without_a_decoder_read_through_the_jdbc_reader(spark, broker_service, db, caplog) -> None:
     make_table(db, "cr_fallback", FALLBACK)
-    with caplog.at_level("INFO", logger="lakebase_spark.reading.reads"):
+    with caplog.at_level("INFO", logger="lakebase_spark.reading"):
         copy, jdbc = both(spark, broker_service, "public.cr_fallback", key="id")
     assert not uses_copy(copy)
     assert "with the JDBC reader: column 'c0'" in caplog.text

@@ -19,6 +19,7 @@ from ..names import TableName
 from ..postgres.snapshots import DEFAULT_HOLD, Snapshot, SnapshotError, check_hold, export_snapshot
 from ..targets import DEFAULT_DATABASE, Target
 from .ranges import PartitionKeyError, key_predicates, page_predicates
+from .readers import check_reader
 from .replicas import await_lag
 
 if TYPE_CHECKING:
@@ -27,10 +28,7 @@ if TYPE_CHECKING:
 
     from ..serving.service import BrokerService
 
-__all__ = ["READERS", "read"]
-
-#: The readers of the jar's path (``jar_free=False``).
-READERS = ("copy", "jdbc")
+__all__ = ["read"]
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +100,7 @@ def read(
             f"max_lag and lag_wait must be at least 0, got {max_lag!r} and {lag_wait!r}"
         )
     check_hold(hold)
-    if reader not in READERS:
-        raise InvalidArgumentError(f"reader must be one of {', '.join(READERS)}, got {reader!r}")
+    check_reader(reader)
     wanted = partitions if partitions is not None else _parallelism(spark)
     if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1:
         raise PartitionKeyError(f"partitions must be a whole number of at least 1, got {wanted!r}")
@@ -148,40 +145,22 @@ def read(
 
         built = source_options(**target.keywords(), database=database, broker=service)
         return load_predicates(spark, name, {**built, **extra}, predicates)
+    from ..postgres.connection import connect
     from ..spark.options import lakebase_options
+    from .readers import load_partitions
 
     built_jdbc = lakebase_options(**target.keywords(), database=database, broker=service, address=address)
-    opts = {**built_jdbc, **extra}
-    url = opts.pop("url")
-    jdbc = spark.read.jdbc(url, name.quoted(), predicates=predicates, properties=opts)
-    if reader == "copy":
-        columns = _copy_columns(service, target, database, address, name, jdbc.schema, options or {})
-        if columns.columns is not None:
-            from .copy_columns import COPY_READ_SOURCE, copy_read_options
-
-            planned = copy_read_options(name, columns.columns, predicates)
-            source = spark.read.format(COPY_READ_SOURCE).schema(jdbc.schema)
-            return source.options(**{**built_jdbc, **extra, **planned}).load()
-        log.info("lakebase: reading %s with the JDBC reader: %s", name, columns.unsupported)
-    return jdbc
-
-
-def _copy_columns(
-    service: BrokerService,
-    target: Target,
-    database: str,
-    address: Any,
-    name: TableName,
-    schema: Any,
-    options: Mapping[str, object],
-) -> Any:
-    from ..postgres.connection import connect
-    from .copy_columns import copy_columns
-
-    with connect(
-        **target.keywords(), database=database, tokens=service.broker, address=address, autocommit=True
-    ) as conn:
-        return copy_columns(conn, name, schema, {k: str(v) for k, v in options.items()})
+    return load_partitions(
+        spark,
+        name,
+        {**built_jdbc, **extra},
+        predicates,
+        reader=reader,
+        connect=lambda: connect(
+            **target.keywords(), database=database, tokens=service.broker, address=address, autocommit=True
+        ),
+        options={k: str(v) for k, v in (options or {}).items()},
+    )
 
 
 def _plan(conn: Any, table: TableName, key: str | Sequence[str] | None, wanted: int) -> list[str]:

@@ -1,18 +1,21 @@
 """Shard-aware reads: one DataFrame over a range-sharded Lakebase fleet, in balanced key ranges.
 
 :mod:`.planning` (driver, psycopg with a broker token) decides the partitions; this module loads
-them with Spark through the ``lakebase`` provider, one partition per predicate
+them with Spark through the jar (the binary-COPY reader, or the JDBC reader over the ``lakebase``
+provider: ``reading/readers.py``), one partition per predicate
 ``key >= a AND key < b``. Every predicate lies inside its mapping's range, so rows a shard still
 holds outside its range (left behind by a move) are never read, and no row is read twice.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..names import TableName
 from ..postgres.snapshots import DEFAULT_HOLD, SNAPSHOT, check_hold
+from ..reading.readers import check_reader, load_partitions
 from ..serving.service import BrokerService, default_workspace_client, shared_broker_service
 from ..sessions import default_parallelism
 from ..spark.options import lakebase_options
@@ -46,6 +49,7 @@ def read_sharded(
     broker: BrokerService | None = None,
     workspace_client: WorkspaceClient | None = None,
     jar_free: bool = False,
+    reader: str = "copy",
     consistent: bool = False,
     hold: float = DEFAULT_HOLD,
 ) -> DataFrame:
@@ -77,6 +81,9 @@ def read_sharded(
     jar_free:
         Read each shard through ``format("lakebase")`` (Spark 4, no jar; see the README's "The jar-free
         path"); its credentials as ``source_options``' ``"auto"``.
+    reader:
+        With the jar, each shard's reader: ``"copy"`` (binary COPY into column vectors, the default)
+        or ``"jdbc"``, as in ``lakebase_spark.read``.
     consistent, hold:
         Every partition of a shard sees that shard's snapshot, exported when the read is planned and
         held for ``hold`` seconds (see ``lakebase_spark.read``). Shards are separate databases: their
@@ -94,13 +101,14 @@ def read_sharded(
     )
     if consistent:
         check_hold(hold)
+    check_reader(reader)
     if jar_free:  # planning needs tokens, not a served broker: executors may not reach this process
         service = broker or BrokerService(TokenBroker(workspace_client or default_workspace_client()))
     else:
         service = broker.start() if broker is not None else shared_broker_service(workspace_client)
     planned = make_plan(shard_map, request, service)
     snapshots = _export(planned, service, hold) if consistent else {}
-    df = load_plan(planned, spark, broker=service, jar_free=jar_free, snapshots=snapshots)
+    df = load_plan(planned, spark, broker=service, jar_free=jar_free, snapshots=snapshots, reader=reader)
     return df.where(where) if where else df
 
 
@@ -129,6 +137,7 @@ def load_plan(
     broker: BrokerService,
     jar_free: bool = False,
     snapshots: dict[str, str] | None = None,
+    reader: str = "copy",
 ) -> DataFrame:
     """One DataFrame: each shard read with one partition per predicate, unioned by column name."""
     from pyspark.sql import functions as F
@@ -149,10 +158,15 @@ def load_plan(
             built = source_options(**shard.target.keywords(), database=shard.database, broker=broker)
             df = load_predicates(spark, planned.table, {**built, **snapshot}, planned.predicates(name))
         else:
-            opts = {**shard_options(shard, broker, planned.addresses.get(name)), **snapshot}
-            url = opts.pop("url")
-            df = spark.read.jdbc(
-                url, planned.table.quoted(), predicates=planned.predicates(name), properties=opts
+            address = planned.addresses.get(name)
+            df = load_partitions(
+                spark,
+                planned.table,
+                {**shard_options(shard, broker, address), **snapshot},
+                planned.predicates(name),
+                reader=reader,
+                connect=functools.partial(_connect, shard, broker, address),
+                options={},
             )
         if planned.shard_column:
             df = df.withColumn(planned.shard_column, F.lit(name))
@@ -162,6 +176,18 @@ def load_plan(
     for _, df in frames[1:]:
         result = result.unionByName(df)
     return result
+
+
+def _connect(shard: Shard, broker: BrokerService, address: Address | None) -> Any:
+    from ..postgres.connection import connect
+
+    return connect(
+        **shard.target.keywords(),
+        database=shard.database,
+        tokens=broker.broker,
+        address=address,
+        autocommit=True,
+    )
 
 
 def shard_options(shard: Shard, broker: BrokerService, address: Address | None = None) -> dict[str, str]:
