@@ -14,6 +14,7 @@ __all__ = [
     "Stat",
     "cpu_split",
     "interleave",
+    "metered",
     "peak_python_worker_mib",
     "peak_rss_kib",
     "process_cpu_seconds",
@@ -176,3 +177,19 @@ def cpu_split(pids: Mapping[str, int]) -> Callable[[], dict[str, float]]:
         return out
 
     return read
+
+
+def metered(
+    meter: Callable[[], dict[str, float]], log: list[dict[str, float]], side: Callable[[], float]
+) -> Callable[[], float]:
+    """``side`` (a timed run returning its seconds), also appending to ``log`` the wall time and the CPU
+    seconds each party of ``meter`` (:func:`cpu_split`) spent in it."""
+
+    def measured() -> float:
+        before = meter()
+        seconds = side()
+        after = meter()
+        log.append({"wall": seconds, **{k: after[k] - before[k] for k in after}})
+        return seconds
+
+    return measured

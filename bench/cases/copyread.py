@@ -6,14 +6,13 @@ and the physical limit, psql's COPY over as many streams; with each side's CPU p
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 
 from lakebase_spark import read as lakebase_read
 
 from ..context import Context
 from ..data import ORDERS
 from ..env import DATABASE, ENDPOINT
-from ..measure import cpu_split, interleave, stat, timed
+from ..measure import cpu_split, interleave, metered, stat, timed
 from ..readjob import VARIANTS, noop_write
 from ..results import CaseResult, Comparison, Goal
 from ..results import versus as compare
@@ -46,23 +45,13 @@ def run(ctx: Context) -> CaseResult:
     meter = cpu_split(processes(env))
     cpu: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
 
-    def metered(name: str, side: Callable[[], float]) -> Callable[[], float]:
-        def measured() -> float:
-            before = meter()
-            seconds = side()
-            after = meter()
-            cpu[name].append({"wall": seconds, **{k: after[k] - before[k] for k in after}})
-            return seconds
-
-        return measured
-
     parallel = [copy_out(f" WHERE id >= {lo} AND id < {hi}") for lo, hi in id_ranges(rows, parts)]
     seconds = interleave(
         {
-            "copy": metered("copy", functools.partial(read, reader="copy")),
-            "jdbc": metered("jdbc", functools.partial(read, reader="jdbc")),
-            "jar-free": metered("jar-free", functools.partial(read, jar_free=True)),
-            "psql": metered("psql", functools.partial(env.psql, *parallel)),
+            "copy": metered(meter, cpu["copy"], functools.partial(read, reader="copy")),
+            "jdbc": metered(meter, cpu["jdbc"], functools.partial(read, reader="jdbc")),
+            "jar-free": metered(meter, cpu["jar-free"], functools.partial(read, jar_free=True)),
+            "psql": metered(meter, cpu["psql"], functools.partial(env.psql, *parallel)),
         },
         repeats=ctx.cfg.repeats,
         warmup=ctx.cfg.warmup,

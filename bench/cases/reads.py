@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import os
 import statistics
-from collections.abc import Callable
 from typing import Any
 
 from lakebase_spark import read as lakebase_read
@@ -19,7 +18,7 @@ from lakebase_spark import read as lakebase_read
 from ..context import Context
 from ..data import ORDERS
 from ..env import DATABASE, ENDPOINT
-from ..measure import cpu_split, interleave, timed
+from ..measure import cpu_split, interleave, metered, timed
 from ..readjob import noop_write
 from ..results import CaseResult, Goal
 from ..results import versus as compare
@@ -73,24 +72,14 @@ def _run(ctx: Context, rows: int, parts: int) -> CaseResult:
     meter = cpu_split(processes(env))
     cpu: dict[str, list[dict[str, float]]] = {"plain": [], "psql-parallel": []}
 
-    def metered(name: str, side: Callable[[], float]) -> Callable[[], float]:
-        def run() -> float:
-            before = meter()
-            seconds = side()
-            after = meter()
-            cpu[name].append({"wall": seconds, **{k: after[k] - before[k] for k in after}})
-            return seconds
-
-        return run
-
     seconds = interleave(
         {
             "consistent": functools.partial(read, "id", True),
-            "plain": metered("plain", functools.partial(read, "id", False)),
+            "plain": metered(meter, cpu["plain"], functools.partial(read, "id", False)),
             "note": functools.partial(read, "note", False),
             "coded-id": functools.partial(read, "id", False, CODED),
             "coded-text": functools.partial(read, "code", False, CODED),
-            "psql-parallel": metered("psql-parallel", functools.partial(env.psql, *parallel)),
+            "psql-parallel": metered(meter, cpu["psql-parallel"], functools.partial(env.psql, *parallel)),
         },
         repeats=ctx.cfg.repeats,
         warmup=ctx.cfg.warmup,

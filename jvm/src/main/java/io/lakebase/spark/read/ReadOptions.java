@@ -3,13 +3,13 @@ package io.lakebase.spark.read;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.lakebase.spark.core.LakebaseException;
+import io.lakebase.spark.core.QuotedNames;
 import java.io.IOException;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Pattern;
 
 /**
  * The COPY reader's own options ({@code lakebase.read.*}), set by {@code lakebase_spark.read}: the table, what to
@@ -29,8 +29,6 @@ final class ReadOptions implements Serializable {
     static final String BATCH_ROWS = "lakebase.read.batch.rows";
     static final int DEFAULT_BATCH_ROWS = 4096;
 
-    private static final String IDENT = "\"(?:[^\"\\x00]|\"\")+\"";
-    private static final Pattern QUALIFIED = Pattern.compile(IDENT + "(?:\\." + IDENT + ")?");
     private static final String PLANNED = "; read with lakebase_spark.read(...), which sets it";
 
     /** One selected column. */
@@ -61,7 +59,7 @@ final class ReadOptions implements Serializable {
 
     static ReadOptions parse(Map<String, String> options) {
         String table = options.get(TABLE);
-        if (table == null || !QUALIFIED.matcher(table).matches()) {
+        if (table == null || !QuotedNames.QUALIFIED.matcher(table).matches()) {
             throw new LakebaseException.Options("lakebase: option " + TABLE + " must be a quoted table name "
                     + "(\"schema\".\"table\")" + PLANNED);
         }

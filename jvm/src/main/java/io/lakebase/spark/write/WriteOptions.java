@@ -1,6 +1,7 @@
 package io.lakebase.spark.write;
 
 import io.lakebase.spark.core.LakebaseException;
+import io.lakebase.spark.core.QuotedNames;
 import java.io.Serializable;
 import java.util.Arrays;
 import java.util.Collections;
@@ -48,9 +49,6 @@ final class WriteOptions implements Serializable {
         }
     }
 
-    private static final String IDENT = "\"(?:[^\"\\x00]|\"\")+\"";
-    private static final Pattern QUALIFIED = Pattern.compile(IDENT + "(?:\\." + IDENT + ")?");
-    private static final Pattern COLUMN_LIST = Pattern.compile(IDENT + "(?:," + IDENT + ")*");
 
     final String table;
     final String columns;
@@ -63,11 +61,11 @@ final class WriteOptions implements Serializable {
     final Set<Integer> faultPartitions;
 
     private WriteOptions(Map<String, String> options) {
-        this.table = quoted(options, TABLE, QUALIFIED);
-        this.columns = quoted(options, COLUMNS, COLUMN_LIST);
+        this.table = quoted(options, TABLE, QuotedNames.QUALIFIED);
+        this.columns = quoted(options, COLUMNS, QuotedNames.COLUMN_LIST);
         String types = options.get(COLUMN_TYPES);
         this.columnTypes = types == null ? null : ColumnTarget.parseAll(types, COLUMN_TYPES);
-        this.commits = options.containsKey(COMMITS) ? quoted(options, COMMITS, QUALIFIED) : null;
+        this.commits = options.containsKey(COMMITS) ? quoted(options, COMMITS, QuotedNames.QUALIFIED) : null;
         String id = options.get(WRITE_ID);
         String problem = writeIdProblem(id);
         if (problem != null) {
