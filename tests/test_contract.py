@@ -11,8 +11,8 @@ import pytest
 
 from lakebase_spark import targets
 from lakebase_spark.postgres import connection, snapshots
-from lakebase_spark.reading import copy_columns
 from lakebase_spark.serving import service
+from lakebase_spark.spark import copy_columns
 from lakebase_spark.spark import options as py_options
 from lakebase_spark.tokens import broker
 from lakebase_spark.writing import jobs as writer

@@ -15,7 +15,7 @@ from ..conftest import DATABASE, ENDPOINT
 from ..copy_reads import DECODED, make_table
 from ..jobs import run_job
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.faults]
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.faults, pytest.mark.lane2]
 ZONE = "America/St_Johns"
 
 

@@ -30,7 +30,7 @@ def both(spark, broker_service, table, **kwargs):
     return read_both(spark, table, endpoint=ENDPOINT, database=DATABASE, broker=broker_service, **kwargs)
 
 
-@pytest.mark.parametrize("partitions", [1, 3])
+@pytest.mark.parametrize("partitions", [3])
 def test_every_type_reads_as_the_jdbc_reader_reads_it(spark, broker_service, db, partitions) -> None:
     make_table(db, "cr_decoded", DECODED)
     copy, jdbc = both(spark, broker_service, "public.cr_decoded", key="id", partitions=partitions)
@@ -102,7 +102,7 @@ def test_numeric_nan_and_infinity_fail_naming_the_column_and_the_fix(
 
 def test_types_without_a_decoder_read_through_the_jdbc_reader(spark, broker_service, db, caplog) -> None:
     make_table(db, "cr_fallback", FALLBACK)
-    with caplog.at_level("INFO", logger="lakebase_spark.reading"):
+    with caplog.at_level("INFO", logger="lakebase_spark"):
         copy, jdbc = both(spark, broker_service, "public.cr_fallback", key="id")
     assert not uses_copy(copy)
     assert "with the JDBC reader: column 'c0'" in caplog.text

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidArgumentError
 from ..names import TableName
 from ..postgres.snapshots import DEFAULT_HOLD, Snapshot, SnapshotError, check_hold, export_snapshot
+from ..spark.readers import check_reader
 from ..targets import DEFAULT_DATABASE, Target
 from .ranges import PartitionKeyError, key_predicates, page_predicates
-from .readers import check_reader
 from .replicas import await_lag
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ def read(
         return load_predicates(spark, name, {**built, **extra}, predicates)
     from ..postgres.connection import connect
     from ..spark.options import lakebase_options
-    from .readers import load_partitions
+    from ..spark.readers import load_partitions
 
     built_jdbc = lakebase_options(**target.keywords(), database=database, broker=service, address=address)
     return load_partitions(

@@ -2,7 +2,7 @@
 
 :mod:`.planning` (driver, psycopg with a broker token) decides the partitions; this module loads
 them with Spark through the jar (the binary-COPY reader, or the JDBC reader over the ``lakebase``
-provider: ``reading/readers.py``), one partition per predicate
+provider: ``spark/readers.py``), one partition per predicate
 ``key >= a AND key < b``. Every predicate lies inside its mapping's range, so rows a shard still
 holds outside its range (left behind by a move) are never read, and no row is read twice.
 """
@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..names import TableName
 from ..postgres.snapshots import DEFAULT_HOLD, SNAPSHOT, check_hold
-from ..reading.readers import check_reader, load_partitions
 from ..serving.service import BrokerService, default_workspace_client, shared_broker_service
 from ..sessions import default_parallelism
 from ..spark.options import lakebase_options
+from ..spark.readers import check_reader, load_partitions
 from ..targets import Address
 from ..tokens.broker import TokenBroker
 from .errors import ShardedReadError
