@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"tokens"},  # credentials and the token broker
     {"serving"},  # the broker service for the JVMs
     {"postgres", "spark"},  # driver-side Postgres logins; the JDBC path's Spark integration
-    {"reading", "writing", "sharding", "datasource", "changes"},  # the data paths (a module-level DAG)
+    {"reading", "writing", "sharding", "datasource", "changes", "sql"},  # the data paths (a module-level DAG)
     {"testing"},  # the emulator
     {"cli"},  # the command, doctor, demo
 ]
@@ -197,7 +197,7 @@ def test_the_old_demo_module_still_runs_with_python_m() -> None:
 #: (``read`` and ``write`` sit side by side and import neither), and the root holds the entry points
 #: Spark and Python name (the provider, the two COPY sources, doctor's check).
 JAVA = Path(__file__).resolve().parents[1] / "jvm" / "src" / "main" / "java" / "io" / "lakebase" / "spark"
-JAVA_LAYERS: list[set[str]] = [{"core"}, {"tokens"}, {"connection"}, {"read"}, {"write"}, {""}]
+JAVA_LAYERS: list[set[str]] = [{"core"}, {"tokens"}, {"connection"}, {"read"}, {"write"}, {"catalog"}, {""}]
 JAVA_SIDE_BY_SIDE = {"read", "write"}
 
 

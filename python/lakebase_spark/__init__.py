@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from .postgres.connection import connect
     from .reading import PartitionKeyError, ReplicaLagError, Snapshot, SnapshotError, export_snapshot, read
     from .serving.service import BrokerService, shared_broker_service, stop_shared_broker_services
-    from .spark.classpath import configure, jar_path, postgres_driver_jar, provider_stats
+    from .spark.classpath import jar_path, postgres_driver_jar, provider_stats
     from .spark.options import LakebaseOptions, lakebase_options
+    from .sql.catalogs import catalog, configure
     from .targets import Address
     from .tokens.broker import BrokerStats, TokenBroker
     from .tokens.credentials import Credential, Secret
@@ -47,7 +48,8 @@ _LAZY = {
     "SnapshotError": ".reading",
     "TokenBroker": ".tokens.broker",
     "WriteResult": ".writing",
-    "configure": ".spark.classpath",
+    "catalog": ".sql.catalogs",
+    "configure": ".sql.catalogs",
     "connect": ".postgres.connection",
     "export_snapshot": ".reading",
     "foreach_batch": ".writing",
@@ -75,6 +77,7 @@ __all__ = [
     "SnapshotError",
     "TokenBroker",
     "WriteResult",
+    "catalog",
     "configure",
     "connect",
     "export_snapshot",

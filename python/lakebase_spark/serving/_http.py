@@ -41,6 +41,8 @@ REQUEST_TIMEOUT = 10.0
 WORKERS = 64
 MAX_LINE = 8 * 1024
 MAX_HEADERS = 100
+#: The largest POST body (a catalog write's plan request: a schema and a few names).
+MAX_BODY = 1024 * 1024
 # The protocol with BrokerClient.java (checked against it by tests/test_contract.py).
 TOKEN_PATH = "/v1/token"  # noqa: S105 - a URL path, not a secret
 #: The 200 answer's fields; any other status answers {ERROR: message}.
@@ -64,6 +66,10 @@ class Answers(Protocol):
     """What serves the requests: the broker service."""
 
     def answer(self, target: str, authorization: str | None) -> tuple[HTTPStatus, dict[str, Any]]: ...
+
+    def post(
+        self, target: str, authorization: str | None, body: bytes
+    ) -> tuple[HTTPStatus, dict[str, Any]]: ...
 
 
 class BrokerHttpServer(socketserver.TCPServer):
@@ -112,7 +118,8 @@ class BrokerHttpServer(socketserver.TCPServer):
 
 
 class BrokerRequestHandler(socketserver.StreamRequestHandler):
-    """One ``GET`` per connection, parsed with no more than the protocol needs.
+    """One ``GET`` (or, for the catalog's write coordination, one JSON ``POST``) per connection, parsed
+    with no more than the protocol needs.
 
     Not ``http.server``: its header parsing (the ``email`` package), date header and per-request
     logging were a third of the broker's CPU per fetch in a herd.
@@ -145,6 +152,9 @@ class BrokerRequestHandler(socketserver.StreamRequestHandler):
         if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or len(request_line) > MAX_LINE:
             self._reply(HTTPStatus.BAD_REQUEST, {ERROR: "not an HTTP/1.x request line"})
             return
+        if parts[0] == "POST":
+            self._post(parts[1], headers)
+            return
         if parts[0] != "GET":
             self._reply(HTTPStatus.METHOD_NOT_ALLOWED, {ERROR: f"method {parts[0][:16]!r} not allowed"})
             return
@@ -153,6 +163,20 @@ class BrokerRequestHandler(socketserver.StreamRequestHandler):
         # are never logged.
         log.debug("broker %s - GET %s -> %d", self.client_address[0], parts[1][:300], status)
         self._reply(status, body)
+
+    def _post(self, target: str, headers: dict[str, str]) -> None:
+        length = headers.get("content-length", "")
+        if not length.isdigit() or int(length) > MAX_BODY:
+            self._reply(
+                HTTPStatus.BAD_REQUEST, {ERROR: f"a POST needs a Content-Length of at most {MAX_BODY}"}
+            )
+            return
+        body = self.rfile.read(int(length))
+        # The answer may take minutes (an overwrite's apply): the request was read, so wait without a limit.
+        self.connection.settimeout(None)
+        status, answer = self.server.service.post(target, headers.get("authorization"), body)
+        log.debug("broker %s - POST %s -> %d", self.client_address[0], target[:300], status)
+        self._reply(status, answer)
 
     def _reply(self, status: HTTPStatus, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()

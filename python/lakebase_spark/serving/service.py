@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import atexit
 import hmac
+import json
 import logging
 import secrets
 import socketserver
 import threading
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,6 +27,7 @@ from .._deprecations import renamed_workspace
 from ..errors import (
     EndpointNotFoundError,
     InvalidEndpointNameError,
+    LakebaseSparkError,
     PermissionDeniedError,
 )
 from ..redaction import install_py4j_log_redaction, register_secret
@@ -108,6 +111,9 @@ class BrokerService:
         self._server_class: type[BrokerHttpServer] = BrokerHttpServer
         self._handler_class: type[socketserver.BaseRequestHandler] = BrokerRequestHandler
         self._thread: threading.Thread | None = None
+        #: POST routes (path -> handler of the JSON request), added by what the JVMs coordinate with the
+        #: driver (the catalog's writes, ``sql/writes.py``).
+        self._routes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
     def __repr__(self) -> str:
         state = "running" if self._server else "stopped"
@@ -212,6 +218,38 @@ class BrokerService:
             EXPIRES_IN_MS: max(int((cred.expires_at - now) * 1000), 0),
             REFRESH_IN_MS: max(int((cred.refresh_at - now) * 1000), 0),
         }
+
+    def route(self, path: str, handler: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Serve ``POST path`` (to callers with the secret) with ``handler(request) -> answer``.
+
+        The handler's :class:`LakebaseSparkError` answers 409 with its message (written for users);
+        anything else 500 with the exception's type and message.
+        """
+        self._routes[path] = handler
+
+    def serves(self, path: str) -> bool:
+        return path in self._routes
+
+    def post(self, target: str, authorization: str | None, body: bytes) -> tuple[HTTPStatus, dict[str, Any]]:
+        """The reply to ``POST target`` with a JSON ``body``."""
+        if not self.authorized(authorization):
+            return HTTPStatus.UNAUTHORIZED, {ERROR: "missing or wrong broker secret"}
+        handler = self._routes.get(urlsplit(target).path)
+        if handler is None:
+            return HTTPStatus.NOT_FOUND, {ERROR: f"no such path {target[:200]!r}"}
+        try:
+            request = json.loads(body)
+            if not isinstance(request, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as e:
+            return HTTPStatus.BAD_REQUEST, {ERROR: f"the request is not a JSON object ({e})"}
+        try:
+            return HTTPStatus.OK, handler(request)
+        except LakebaseSparkError as e:
+            return HTTPStatus.CONFLICT, {ERROR: str(e)}
+        except Exception as e:
+            log.warning("Lakebase broker: POST %s failed", target[:200], exc_info=True)
+            return HTTPStatus.INTERNAL_SERVER_ERROR, {ERROR: f"{type(e).__name__}: {e}"}
 
     def authorized(self, header: str | None) -> bool:
         expected = f"Bearer {self.secret.reveal()}".encode()

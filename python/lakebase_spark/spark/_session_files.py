@@ -8,7 +8,9 @@ import hashlib
 import threading
 from typing import Any
 
-__all__ = ["FILE_PREFIX", "ship_secret"]
+from ..sessions import is_connect
+
+__all__ = ["FILE_PREFIX", "secret_file", "ship_secret"]
 
 #: Every shipped secret's file name: this prefix and 32 hex digits (the JVM side checks the shape).
 FILE_PREFIX = "lakebase-secret-"
@@ -38,8 +40,6 @@ def ship_secret(spark: Any, value: str) -> str:
     the session before is not shipped again: ``foreach_batch(..., jar_free=True)`` builds options for
     every micro-batch, and a stream of days would otherwise add a file a batch.
     """
-    import os
-    import uuid
     import weakref
 
     key = (id(spark), hashlib.sha256(value.encode("utf-8")).hexdigest())
@@ -47,12 +47,11 @@ def ship_secret(spark: Any, value: str) -> str:
         held = _SHIPPED.get(key)
         if held is not None and held[0]() is spark:
             return held[1]
-    name = f"{FILE_PREFIX}{uuid.uuid4().hex}"
-    path = os.path.join(_secret_directory(), name)
-    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(handle, "w", encoding="utf-8") as f:
-        f.write(value)
-    spark.addArtifacts(path, file=True)
+    name, path = secret_file(value)
+    if not is_connect(spark):
+        spark.sparkContext.addFile(path)  # a classic session (3.5's has no addArtifacts)
+    else:
+        spark.addArtifacts(path, file=True)
     try:
         session = weakref.ref(spark)
     except TypeError:  # a session type without weak references: ship every time
@@ -60,6 +59,19 @@ def ship_secret(spark: Any, value: str) -> str:
     with _SHIPPED_LOCK:
         _SHIPPED[key] = (session, name)
     return name
+
+
+def secret_file(value: str) -> tuple[str, str]:
+    """Write ``value`` to a new private file (mode 0600); its name (what options carry) and path."""
+    import os
+    import uuid
+
+    name = f"{FILE_PREFIX}{uuid.uuid4().hex}"
+    path = os.path.join(_secret_directory(), name)
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(handle, "w", encoding="utf-8") as f:
+        f.write(value)
+    return name, path
 
 
 #: (id of the session, SHA-256 of the value) -> (the session, the name its file was shipped under).

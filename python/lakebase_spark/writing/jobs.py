@@ -26,7 +26,7 @@ from .tables import Column, column_types_option
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["COPY_SOURCE", "CopyJob", "JobFailure"]
+__all__ = ["COPY_SOURCE", "CopyJob", "JobFailure", "copy_options"]
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +70,11 @@ class CopyJob:
     def run(self, into: TableName, commits: CommitLog) -> JobFailure | None:
         """Run the job; None when it succeeded, else the failure once its tasks have ended (or the wait
         gave up: ``settled`` is False)."""
-        columns = ",".join(quote_identifier(column.name) for _, column in self.pairs)
         writer = (
             self.df.write.format(COPY_SOURCE)
             .options(**self.spark_options)
             .options(**self.extra)
-            .option(WRITE_TABLE, into.quoted())
-            .option(WRITE_COLUMNS, columns)
-            .option(WRITE_COLUMN_TYPES, column_types_option([c for _, c in self.pairs]))
-            .option(WRITE_ID, self.write_id)
-            .option(WRITE_COMMITS, commits.table.quoted())
+            .options(**copy_options(into, self.pairs, self.write_id, commits))
             .mode("append")
         )
         tag = f"lakebase-spark-write-{uuid.uuid4().hex}"
@@ -94,6 +89,19 @@ class CopyJob:
     @property
     def column_list(self) -> sql.Composable:
         return sql.SQL(", ").join(sql.Identifier(column.name) for _, column in self.pairs)
+
+
+def copy_options(
+    into: TableName, pairs: list[tuple[str, Column]], write_id: str, commits: CommitLog
+) -> dict[str, str]:
+    """The COPY writer's options for one write: where its rows go, as what, under which id."""
+    return {
+        WRITE_TABLE: into.quoted(),
+        WRITE_COLUMNS: ",".join(quote_identifier(column.name) for _, column in pairs),
+        WRITE_COLUMN_TYPES: column_types_option([c for _, c in pairs]),
+        WRITE_ID: write_id,
+        WRITE_COMMITS: commits.table.quoted(),
+    }
 
 
 class _JobTag:

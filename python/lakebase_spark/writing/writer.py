@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
     from pyspark.sql import DataFrame
 
-__all__ = ["COPY_SOURCE", "MODES", "Mode", "WriteResult", "write"]
+__all__ = ["COPY_SOURCE", "MODES", "BrokerConnector", "Mode", "WriteResult", "write"]
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def write(
     service = broker.start() if broker is not None else shared_broker_service(workspace_client)
     # Kept as LakebaseOptions: a dict whose repr masks the broker secret.
     spark_options = lakebase_options(endpoint, instance=instance, database=database, broker=service)
-    db = Database(_BrokerConnector(endpoint, instance, database, service))
+    db = Database(BrokerConnector(endpoint, instance, database, service))
     plan = plan_write(
         request,
         df.schema,
@@ -117,7 +117,7 @@ def write(
 
 
 @dataclass
-class _BrokerConnector:
+class BrokerConnector:
     """Connections through the process's broker; the host is resolved once (a workspace API call)."""
 
     endpoint: str | None

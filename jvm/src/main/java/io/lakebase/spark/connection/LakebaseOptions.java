@@ -196,6 +196,23 @@ public final class LakebaseOptions {
         return brokerSecret;
     }
 
+    /** A client of this option set's broker (the catalog asks it to plan and finish writes). */
+    public BrokerClient brokerClient() {
+        return new BrokerClient(brokerUrl, brokerSecret, brokerFingerprint, brokerTimeoutMs);
+    }
+
+    /** The Lakebase database these options reach, as the broker's JSON names it: the target plus the database. */
+    public Map<String, String> databaseFields() {
+        Map<String, String> fields = new HashMap<>(target.fields());
+        String database = pgUrl.database();
+        if (database == null) {
+            throw new LakebaseException.Options("lakebase: the url names no database (jdbc:postgresql://host:port/"
+                    + "<database>); " + REBUILD);
+        }
+        fields.put("database", database);
+        return fields;
+    }
+
     /** Where the driver connects, for messages: host:port only, never the query string. */
     public String hosts() {
         return pgUrl.hosts();

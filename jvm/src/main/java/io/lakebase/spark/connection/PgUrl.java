@@ -40,6 +40,18 @@ final class PgUrl {
         return new PgUrl(url, params);
     }
 
+    /** The database the URL names ({@code jdbc:postgresql://host:port/DATABASE?...}), decoded; null if none. */
+    String database() {
+        int start = url.indexOf("//");
+        int slash = start < 0 ? -1 : url.indexOf('/', start + 2);
+        if (slash < 0) {
+            return null;
+        }
+        int q = url.indexOf('?', slash);
+        String name = decode(q < 0 ? url.substring(slash + 1) : url.substring(slash + 1, q));
+        return name.isEmpty() ? null : name;
+    }
+
     private static String decode(String value) {
         try {
             return URLDecoder.decode(value, "UTF-8");

@@ -21,6 +21,8 @@ public final class LakebaseException {
     static final String WORKSPACE_REFUSED = "LAKEBASE_WORKSPACE_REFUSED";
     /** A partition of a COPY write failed; the message says what the target holds and how to finish. */
     public static final String WRITE_FAILED = "LAKEBASE_WRITE_FAILED";
+    /** A SQL statement the catalog cannot run (UPDATE, MERGE, a DELETE Postgres cannot take whole). */
+    static final String UNSUPPORTED_STATEMENT = "LAKEBASE_UNSUPPORTED_STATEMENT";
     /** A consistent read's snapshot can no longer be imported: read again. */
     static final String SNAPSHOT_LOST = "LAKEBASE_SNAPSHOT_LOST";
 
@@ -59,6 +61,44 @@ public final class LakebaseException {
         @Override
         public String getSqlState() {
             return "22023"; // invalid_parameter_value
+        }
+    }
+
+    /** A statement the catalog cannot run; the message names what does it instead. */
+    public static final class Unsupported extends UnsupportedOperationException implements Condition {
+        private static final long serialVersionUID = 1L;
+
+        public Unsupported(String message) {
+            super(message);
+        }
+
+        @Override
+        public String condition() {
+            return UNSUPPORTED_STATEMENT;
+        }
+
+        @Override
+        public String getSqlState() {
+            return "0A000"; // feature_not_supported
+        }
+    }
+
+    /** A catalog write the driver could not plan or finish; the message says what the table holds. */
+    public static final class WriteFailed extends IllegalStateException implements Condition {
+        private static final long serialVersionUID = 1L;
+
+        public WriteFailed(String message, Throwable cause) {
+            super(message, cause);
+        }
+
+        @Override
+        public String condition() {
+            return WRITE_FAILED;
+        }
+
+        @Override
+        public String getSqlState() {
+            return "58000"; // system_error: the write's coordination failed
         }
     }
 

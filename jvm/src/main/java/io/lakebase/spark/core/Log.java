@@ -20,4 +20,11 @@ public final class Log {
             LOGGER.debug(String.format(format, args));
         }
     }
+
+    /** Logs {@code String.format(format, args)} at WARN. */
+    public static void warning(String format, Object... args) {
+        if (LOGGER.isWarnEnabled()) {
+            LOGGER.warn(String.format(format, args));
+        }
+    }
 }

@@ -168,6 +168,46 @@ public final class BrokerClient {
         throw error;
     }
 
+    /**
+     * One {@code POST} of a JSON document to {@code route} (under the broker's URL) and its 200 answer; used by the
+     * catalog to have the driver's Python plan and finish a write. Not retried: the caller decides what a repeat
+     * means. Any other answer fails with the broker's own message (written to be safe to show).
+     */
+    public JsonNode post(String route, Object document, int readTimeoutMs) throws SQLException {
+        byte[] body;
+        try {
+            body = JSON.writeValueAsBytes(document);
+        } catch (IOException e) {
+            throw fail("cannot encode a request to the token broker: " + e.getMessage(), e);
+        }
+        HttpGet.Response answer;
+        try {
+            Socket socket = connect(CONNECT_TIMEOUT_MS, readTimeoutMs);
+            answer = HttpGet.exchange(socket, hostHeader, path + route,
+                    new String[] {"Accept: application/json", "Authorization: Bearer " + secret}, body, MAX_BODY_BYTES);
+        } catch (Transient t) {
+            throw t.error;
+        } catch (SocketTimeoutException e) {
+            throw fail("the broker at " + brokerUrl + " did not answer " + route + " within " + seconds(readTimeoutMs),
+                    e);
+        } catch (IOException e) {
+            throw fail(unreachable(e.getClass().getSimpleName() + ": " + e.getMessage()), e);
+        }
+        String error = answer.status == 200 ? null : errorMessage(answer.body);
+        if (answer.status == 401) {
+            throw statusError(401, error, null);
+        }
+        if (answer.status != 200) {
+            throw fail(error != null ? error : "the broker at " + brokerUrl + " answered HTTP " + answer.status
+                    + " to " + route + " (no error message)", null);
+        }
+        try {
+            return JSON.readTree(answer.body);
+        } catch (IOException e) {
+            throw fail("the broker at " + brokerUrl + " answered " + route + " with something that is not JSON", null);
+        }
+    }
+
     /** First 16 bytes of SHA-256 of a token, hex: names a token to the broker without revealing it. */
     static String digest(String token) {
         return Digests.hex(Digests.sha256(token), 16);

@@ -12,7 +12,8 @@ import javax.net.ssl.SSLSocket;
 import javax.net.ssl.SSLSocketFactory;
 
 /**
- * A single HTTP/1.1 GET over a plain or TLS socket, with {@code Connection: close}.
+ * A single HTTP/1.1 request over a plain or TLS socket, with {@code Connection: close}: a {@code GET} (a token), or a
+ * {@code POST} with a JSON body (the catalog's write coordination, {@code BrokerClient.post}).
  *
  * <p>Not {@link java.net.HttpURLConnection}: that logs request headers, the {@code Authorization} header included,
  * to {@code sun.net.www.protocol.http.HttpURLConnection} at FINE, and obeys JVM-wide proxy, redirect and
@@ -66,18 +67,30 @@ final class HttpGet {
      */
     static Response exchange(Socket socket, String hostHeader, String target, String[] headerLines, int maxBody)
             throws IOException {
+        return exchange(socket, hostHeader, target, headerLines, null, maxBody);
+    }
+
+    /** As above; a non-null {@code body} is sent as {@code POST} with {@code Content-Type: application/json}. */
+    static Response exchange(Socket socket, String hostHeader, String target, String[] headerLines, byte[] body,
+            int maxBody) throws IOException {
         try (Socket s = socket) {
             StringBuilder request = new StringBuilder()
-                    .append("GET ").append(target).append(" HTTP/1.1\r\n")
+                    .append(body == null ? "GET " : "POST ").append(target).append(" HTTP/1.1\r\n")
                     .append("Host: ").append(hostHeader).append("\r\n")
                     .append("Connection: close\r\n")
                     .append("User-Agent: lakebase-spark\r\n");
             for (String line : headerLines) {
                 request.append(line).append("\r\n");
             }
+            if (body != null) {
+                request.append("Content-Type: application/json\r\nContent-Length: ").append(body.length).append("\r\n");
+            }
             request.append("\r\n");
             OutputStream out = s.getOutputStream();
             out.write(request.toString().getBytes(StandardCharsets.ISO_8859_1));
+            if (body != null) {
+                out.write(body);
+            }
             out.flush();
             return read(new BufferedInputStream(s.getInputStream()), maxBody);
         }

@@ -35,6 +35,11 @@ public final class LakebaseTarget {
         }
     }
 
+    /** The broker's JSON form of this target: {@code {"endpoint": name}} or {@code {"instance": name}}. */
+    public java.util.Map<String, String> fields() {
+        return java.util.Collections.singletonMap(kind.param, name);
+    }
+
     @Override
     public boolean equals(Object o) {
         if (!(o instanceof LakebaseTarget)) {

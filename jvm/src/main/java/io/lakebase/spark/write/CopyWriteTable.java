@@ -32,6 +32,17 @@ public final class CopyWriteTable implements SupportsWrite {
         LakebaseOptions.parse(options); // fail on the driver, before any task starts, on bad connection options
     }
 
+    /**
+     * The executors' side of a COPY write planned elsewhere (the catalog's INSERT: the driver's Python planned it
+     * and named the {@code lakebase.write.*} options); checks the options and the schema on the driver first.
+     */
+    public static DataWriterFactory writerFactory(StructType schema, Map<String, String> options, int numPartitions) {
+        CopyTextEncoder.checkSupported(schema);
+        WriteOptions.parse(options);
+        LakebaseOptions.parse(options);
+        return new CopyWriterFactory(schema, new HashMap<>(options), numPartitions);
+    }
+
     @Override
     public String name() {
         return "lakebase " + write.table; // shown in plans and the UI: the table, never an option value
