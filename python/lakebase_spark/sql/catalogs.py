@@ -5,8 +5,8 @@ The catalog is the jar's ``io.lakebase.spark.LakebaseCatalog`` (Spark's JDBC cat
 reads, the COPY writer for writes), configured with the options ``lakebase_options`` builds, except
 the broker's secret: Spark keeps a catalog's options in the session's SQL conf, where ``SET`` and
 ``spark.conf.get`` show them, so the conf names a session file that holds the secret instead (the JVM
-reads it where it runs). The driver's broker also plans and finishes the catalog's writes
-(``sql/writes.py``).
+reads it where it runs). The driver's broker also plans the catalog's reads (``sql/reads.py``) and
+plans and finishes its writes (``sql/writes.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ..spark import classpath
 from ..spark._session_files import secret_file, ship_secret
 from ..spark.options import BROKER_SECRET, BROKER_SECRET_FILE, ENDPOINT, INSTANCE, lakebase_options
 from ..targets import DEFAULT_DATABASE, Target
+from .reads import serve_reads
 from .writes import serve_writes
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ def catalog_confs(
         file_name = options[BROKER_SECRET_FILE]
     options[BROKER_SECRET_FILE] = file_name
     serve_writes(service)
+    serve_reads(service)
     out[f"spark.sql.catalog.{name}"] = CATALOG_CLASS
     out.update({f"spark.sql.catalog.{name}.{key}": value for key, value in options.items()})
     return out

@@ -1,10 +1,13 @@
 package io.lakebase.spark.catalog;
 
+import io.lakebase.spark.connection.LakebaseOptions;
 import io.lakebase.spark.core.LakebaseException;
 import java.util.Collections;
 import java.util.EnumSet;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
+import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.connector.catalog.Identifier;
 import org.apache.spark.sql.connector.catalog.SupportsDeleteV2;
 import org.apache.spark.sql.connector.catalog.SupportsRead;
@@ -29,6 +32,8 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap;
  */
 public final class LakebaseTable implements SupportsRead, SupportsWrite, SupportsDeleteV2, SupportsRowLevelOperations {
 
+    /** Spark 4's switch for pushing joins into JDBC sources (internal, off by default). */
+    static final String JOIN_PUSHDOWN = "spark.sql.optimizer.datasourceV2JoinPushdown";
     static final String UPSERT = "lakebase_spark.write(df, table, mode=\"upsert\", key=...)";
 
     private final Table jdbc;
@@ -65,9 +70,35 @@ public final class LakebaseTable implements SupportsRead, SupportsWrite, Support
                 TableCapability.TRUNCATE));
     }
 
+    /**
+     * {@link CatalogScanBuilder} over Spark's JDBC scan builder. Inside a running query, the JDBC builder gets the
+     * query's snapshot too, so a scan Spark reduces in Postgres (a count, a LIMIT) sees the query's moment. With
+     * Spark 4's join pushdown switched on ({@value #JOIN_PUSHDOWN}), Spark's builder is returned as it is: Spark
+     * pushes a join only between two of its own builders.
+     */
     @Override
     public ScanBuilder newScanBuilder(CaseInsensitiveStringMap scanOptions) {
-        return ((SupportsRead) jdbc).newScanBuilder(scanOptions);
+        Map<String, String> scan = LakebaseOptions.lowerCased(scanOptions.asCaseSensitiveMap());
+        Map<String, String> jdbcOptions = new HashMap<>(scanOptions.asCaseSensitiveMap());
+        for (String own : CatalogScanBuilder.OWN_OPTIONS) {
+            jdbcOptions.keySet().removeIf(k -> k.equalsIgnoreCase(own));
+        }
+        boolean consistent = !"false".equalsIgnoreCase(scan.getOrDefault(CatalogScanBuilder.CONSISTENT, "true"));
+        QuerySnapshots.releaseOnQueryEnd(options);
+        String query = QuerySnapshots.driverQuery();
+        if (consistent && query != null) {
+            jdbcOptions.put("lakebase.snapshot", QuerySnapshots.snapshot(query, options));
+        }
+        ScanBuilder builder = ((SupportsRead) jdbc).newScanBuilder(new CaseInsensitiveStringMap(jdbcOptions));
+        if (joinPushdown()) {
+            return builder;
+        }
+        return new CatalogScanBuilder(ident, schema(), options, builder, scan);
+    }
+
+    private static boolean joinPushdown() {
+        SparkSession session = SparkSession.active();
+        return "true".equalsIgnoreCase(session.conf().get(JOIN_PUSHDOWN, "false"));
     }
 
     @Override
