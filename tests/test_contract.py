@@ -14,6 +14,7 @@ from lakebase_spark.postgres import connection, snapshots
 from lakebase_spark.serving import service
 from lakebase_spark.spark import copy_columns
 from lakebase_spark.spark import options as py_options
+from lakebase_spark.sql import catalogs, reads, writes
 from lakebase_spark.tokens import broker
 from lakebase_spark.writing import jobs as writer
 from lakebase_spark.writing import tables, write_ids
@@ -59,6 +60,15 @@ SHARED = [
     ("ColumnTarget", "ARRAY", tables.ARRAY),
     ("ColumnTarget", "DELIMITER", tables.DELIMITER),
     ("LoginRetry", "TOO_MANY_CONNECTIONS", connection.CONNECTION_LIMIT_SQLSTATE),
+    ("WriteCoordinator", "BEGIN", writes.BEGIN),
+    ("WriteCoordinator", "COMMIT", writes.COMMIT),
+    ("WriteCoordinator", "ABORT", writes.ABORT),
+    ("WriteCoordinator", "OPTIONS", writes.OPTIONS),
+    ("ReadCoordinator", "PLAN", reads.PLAN),
+    ("ReadCoordinator", "SNAPSHOT", reads.SNAPSHOT),
+    ("ReadCoordinator", "RELEASE", reads.RELEASE),
+    ("ReadCoordinator", "OPTIONS", reads.OPTIONS),
+    ("ReadCoordinator", "UNSUPPORTED", reads.UNSUPPORTED),
 ]
 
 #: Numbers both sides apply: (Java class, constant, Python value in the Java constant's unit).
@@ -89,6 +99,7 @@ PACKAGES = {
     "connection": ("LakebaseOptions", "LoginRetry", "Logins", "SessionFiles", "SharedSnapshot", "PgUrl"),
     "write": ("WriteOptions", "CopyTextEncoder", "ColumnTarget"),
     "read": ("ReadOptions", "PgBinaryType", "BinaryRowDecoder"),
+    "catalog": ("WriteCoordinator", "ReadCoordinator"),
 }
 
 
@@ -155,6 +166,11 @@ def test_the_write_id_rule_is_the_same(spark, write_id: str) -> None:
 def test_the_copy_source_class_exists(spark) -> None:
     jvm = spark.sparkContext._jvm
     assert jvm.java.lang.Class.forName(writer.COPY_SOURCE).getName() == writer.COPY_SOURCE
+
+
+def test_the_catalog_class_exists(spark) -> None:
+    jvm = spark.sparkContext._jvm
+    assert jvm.java.lang.Class.forName(catalogs.CATALOG_CLASS).getName() == catalogs.CATALOG_CLASS
 
 
 def test_the_copy_reader_knows_every_decoder_the_planner_names(spark) -> None:

@@ -95,6 +95,10 @@ def configure(builder: B, *, driver_jar: str | None = None) -> B:
 
     def append(key: str, value: str, sep: str) -> None:
         old = current.get(key)
+        present = str(old).split(sep) if old else []
+        value = sep.join(v for v in value.split(sep) if v not in present)  # configure() twice adds once
+        if not value:
+            return
         merged = f"{old}{sep}{value}" if old else value
         current[key] = merged
         builder.config(key, merged)

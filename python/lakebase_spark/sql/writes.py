@@ -62,6 +62,7 @@ class WriteCoordinator:
             (namespace, _field(request, "table")),
             mode=mode,
             write_id=_field(request, "write_id"),
+            atomic=request.get("atomic") is True,
         )
         # A query's id is never reused: a failed catalog write cannot be resumed, so its stage is dropped.
         write = dataclasses.replace(write, named=False)
@@ -74,8 +75,11 @@ class WriteCoordinator:
         return {OPTIONS: copy_options(plan.into, plan.pairs, write.write_id, plan.into_commits)}
 
     def commit(self, request: dict[str, Any]) -> dict[str, Any]:
-        plan = self._take(request)
-        return {"rows": plan.finish()}
+        # Kept until it finished: if the finish fails (a staged row the table refuses), Spark aborts next.
+        plan = self._take(request, keep=True)
+        rows = plan.finish()
+        self._take(request)
+        return {"rows": rows}
 
     def abort(self, request: dict[str, Any]) -> dict[str, Any]:
         plan = self._take(request)
@@ -86,10 +90,10 @@ class WriteCoordinator:
         plan.abandon()
         return {"error": str(error)}
 
-    def _take(self, request: dict[str, Any]) -> WritePlan:
+    def _take(self, request: dict[str, Any], *, keep: bool = False) -> WritePlan:
         write_id = _field(request, "write_id")
         with self._lock:
-            plan = self._plans.pop(write_id, None)
+            plan = self._plans.get(write_id) if keep else self._plans.pop(write_id, None)
         if plan is None:
             raise WriteError(
                 f"no catalog write {write_id!r} is running on this driver (was the broker restarted?)"
@@ -98,9 +102,7 @@ class WriteCoordinator:
 
     def _connector(self, request: dict[str, Any]) -> BrokerConnector:
         target = Target.of(request.get("endpoint"), request.get("instance"))
-        endpoint = target.name if target.kind == "endpoint" else None
-        instance = target.name if target.kind == "instance" else None
-        return BrokerConnector(endpoint, instance, _field(request, "database"), self._broker)
+        return BrokerConnector(**target.keywords(), database=_field(request, "database"), broker=self._broker)
 
 
 def serve_writes(broker: BrokerService) -> None:

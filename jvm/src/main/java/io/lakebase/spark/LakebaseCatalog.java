@@ -76,7 +76,9 @@ public final class LakebaseCatalog implements TableCatalog, SupportsNamespaces, 
     /** Spark's catalog lists pgjdbc's type TABLE only; this lists every relation a SELECT can read. */
     @Override
     public Identifier[] listTables(String[] namespace) throws NoSuchNamespaceException {
-        jdbc.listTables(namespace); // checks the namespace, failing with Spark's own error
+        if (!jdbcNamespaces.namespaceExists(namespace)) {
+            throw new NoSuchNamespaceException(namespace); // Spark's lists an absent schema as empty
+        }
         return Relations.list(options, namespace);
     }
 

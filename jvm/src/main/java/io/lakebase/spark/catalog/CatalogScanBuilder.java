@@ -15,25 +15,24 @@ import org.apache.spark.sql.connector.read.SupportsPushDownAggregates;
 import org.apache.spark.sql.connector.read.SupportsPushDownLimit;
 import org.apache.spark.sql.connector.read.SupportsPushDownOffset;
 import org.apache.spark.sql.connector.read.SupportsPushDownRequiredColumns;
-import org.apache.spark.sql.connector.read.SupportsPushDownTableSample;
 import org.apache.spark.sql.connector.read.SupportsPushDownTopN;
 import org.apache.spark.sql.connector.read.SupportsPushDownV2Filters;
 import org.apache.spark.sql.types.StructType;
 
 /**
  * A catalog table's scan: every pushdown goes to Spark's JDBC scan builder first, so Spark pushes exactly what it
- * pushes today (filters, aggregates, LIMIT, OFFSET, top-N, TABLESAMPLE). A scan that ends up pushing more than filters
+ * pushes today (filters, aggregates, LIMIT, OFFSET, top-N). A scan that ends up pushing more than filters
  * and columns (a count, a LIMIT: Postgres returns few rows) is the JDBC one; a scan of rows is the binary-COPY reader
  * in balanced partitions, its WHERE the pushed filters as Spark's Postgres dialect compiles them. Both import the
- * query's snapshot ({@link QuerySnapshots}) unless {@code consistent} is false.
+ * query's snapshot ({@link QuerySnapshots}) unless {@code consistent} is false. TABLESAMPLE is not pushed (Spark
+ * samples the rows): Spark 4.3 moved its pushdown to a method 3.5 does not have, and one jar serves both.
  *
  * <p>Read options ({@code spark.read.options(...).table(...)}, SQL {@code WITH (...)}): {@code key} (column(s) to
  * partition by; default page ranges), {@code partitions} (default: the default parallelism), {@code reader}
  * ({@code copy} or {@code jdbc}), {@code consistent} ({@code true}).
  */
 final class CatalogScanBuilder implements SupportsPushDownV2Filters, SupportsPushDownRequiredColumns,
-        SupportsPushDownAggregates, SupportsPushDownLimit, SupportsPushDownOffset, SupportsPushDownTopN,
-        SupportsPushDownTableSample {
+        SupportsPushDownAggregates, SupportsPushDownLimit, SupportsPushDownOffset, SupportsPushDownTopN {
 
     static final String KEY = "key";
     static final String PARTITIONS = "partitions";
@@ -125,13 +124,6 @@ final class CatalogScanBuilder implements SupportsPushDownV2Filters, SupportsPus
     @Override
     public boolean isPartiallyPushed() {
         return ((SupportsPushDownTopN) jdbc).isPartiallyPushed();
-    }
-
-    // Deprecated in 4.3 for a variant with the sample method, which 3.5 lacks; 4.3's default calls this one.
-    @Override
-    @SuppressWarnings("deprecation")
-    public boolean pushTableSample(double lower, double upper, boolean withReplacement, long seed) {
-        return reduced(((SupportsPushDownTableSample) jdbc).pushTableSample(lower, upper, withReplacement, seed));
     }
 
     private boolean reduced(boolean pushed) {

@@ -19,21 +19,28 @@ import org.apache.spark.sql.types.StructType;
  * by the driver's Python ({@link WriteCoordinator}) as {@code lakebase_spark.write} plans its own, the rows moved by
  * the COPY writer. The query's id is the write id: a task retried after its commit, a speculative copy or a rerun
  * stage finds its partition's marker and writes nothing twice. INSERT OVERWRITE is {@code mode="overwrite"}: staged,
- * then applied in one transaction, so readers see the old rows or the new ones.
+ * then applied in one transaction, so readers see the old rows or the new ones. An INSERT INTO goes straight into the
+ * table (a failed statement leaves the partitions it committed, as Spark's JDBC writer does) unless the write option
+ * {@value #ATOMIC} is true: then it is staged too, all rows or none.
  */
 final class CatalogWrite implements WriteBuilder, SupportsTruncate, Write, BatchWrite {
+
+    /** The write option that stages an INSERT INTO, so a failed statement leaves the table as it was. */
+    static final String ATOMIC = "atomic";
 
     private final Identifier table;
     private final StructType schema;
     private final Map<String, String> options;
     private final String writeId;
+    private final boolean atomic;
     private String mode = "append";
 
-    CatalogWrite(Identifier table, StructType schema, Map<String, String> options, String queryId) {
+    CatalogWrite(Identifier table, StructType schema, Map<String, String> options, String queryId, boolean atomic) {
         this.table = table;
         this.schema = schema;
         this.options = options;
         this.writeId = "spark-query-" + queryId;
+        this.atomic = atomic;
     }
 
     @Override
@@ -54,13 +61,13 @@ final class CatalogWrite implements WriteBuilder, SupportsTruncate, Write, Batch
 
     @Override
     public String description() {
-        return "lakebase COPY " + mode;
+        return "lakebase COPY " + mode + (atomic && mode.equals("append") ? " (atomic)" : "");
     }
 
     @Override
     public DataWriterFactory createBatchWriterFactory(PhysicalWriteInfo info) {
         Map<String, String> planned = new HashMap<>(options);
-        planned.putAll(new WriteCoordinator(options).begin(table, schema, mode, writeId));
+        planned.putAll(new WriteCoordinator(options).begin(table, schema, mode, atomic, writeId));
         return CopyWriteTable.writerFactory(schema, planned, info.numPartitions());
     }
 

@@ -103,7 +103,8 @@ public final class LakebaseTable implements SupportsRead, SupportsWrite, Support
 
     @Override
     public WriteBuilder newWriteBuilder(LogicalWriteInfo info) {
-        return new CatalogWrite(ident, info.schema(), options, info.queryId());
+        boolean atomic = "true".equalsIgnoreCase(info.options().getOrDefault(CatalogWrite.ATOMIC, "false").trim());
+        return new CatalogWrite(ident, info.schema(), options, info.queryId(), atomic);
     }
 
     @Override

@@ -36,12 +36,13 @@ final class WriteCoordinator {
 
     /** Plans the write; returns the writer options to add for it. */
     @SuppressWarnings("deprecation") // JsonNode.fields(): its successor is missing from Spark 3.5's Jackson
-    Map<String, String> begin(Identifier table, StructType schema, String mode, String writeId) {
+    Map<String, String> begin(Identifier table, StructType schema, String mode, boolean atomic, String writeId) {
         Map<String, Object> request = request(writeId);
         request.put("namespace", table.namespace().length == 1 ? table.namespace()[0] : null);
         request.put("table", table.name());
         request.put("schema", schema.json());
         request.put("mode", mode);
+        request.put("atomic", atomic && mode.equals("append"));
         JsonNode answer = post(BEGIN, request);
         JsonNode options = answer.get(OPTIONS);
         if (options == null || !options.isObject()) {
