@@ -293,3 +293,27 @@ def test_xmin_example(spark, emulator, monkeypatch, tmp_path) -> None:
     assert len(table) == 1040
     assert [r for r in mirror if r[0] <= 990 or r[0] > 2000] == table
     assert {r[0]: r[2] for r in mirror if 990 < r[0] <= 1000} == before  # deletes are not seen
+
+
+def test_sql_example(spark, emulator, monkeypatch) -> None:
+    emulator.create_database("shop")
+    with shop(emulator) as conn:
+        conn.execute(f'GRANT CREATE ON DATABASE shop TO "{emulator.user_name}"')
+        conn.execute("DROP SCHEMA IF EXISTS sales CASCADE")
+    scope = readme_scope(spark, emulator, monkeypatch)
+    try:
+        exec(compile(example("sql-example"), "README.md", "exec"), scope)
+        totals = {r.customer: r.total for r in scope["totals"].collect()}
+        tables = [r.tableName for r in scope["tables"].collect()]
+    finally:
+        lakebase_spark.stop_shared_broker_services()
+    assert len(totals) == 97
+    # totals is read when collected, after the overwrite (even ids) and the delete (the 1.00 rows)
+    assert totals[0] == sum(Decimal(i * 3) / 2 for i in range(0, 100000, 97) if i % 2 == 0)
+    assert tables == ["orders"]
+    with shop(emulator) as conn:
+        count, distinct, odd, extra = conn.execute(
+            "SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE id % 2 = 1), "
+            "count(*) FILTER (WHERE id >= 100000) FROM sales.orders"
+        ).fetchone()
+    assert (count, distinct, odd, extra) == (50000, 50000, 0, 0)

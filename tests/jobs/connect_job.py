@@ -95,6 +95,15 @@ def main() -> None:
             "read": per_shard,
             "sum": everything.groupBy().sum("id").collect()[0][0],
         }
+        # The SQL catalog on a Connect session: the secret reaches the server as a session file.
+        lakebase_spark.catalog(spark, "lbc", endpoint, database=database, workspace_client=workspace)
+        spark.sql("DROP TABLE IF EXISTS lbc.public.connect_cat")
+        spark.sql("CREATE TABLE lbc.public.connect_cat AS SELECT id, id * 2 AS d FROM range(0, 1000, 1, 2)")
+        spark.sql("INSERT INTO lbc.public.connect_cat SELECT id, id * 2 FROM range(1000, 3000, 1, 3)")
+        spark.sql("DELETE FROM lbc.public.connect_cat WHERE id >= 2500")
+        row = spark.sql("SELECT count(*), count(DISTINCT id), sum(d) FROM lbc.public.connect_cat").first()
+        listed = [r.tableName for r in spark.sql("SHOW TABLES IN lbc.public").collect()]
+        out["catalog"] = [*row, "connect_cat" in listed]
         try:
             lakebase_spark.provider_stats(spark)
             out["provider_stats"] = "no error"

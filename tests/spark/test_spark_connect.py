@@ -44,6 +44,7 @@ def check(result: dict) -> None:
     assert sum(sharded["written"].values()) == ROWS
     assert sharded["read"] == sharded["written"]
     assert sharded["sum"] == sum(range(ROWS))
+    assert result["catalog"] == [2500, 2500, 2 * sum(range(2500)), True]
     assert "Spark Connect session" in result["provider_stats"]
     assert result["stats"]["mints"] == 1
     assert result["broker_stopped_with_session"] is True
