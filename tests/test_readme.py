@@ -310,7 +310,7 @@ def test_sql_example(spark, emulator, monkeypatch) -> None:
     assert len(totals) == 97
     # totals is read when collected, after the overwrite (even ids) and the delete (the 1.00 rows)
     assert totals[0] == sum(Decimal(i * 3) / 2 for i in range(0, 100000, 97) if i % 2 == 0)
-    assert tables == ["orders"]
+    assert tables == ["lakebase_spark_commits", "orders"]  # with the commit log of the writes
     with shop(emulator) as conn:
         count, distinct, odd, extra = conn.execute(
             "SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE id % 2 = 1), "
