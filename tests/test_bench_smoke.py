@@ -30,6 +30,7 @@ CASES = [
     "reads",
     "changes",
     "copyread",
+    "sqlinsert",
 ]
 
 

@@ -1,4 +1,4 @@
-"""The twelve cases, in the order they run and appear in results.md: ``(key, run)`` pairs."""
+"""The thirteen cases, in the order they run and appear in results.md: ``(key, run)`` pairs."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from . import (
     read,
     reads,
     scaling,
+    sqlinsert,
     upsert,
     write,
 )
@@ -36,4 +37,5 @@ CASES: list[tuple[str, Callable[[Context], CaseResult]]] = [
     ("reads", reads.run),
     ("changes", changes.run),
     ("copyread", copyread.run),
+    ("sqlinsert", sqlinsert.run),
 ]
