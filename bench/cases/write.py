@@ -37,6 +37,15 @@ def check_target(env: BenchEnv, rows: int) -> None:
         raise RuntimeError(f"the last write left {written} (rows, ids) in {TARGET}, expected {rows} of each")
 
 
+def truncate_target(env: BenchEnv) -> None:
+    """Empty the target outside the clock, then a CHECKPOINT (no write pays for flushing the one before)
+    and a full GC in the Spark JVM."""
+    with env.admin() as conn:
+        conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(*TARGET.split("."))))
+    env.checkpoint()
+    env.settle()
+
+
 def run(ctx: Context) -> CaseResult:
     env, rows, parts = ctx.env, ctx.cfg.write_rows, ctx.cfg.read_partitions
     options = env.options()
@@ -45,13 +54,9 @@ def run(ctx: Context) -> CaseResult:
     source = orders_frame(env.spark, options, rows=rows, total=ctx.cfg.rows, partitions=parts).cache()
     if source.count() != rows:
         raise RuntimeError(f"the write source should hold {rows} rows")
-    target_sql = sql.Identifier(*TARGET.split("."))
 
     def truncate() -> None:
-        with env.admin() as conn:
-            conn.execute(sql.SQL("TRUNCATE {}").format(target_sql))
-        env.checkpoint()
-        env.settle()
+        truncate_target(env)
 
     def jdbc_write(opts: dict[str, str]) -> float:
         truncate()

@@ -1,7 +1,8 @@
 """Catalog writes under injected task failures and lost executors, run by sql/test_catalog_jobs.py in a
 Spark of its own (``local-cluster``: executors in JVMs of their own, ``spark.task.maxFailures`` 4).
 The session is built the way a job sets confs at start: ``lakebase_spark.configure(builder,
-catalogs={...})``; one catalog per fault point (a catalog's options carry the writer's test-only fault).
+catalogs={...})``, and one catalog is added later with ``lakebase_spark.catalog(spark, ...)``; one
+catalog per fault point (a catalog's options carry the writer's test-only fault).
 Usage::
 
     catalog_job.py MASTER HOST ENDPOINT DATABASE EVENT_DIR
@@ -49,9 +50,13 @@ def main() -> None:
         }
         for name, (fault, parts) in FAULTS.items()
     }
+    # Two catalogs set at start, the third registered on the running session (its secret file is
+    # shipped then, as a notebook would).
+    late = catalogs.pop("lb_halt")
     builder = local_spark_builder("lakebase-spark catalog writes", conf, master=master)
     spark = lakebase_spark.configure(builder, catalogs=catalogs).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    lakebase_spark.catalog(spark, "lb_halt", late.pop("endpoint"), **late)
     admin = os.environ["LAKEBASE_TEST_ADMIN"]
     service = lakebase_spark.shared_broker_service(workspace)
     out: dict[str, object] = {}

@@ -152,3 +152,49 @@ def test_malformed_requests_get_a_status_not_a_hang(broker_service, request_byte
             answer += chunk
     assert answer.startswith(f"HTTP/1.1 {status} ".encode())
     assert b"Connection: close" in answer
+
+
+def test_post_routes_answer_only_callers_with_the_secret_and_json(workspace) -> None:
+    """The catalog's coordination routes (POST, JSON): the same secret as tokens, a JSON object, the
+    handler's user errors as 409, anything else as 500 with its type; an unknown POST path is 405."""
+    import socket
+
+    from lakebase_spark.errors import WriteInputError
+
+    seen: list[dict] = []
+
+    def handler(request: dict) -> dict:
+        seen.append(request)
+        if request.get("fail") == "user":
+            raise WriteInputError("the table has no column x")
+        if request.get("fail") == "bug":
+            raise KeyError("oops")
+        return {"ok": True}
+
+    with BrokerService(TokenBroker(workspace)) as service:
+        service.route("/v1/test", handler)
+
+        def post(path: str, body: bytes, secret: str | None) -> tuple[int, dict]:
+            auth = f"Authorization: Bearer {secret}\r\n" if secret else ""
+            head = f"POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {len(body)}\r\n\r\n"
+            request = head.encode() + body
+            with socket.create_connection((service.host, service.port), timeout=10) as s:
+                s.sendall(request)
+                answer = b""
+                while chunk := s.recv(65536):
+                    answer += chunk
+            head, _, payload = answer.partition(b"\r\n\r\n")
+            return int(head.split()[1]), json.loads(payload)
+
+        secret = service.secret.reveal()
+        assert post("/v1/test", b'{"a": 1}', secret) == (200, {"ok": True})
+        assert post("/v1/test", b'{"a": 1}', None)[0] == 401
+        assert post("/v1/test", b'{"a": 1}', "wrong")[0] == 401
+        assert post("/v1/test", b"[1, 2]", secret)[0] == 400
+        assert post("/v1/test", b"not json", secret)[0] == 400
+        assert post("/v1/test", b'{"fail": "user"}', secret) == (409, {"error": "the table has no column x"})
+        status, body = post("/v1/test", b'{"fail": "bug"}', secret)
+        assert status == 500
+        assert body["error"].startswith("KeyError")
+        assert post("/v1/other", b"{}", secret)[0] == 405
+        assert seen == [{"a": 1}, {"fail": "user"}, {"fail": "bug"}]

@@ -71,6 +71,8 @@ class Answers(Protocol):
         self, target: str, authorization: str | None, body: bytes
     ) -> tuple[HTTPStatus, dict[str, Any]]: ...
 
+    def serves(self, path: str) -> bool: ...
+
 
 class BrokerHttpServer(socketserver.TCPServer):
     """Accepts on one thread and serves each connection (TLS handshake included) on a worker pool.
@@ -165,6 +167,9 @@ class BrokerRequestHandler(socketserver.StreamRequestHandler):
         self._reply(status, body)
 
     def _post(self, target: str, headers: dict[str, str]) -> None:
+        if not self.server.service.serves(target.partition("?")[0]):
+            self._reply(HTTPStatus.METHOD_NOT_ALLOWED, {ERROR: f"POST is not served at {target[:200]!r}"})
+            return
         length = headers.get("content-length", "")
         if not length.isdigit() or int(length) > MAX_BODY:
             self._reply(

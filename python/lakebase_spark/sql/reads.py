@@ -19,6 +19,7 @@ from ..postgres.snapshots import Snapshot, check_hold, export_snapshot
 from ..reading.ranges import key_predicates, page_predicates
 from ..spark.copy_columns import copy_columns, copy_read_options
 from ..targets import Target
+from ._requests import serve, text_field
 
 if TYPE_CHECKING:
     from ..serving.service import BrokerService
@@ -104,12 +105,8 @@ class ReadCoordinator:
 
 def serve_reads(broker: BrokerService) -> None:
     """Let the JVMs of ``broker`` plan catalog reads with this process (once per broker)."""
-    if broker.serves(PLAN):
-        return
-    coordinator = ReadCoordinator(broker)
-    broker.route(PLAN, coordinator.plan)
-    broker.route(SNAPSHOT, coordinator.snapshot)
-    broker.route(RELEASE, coordinator.release)
+    reads = ReadCoordinator(broker)
+    serve(broker, {PLAN: reads.plan, SNAPSHOT: reads.snapshot, RELEASE: reads.release})
 
 
 def _database(request: dict[str, Any]) -> tuple[Target, str]:
@@ -117,7 +114,4 @@ def _database(request: dict[str, Any]) -> tuple[Target, str]:
 
 
 def _text(request: dict[str, Any], name: str) -> str:
-    value = request.get(name)
-    if not isinstance(value, str) or not value:
-        raise InvalidArgumentError(f"the catalog's read request has no {name!r}")
-    return value
+    return text_field(request, name, InvalidArgumentError)

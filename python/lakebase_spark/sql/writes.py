@@ -19,6 +19,7 @@ from ..targets import Target
 from ..writing.jobs import JobFailure, copy_options
 from ..writing.plans import Database, WritePlan, WriteRequest, plan_write
 from ..writing.writer import BrokerConnector
+from ._requests import serve, text_field
 
 if TYPE_CHECKING:
     import psycopg
@@ -107,19 +108,12 @@ class WriteCoordinator:
 
 def serve_writes(broker: BrokerService) -> None:
     """Let the JVMs of ``broker`` coordinate catalog writes with this process (once per broker)."""
-    if broker.serves(BEGIN):
-        return
-    coordinator = WriteCoordinator(broker)
-    broker.route(BEGIN, coordinator.begin)
-    broker.route(COMMIT, coordinator.commit)
-    broker.route(ABORT, coordinator.abort)
+    writes = WriteCoordinator(broker)
+    serve(broker, {BEGIN: writes.begin, COMMIT: writes.commit, ABORT: writes.abort})
 
 
 def _field(request: dict[str, Any], name: str) -> str:
-    value = request.get(name)
-    if not isinstance(value, str) or not value:
-        raise WriteInputError(f"the catalog's write request has no {name!r}")
-    return value
+    return text_field(request, name, WriteInputError)
 
 
 def _no_create(conn: psycopg.Connection[Any]) -> TableInfo:
