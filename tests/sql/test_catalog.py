@@ -433,3 +433,27 @@ def test_a_failed_insert_keeps_what_it_says(spark, lb, db) -> None:
     ).fetchone()
     assert committed == (3, 15000)  # the other three partitions, listed
     assert db.execute("SELECT count(*), count(DISTINCT id) FROM public.fail_t").fetchone() == (15001, 15001)
+
+
+def test_catalogs_side_by_side(spark, lb, broker_service, db, emulator) -> None:
+    """Two databases as two catalogs in one statement: read from one (its snapshot), write the other."""
+    other = lakebase_spark.catalog(
+        spark, "lbother", ENDPOINT, database="databricks_postgres", broker=broker_service
+    )
+    with psycopg.connect(emulator.admin_conninfo("databricks_postgres"), autocommit=True) as su:
+        su.execute(f'GRANT CREATE ON SCHEMA public TO "{emulator.user_name}"')
+        su.execute("DROP TABLE IF EXISTS public.copied")
+    db.execute("DROP TABLE IF EXISTS public.source_t")
+    db.execute(
+        "CREATE TABLE public.source_t AS SELECT g AS id, 'r' || g AS v FROM generate_series(1, 3000) g"
+    )
+    copy = f"SELECT * FROM {lb}.public.source_t WHERE"
+    sql(spark, f"CREATE TABLE {other}.public.copied AS {copy} id > 1000")
+    sql(spark, f"INSERT INTO {other}.public.copied {copy} id <= 10")
+    assert sql(spark, f"SELECT count(*), min(id), max(id) FROM {other}.public.copied")[0][:] == (
+        2010,
+        1,
+        3000,
+    )
+    assert sql(spark, f"SELECT count(*) FROM {lb}.public.source_t")[0][0] == 3000
+    assert not spark.catalog.tableExists(f"{lb}.public.copied")

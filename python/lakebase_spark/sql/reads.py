@@ -8,6 +8,7 @@ against ReadCoordinator.java by tests/test_contract.py.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import threading
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgumentError
 from ..names import TableName
-from ..postgres.snapshots import Snapshot, check_hold, export_snapshot
+from ..postgres.snapshots import Snapshot, SnapshotError, check_hold, export_snapshot
 from ..reading.ranges import key_predicates, page_predicates
 from ..spark.copy_columns import copy_columns, copy_read_options
 from ..targets import Target
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 PLAN = "/v1/reads/plan"
 SNAPSHOT = "/v1/reads/snapshot"
 RELEASE = "/v1/reads/release"
+#: How many ended queries are remembered (each ends once; stragglers come within seconds).
+ENDED_KEPT = 10_000
 #: The plan answer's fields: the COPY source's options, or why the JDBC reader must read instead.
 OPTIONS, UNSUPPORTED = "options", "unsupported"
 
@@ -41,6 +44,8 @@ class ReadCoordinator:
     def __init__(self, broker: BrokerService) -> None:
         self._broker = broker
         self._snapshots: dict[tuple[str, str, str], Snapshot] = {}
+        #: Queries whose execution ended (bounded): a straggling task of one must not export anew.
+        self._ended: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def plan(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -82,6 +87,8 @@ class ReadCoordinator:
         check_hold(float(hold))
         key = (query, str(target), database)
         with self._lock:
+            if query in self._ended:
+                raise SnapshotError(f"query {query} has ended: its snapshot was released")
             held = self._snapshots.get(key)
             if held is not None and not held.closed:
                 return {"snapshot": held.id}
@@ -97,6 +104,9 @@ class ReadCoordinator:
         with self._lock:
             keys = [k for k in self._snapshots if k[0] == query]
             released = [self._snapshots.pop(k) for k in keys]
+            self._ended[query] = None
+            while len(self._ended) > ENDED_KEPT:
+                self._ended.popitem(last=False)
         for snapshot in released:
             snapshot.close()
         log.debug("lakebase: query %s ended, %d snapshot(s) released", query, len(released))
