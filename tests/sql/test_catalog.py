@@ -457,3 +457,18 @@ def test_catalogs_side_by_side(spark, lb, broker_service, db, emulator) -> None:
     )
     assert sql(spark, f"SELECT count(*) FROM {lb}.public.source_t")[0][0] == 3000
     assert not spark.catalog.tableExists(f"{lb}.public.copied")
+
+
+def test_indexes_as_spark_jdbc_v2_suite(spark, lb, db) -> None:
+    """V2JDBCTest "SPARK-36895: Test INDEX Using SQL": CREATE INDEX, SHOW INDEXES, DROP INDEX."""
+    db.execute("DROP TABLE IF EXISTS public.idx_t")
+    db.execute("CREATE TABLE public.idx_t (col1 int, col2 int, col3 int)")
+    t = f"{lb}.public.idx_t"
+    sql(spark, f"CREATE INDEX i1 ON {t} (col1)")
+    sql(spark, f"CREATE INDEX i2 ON {t} USING BTREE (col2, col3)")
+    names = db.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'idx_t' ORDER BY 1").fetchall()
+    assert names == [("i1",), ("i2",)]
+    assert "i1" in error_of(spark, f"CREATE INDEX i1 ON {t} (col1)")  # already exists
+    sql(spark, f"DROP INDEX i1 ON {t}")
+    sql(spark, f"DROP INDEX i2 ON {t}")
+    assert db.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 'idx_t'").fetchone()[0] == 0

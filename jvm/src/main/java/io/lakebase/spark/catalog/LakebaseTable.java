@@ -8,6 +8,8 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.catalyst.analysis.IndexAlreadyExistsException;
+import org.apache.spark.sql.catalyst.analysis.NoSuchIndexException;
 import org.apache.spark.sql.connector.catalog.Identifier;
 import org.apache.spark.sql.connector.catalog.SupportsDeleteV2;
 import org.apache.spark.sql.connector.catalog.SupportsRead;
@@ -15,6 +17,9 @@ import org.apache.spark.sql.connector.catalog.SupportsRowLevelOperations;
 import org.apache.spark.sql.connector.catalog.SupportsWrite;
 import org.apache.spark.sql.connector.catalog.Table;
 import org.apache.spark.sql.connector.catalog.TableCapability;
+import org.apache.spark.sql.connector.catalog.index.SupportsIndex;
+import org.apache.spark.sql.connector.catalog.index.TableIndex;
+import org.apache.spark.sql.connector.expressions.NamedReference;
 import org.apache.spark.sql.connector.expressions.filter.Predicate;
 import org.apache.spark.sql.connector.read.ScanBuilder;
 import org.apache.spark.sql.connector.write.LogicalWriteInfo;
@@ -30,7 +35,8 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap;
  * INSERT, INSERT OVERWRITE and CREATE TABLE AS SELECT ({@link CatalogWrite}), one Postgres statement for DELETE
  * ({@link DeleteSql}). UPDATE and MERGE are refused at analysis, naming the DataFrame call that does them.
  */
-public final class LakebaseTable implements SupportsRead, SupportsWrite, SupportsDeleteV2, SupportsRowLevelOperations {
+public final class LakebaseTable
+        implements SupportsRead, SupportsWrite, SupportsDeleteV2, SupportsRowLevelOperations, SupportsIndex {
 
     /** Spark 4's switch for pushing joins into JDBC sources (internal, off by default). */
     static final String JOIN_PUSHDOWN = "spark.sql.optimizer.datasourceV2JoinPushdown";
@@ -132,6 +138,29 @@ public final class LakebaseTable implements SupportsRead, SupportsWrite, Support
                     + "statement in Postgres (lakebase_spark.connect(...))");
         }
         return () -> new UnpushedDelete(name());
+    }
+
+    // CREATE INDEX, DROP INDEX, SHOW INDEXES: Spark's JDBC table's, as without the catalog.
+    @Override
+    public void createIndex(String index, NamedReference[] columns,
+            Map<NamedReference, Map<String, String>> columnProperties, Map<String, String> properties)
+            throws IndexAlreadyExistsException {
+        ((SupportsIndex) jdbc).createIndex(index, columns, columnProperties, properties);
+    }
+
+    @Override
+    public void dropIndex(String index) throws NoSuchIndexException {
+        ((SupportsIndex) jdbc).dropIndex(index);
+    }
+
+    @Override
+    public boolean indexExists(String index) {
+        return ((SupportsIndex) jdbc).indexExists(index);
+    }
+
+    @Override
+    public TableIndex[] listIndexes() {
+        return ((SupportsIndex) jdbc).listIndexes();
     }
 
     @Override
