@@ -20,6 +20,9 @@ def test_demo_reads_and_writes_through_the_provider() -> None:
     assert summary["read"] == "5,000 orders in 4 partitions"
     assert summary["wrote"].startswith("public.customer_totals: 50 customers")
     assert summary["credentials"].startswith("1 minted")
+    assert summary["sql"].startswith(
+        "catalog lb: CREATE TABLE lb.public.top_customers AS SELECT ... -> 10 rows"
+    )
     assert summary["sharded write"] == "{'shard_apac': 1501, 'shard_eu': 999, 'shard_us': 2500}"
     assert summary["sharded read"].startswith("5,000 rows from 3 shards in 6 partitions")
     assert summary["key range"].endswith("touches only ['shard_us']")

@@ -108,6 +108,22 @@ def main(argv: list[str] | None = None) -> int:
                     f"{top.customer if top else '-'} {top.revenue if top else 0:,.2f}",
                 )
             )
+            # The same database as a Spark SQL catalog: CTAS writes by COPY, SELECT reads by COPY.
+            lakebase_spark.catalog(spark, "lb", ENDPOINT, database=DATABASE, workspace_client=workspace)
+            spark.sql(
+                "CREATE TABLE lb.public.top_customers AS "
+                "SELECT * FROM lb.public.customer_totals ORDER BY revenue DESC LIMIT 10"
+            )
+            best = spark.sql("SELECT count(*) AS n, max(revenue) AS top FROM lb.public.top_customers").first()
+            summary.append(
+                (
+                    "sql",
+                    f"catalog lb: CREATE TABLE lb.public.top_customers AS SELECT ... -> {best.n} rows "
+                    f"(top {best.top:,.2f})"
+                    if best
+                    else "catalog lb: no rows",
+                )
+            )
             summary += _sharded(spark, emu, workspace, orders, args.rows)
 
             service = lakebase_spark.shared_broker_service(workspace)
