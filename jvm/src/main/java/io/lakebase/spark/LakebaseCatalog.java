@@ -109,7 +109,8 @@ public final class LakebaseCatalog implements TableCatalog, SupportsNamespaces, 
     @Override
     @Deprecated
     @SuppressWarnings("deprecation")
-    public Table createTable(Identifier ident, StructType schema, Transform[] partitions, Map<String, String> properties)
+    public Table createTable(Identifier ident, StructType schema, Transform[] partitions,
+            Map<String, String> properties)
             throws TableAlreadyExistsException, NoSuchNamespaceException {
         Column[] columns = new Column[schema.fields().length];
         for (int i = 0; i < columns.length; i++) {

@@ -1,11 +1,9 @@
 package io.lakebase.spark.catalog;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.lakebase.spark.connection.LakebaseOptions;
 import io.lakebase.spark.core.LakebaseException;
+import io.lakebase.spark.core.Log;
 import java.sql.SQLException;
-import java.util.HashMap;
-import java.util.Iterator;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.apache.spark.sql.connector.catalog.Identifier;
@@ -27,41 +25,32 @@ final class ReadCoordinator {
     /** Planning and exporting take a few queries; an endpoint waking from scale-to-zero takes longer. */
     private static final int TIMEOUT_MS = (int) TimeUnit.MINUTES.toMillis(10);
 
-    private final LakebaseOptions connection;
+    private final DriverRequests driver;
 
     ReadCoordinator(Map<String, String> options) {
-        this.connection = LakebaseOptions.parse(options);
+        this.driver = new DriverRequests(options);
     }
 
     /** The COPY source's options for reading {@code schema} of {@code table}, or null (with the reason logged). */
-    @SuppressWarnings("deprecation") // JsonNode.fields(): its successor is missing from Spark 3.5's Jackson
     Map<String, String> plan(Identifier table, StructType schema, String where, String key, int partitions) {
-        Map<String, Object> request = new HashMap<>(connection.databaseFields());
-        request.put("namespace", table.namespace().length == 1 ? table.namespace()[0] : null);
-        request.put("table", table.name());
+        Map<String, Object> request = driver.request(table);
         request.put("schema", schema.json());
         request.put("where", where);
         request.put("key", key);
         request.put("partitions", partitions);
         JsonNode answer = post(PLAN, request);
-        JsonNode options = answer.get(OPTIONS);
-        if (options == null || !options.isObject()) {
+        Map<String, String> options = DriverRequests.strings(answer.get(OPTIONS));
+        if (options == null) {
             JsonNode why = answer.get(UNSUPPORTED);
-            io.lakebase.spark.core.Log.fine("catalog read of %s through Spark's JDBC reader: %s", table,
+            Log.fine("catalog read of %s through Spark's JDBC reader: %s", table,
                     why == null ? "no plan" : why.asText());
-            return null;
         }
-        Map<String, String> out = new HashMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = options.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
-            out.put(e.getKey(), e.getValue().asText());
-        }
-        return out;
+        return options;
     }
 
     /** The snapshot of {@code query} (exported by its first table, shared by the others). */
     String snapshot(String query, long holdSeconds) {
-        Map<String, Object> request = new HashMap<>(connection.databaseFields());
+        Map<String, Object> request = driver.request(null);
         request.put("query", query);
         request.put("hold_seconds", holdSeconds);
         JsonNode id = post(SNAPSHOT, request).get("snapshot");
@@ -73,14 +62,14 @@ final class ReadCoordinator {
     }
 
     void release(String query) {
-        Map<String, Object> request = new HashMap<>(connection.databaseFields());
+        Map<String, Object> request = driver.request(null);
         request.put("query", query);
         post(RELEASE, request);
     }
 
     private JsonNode post(String route, Map<String, Object> request) {
         try {
-            return connection.brokerClient().post(route, request, TIMEOUT_MS);
+            return driver.post(route, request, TIMEOUT_MS);
         } catch (SQLException e) {
             throw new IllegalStateException(e.getMessage(), e);
         }

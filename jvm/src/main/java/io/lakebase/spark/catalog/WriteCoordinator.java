@@ -1,11 +1,8 @@
 package io.lakebase.spark.catalog;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.lakebase.spark.connection.LakebaseOptions;
 import io.lakebase.spark.core.LakebaseException;
 import java.sql.SQLException;
-import java.util.HashMap;
-import java.util.Iterator;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.apache.spark.sql.connector.catalog.Identifier;
@@ -28,54 +25,45 @@ final class WriteCoordinator {
     /** How long the driver's Python may take: an overwrite's apply moves every row once more, inside Postgres. */
     private static final int TIMEOUT_MS = (int) TimeUnit.HOURS.toMillis(6);
 
-    private final LakebaseOptions connection;
+    private final DriverRequests driver;
 
     WriteCoordinator(Map<String, String> options) {
-        this.connection = LakebaseOptions.parse(options);
+        this.driver = new DriverRequests(options);
     }
 
     /** Plans the write; returns the writer options to add for it. */
-    @SuppressWarnings("deprecation") // JsonNode.fields(): its successor is missing from Spark 3.5's Jackson
     Map<String, String> begin(Identifier table, StructType schema, String mode, boolean atomic, String writeId) {
-        Map<String, Object> request = request(writeId);
-        request.put("namespace", table.namespace().length == 1 ? table.namespace()[0] : null);
-        request.put("table", table.name());
+        Map<String, Object> request = request(table, writeId);
         request.put("schema", schema.json());
         request.put("mode", mode);
         request.put("atomic", atomic && mode.equals("append"));
-        JsonNode answer = post(BEGIN, request);
-        JsonNode options = answer.get(OPTIONS);
-        if (options == null || !options.isObject()) {
+        Map<String, String> options = DriverRequests.strings(post(BEGIN, request).get(OPTIONS));
+        if (options == null) {
             throw new LakebaseException.Options("lakebase: the broker's plan for the write into " + table
                     + " holds no writer options: the driver runs another version of lakebase-spark than this jar");
         }
-        Map<String, String> out = new HashMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = options.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
-            out.put(e.getKey(), e.getValue().asText());
-        }
-        return out;
+        return options;
     }
 
     void commit(String writeId) {
-        post(COMMIT, request(writeId));
+        post(COMMIT, request(null, writeId));
     }
 
     void abort(String writeId, String why) {
-        Map<String, Object> request = request(writeId);
+        Map<String, Object> request = request(null, writeId);
         request.put("error", why);
         post(ABORT, request);
     }
 
-    private Map<String, Object> request(String writeId) {
-        Map<String, Object> request = new HashMap<>(connection.databaseFields());
+    private Map<String, Object> request(Identifier table, String writeId) {
+        Map<String, Object> request = driver.request(table);
         request.put("write_id", writeId);
         return request;
     }
 
     private JsonNode post(String route, Map<String, Object> request) {
         try {
-            return connection.brokerClient().post(route, request, TIMEOUT_MS);
+            return driver.post(route, request, TIMEOUT_MS);
         } catch (SQLException e) {
             throw new LakebaseException.WriteFailed(e.getMessage(), e);
         }
