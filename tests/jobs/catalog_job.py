@@ -23,6 +23,9 @@ import lakebase_spark
 from lakebase_spark.testing.pytest_plugin import local_spark_builder
 
 ROWS = 20_000
+#: Upstream failures: a UDF raises at this id (partition 2 of 4), on the first attempt or on every one.
+FAIL_AT = 12_500
+UPSTREAM = ("udf_first", "udf_every", "udf_every_atomic", "udf_every_overwrite")
 #: catalog -> (fault point, partitions it hits)
 FAULTS = {
     "lb": ("", ""),
@@ -63,7 +66,7 @@ def main() -> None:
     try:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'SET ROLE "{service.broker.principal}"')
-            for name in FAULTS:
+            for name in (*FAULTS, *UPSTREAM):
                 conn.execute(f"DROP TABLE IF EXISTS public.cat_{name}")
                 conn.execute(f"CREATE TABLE public.cat_{name} (id bigint, v text)")
                 conn.execute(f"INSERT INTO public.cat_{name} VALUES (-1, 'old')")
@@ -76,6 +79,7 @@ def main() -> None:
                     "SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE v = 'old') "
                     f"FROM public.cat_{name}"
                 ).fetchone()
+        out.update(upstream(spark, admin, rows))
         # INSERT OVERWRITE with every partition's first attempt failing after its commit (to the stage).
         spark.sql(f"INSERT OVERWRITE lb_retry.public.cat_lb {rows}")
         # What a user sees: SET, plans of reads and writes, a table's description.
@@ -98,6 +102,49 @@ def main() -> None:
         print(json.dumps(out))
     finally:
         spark.stop()
+
+
+def upstream(spark, admin: str, rows: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Statements whose rows fail before they reach the writer (a UDF), on the first attempt (Spark retries
+    the task) or on every one (the statement fails): each table's (rows, distinct ids, old rows), and the
+    statement's error."""
+
+    def flaky(value: int, every: bool) -> int:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        if value == FAIL_AT and (every or (context is not None and context.attemptNumber() == 0)):
+            raise RuntimeError(f"injected upstream failure at id {value}")
+        return value
+
+    spark.udf.register("flaky_first", lambda v: flaky(v, False), "bigint")
+    spark.udf.register("flaky_every", lambda v: flaky(v, True), "bigint")
+    first = rows.replace("SELECT id,", "SELECT flaky_first(id) AS id,")
+    every = rows.replace("SELECT id,", "SELECT flaky_every(id) AS id,")
+    statements = {
+        "udf_first": lambda: spark.sql(f"INSERT INTO lb.public.cat_udf_first {first}"),
+        "udf_every": lambda: spark.sql(f"INSERT INTO lb.public.cat_udf_every {every}"),
+        "udf_every_atomic": lambda: (
+            spark.sql(every).writeTo("lb.public.cat_udf_every_atomic").option("atomic", "true").append()
+        ),
+        "udf_every_overwrite": lambda: spark.sql(
+            f"INSERT OVERWRITE lb.public.cat_udf_every_overwrite {every}"
+        ),
+    }
+    out: dict[str, object] = {}
+    for name, statement in statements.items():
+        try:
+            statement()
+            error = None
+        except Exception as e:  # the statement failing is the point of the *_every scenarios
+            error = "injected upstream failure" if "injected upstream failure" in str(e) else str(e)[:300]
+        with psycopg.connect(admin) as conn:
+            held = conn.execute(
+                "SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE v = 'old') "
+                f"FROM public.cat_{name}"
+            ).fetchone()
+        out[name] = {"held": held, "error": error}
+    return out
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""Catalog writes exactly once when Spark retries tasks after their commit and loses executors
-(``local-cluster``), in a session built with ``configure(builder, catalogs=...)``; and the broker's
-secret and tokens are in none of what the job showed, logged or wrote to its event log."""
+"""Catalog writes exactly once when Spark retries tasks after their commit, loses executors, or
+retries a task failing upstream of the writer (``local-cluster``), in a session built with
+``configure(builder, catalogs=...)``; and the broker's secret and tokens are in none of what the job
+showed, logged or wrote to its event log."""
 
 from __future__ import annotations
 
@@ -28,6 +29,18 @@ def test_catalog_writes_exactly_once_under_retries_and_lost_executors(emulator, 
     assert result["lb_halt"] == [ROWS + 1, ROWS + 1, 1]
     assert "injected fault fail-after-commit" in event_log + output  # the faults really fired
     assert event_log.count("SparkListenerExecutorRemoved") >= 1  # an executor really died
+    # A UDF failing upstream of the writer. On the first attempt: Spark retries, every row once. On every
+    # attempt the statement fails: a plain INSERT keeps the partitions it committed, each once (never the
+    # failing one); atomic INSERT and INSERT OVERWRITE leave the table as it was.
+    assert result["udf_first"] == {"held": [ROWS + 1, ROWS + 1, 1], "error": None}
+    every = result["udf_every"]
+    assert every["error"] == "injected upstream failure"
+    count, distinct, old = every["held"]
+    assert count == distinct
+    assert old == 1
+    assert count - 1 in (0, 5_000, 10_000, 15_000)
+    for name in ("udf_every_atomic", "udf_every_overwrite"):
+        assert result[name] == {"held": [1, 1, 1], "error": "injected upstream failure"}, name
     # INSERT OVERWRITE (its tasks failing after their commits too) replaced table cat_lb whole.
     assert result["read"] == [ROWS, ROWS]
     assert "lakebase COPY" in output  # the plans were printed

@@ -19,7 +19,7 @@ from ..names import TableName
 from ..postgres.snapshots import Snapshot, SnapshotError, check_hold, export_snapshot
 from ..reading.ranges import key_predicates, page_predicates
 from ..spark.copy_columns import copy_columns, copy_read_options
-from ..targets import Target
+from ..targets import Address, Target
 from ._requests import serve, text_field
 
 if TYPE_CHECKING:
@@ -47,6 +47,16 @@ class ReadCoordinator:
         #: Queries whose execution ended (bounded): a straggling task of one must not export anew.
         self._ended: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._lock = threading.Lock()
+        #: Each target's host, looked up once (a workspace API call), not on every query.
+        self._addresses: dict[str, Address] = {}
+
+    def _address(self, target: Target) -> Address:
+        from ..postgres.connection import resolve_address
+
+        address = self._addresses.get(str(target))
+        if address is None:
+            address = self._addresses[str(target)] = resolve_address(self._broker.broker, **target.keywords())
+        return address
 
     def plan(self, request: dict[str, Any]) -> dict[str, Any]:
         from pyspark.sql.types import StructType
@@ -62,7 +72,11 @@ class ReadCoordinator:
         key = request.get("key")
         where = request.get("where")
         with connect(
-            **target.keywords(), database=database, tokens=self._broker.broker, autocommit=True
+            **target.keywords(),
+            database=database,
+            tokens=self._broker.broker,
+            address=self._address(target),
+            autocommit=True,
         ) as conn:
             planned = copy_columns(conn, table, schema, {})
             if planned.columns is None:
@@ -93,7 +107,11 @@ class ReadCoordinator:
             if held is not None and not held.closed:
                 return {"snapshot": held.id}
             snapshot = export_snapshot(
-                **target.keywords(), database=database, hold=float(hold), broker=self._broker
+                **target.keywords(),
+                database=database,
+                hold=float(hold),
+                broker=self._broker,
+                address=self._address(target),
             )
             self._snapshots[key] = snapshot
         log.info("lakebase: query %s reads snapshot %s of %s", query, snapshot.id, target)

@@ -73,11 +73,12 @@ final class CatalogScanBuilder implements SupportsPushDownV2Filters, SupportsPus
             jdbcPartitioning |= scanOptions.containsKey(k);
         }
         this.copy = reader.equals("copy") && !jdbcPartitioning;
-        this.consistent = !"false".equalsIgnoreCase(scanOptions.getOrDefault(CONSISTENT, "true").trim());
+        this.consistent = consistent(scanOptions);
     }
 
-    boolean consistent() {
-        return consistent;
+    /** Read option {@code consistent} of lower-cased scan options: true unless "false". */
+    static boolean consistent(Map<String, String> scanOptions) {
+        return !"false".equalsIgnoreCase(scanOptions.getOrDefault(CONSISTENT, "true").trim());
     }
 
     @Override
@@ -136,11 +137,11 @@ final class CatalogScanBuilder implements SupportsPushDownV2Filters, SupportsPus
         if (!copy || reduced || required.fields().length == 0) {
             return jdbc.build();
         }
-        String where = DeleteSql.compile(options, pushedPredicates());
+        String where = PushedSql.condition(options, pushedPredicates());
         if (where == null) {
             return jdbc.build(); // a pushed filter our compile cannot reproduce: let Spark's scan apply it
         }
-        where = where.isEmpty() ? null : where.substring(" WHERE ".length());
+        where = where.isEmpty() ? null : where;
         int count = partitions != null ? partitions : SparkContext.getOrCreate().defaultParallelism();
         Map<String, String> planned = new ReadCoordinator(options).plan(table, required, where, key, count);
         if (planned == null) {

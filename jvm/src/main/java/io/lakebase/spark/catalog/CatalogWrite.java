@@ -33,6 +33,7 @@ final class CatalogWrite implements WriteBuilder, SupportsTruncate, Write, Batch
     private final Map<String, String> options;
     private final String writeId;
     private final boolean atomic;
+    private final WriteCoordinator coordinator;
     private String mode = "append";
 
     CatalogWrite(Identifier table, StructType schema, Map<String, String> options, String queryId, boolean atomic) {
@@ -41,6 +42,7 @@ final class CatalogWrite implements WriteBuilder, SupportsTruncate, Write, Batch
         this.options = options;
         this.writeId = "spark-query-" + queryId;
         this.atomic = atomic;
+        this.coordinator = new WriteCoordinator(options);
     }
 
     @Override
@@ -67,7 +69,7 @@ final class CatalogWrite implements WriteBuilder, SupportsTruncate, Write, Batch
     @Override
     public DataWriterFactory createBatchWriterFactory(PhysicalWriteInfo info) {
         Map<String, String> planned = new HashMap<>(options);
-        planned.putAll(new WriteCoordinator(options).begin(table, schema, mode, atomic, writeId));
+        planned.putAll(coordinator.begin(table, schema, mode, atomic, writeId));
         return CopyWriteTable.writerFactory(schema, planned, info.numPartitions());
     }
 
@@ -79,13 +81,13 @@ final class CatalogWrite implements WriteBuilder, SupportsTruncate, Write, Batch
 
     @Override
     public void commit(WriterCommitMessage[] messages) {
-        new WriteCoordinator(options).commit(writeId);
+        coordinator.commit(writeId);
     }
 
     @Override
     public void abort(WriterCommitMessage[] messages) {
         try {
-            new WriteCoordinator(options).abort(writeId, "the Spark job failed");
+            coordinator.abort(writeId, "the Spark job failed");
         } catch (RuntimeException e) {
             // The job's own failure is what Spark reports; the stage (if any) is dropped by the next prune.
             Log.warning("lakebase: could not tell the driver that write %s into %s failed: %s", writeId, table,

@@ -33,7 +33,7 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap;
 /**
  * A table of a {@code LakebaseCatalog}: Spark's JDBC table for reads (its scan and pushdown), the COPY writer for
  * INSERT, INSERT OVERWRITE and CREATE TABLE AS SELECT ({@link CatalogWrite}), one Postgres statement for DELETE
- * ({@link DeleteSql}). UPDATE and MERGE are refused at analysis, naming the DataFrame call that does them.
+ * ({@link PushedSql}). UPDATE and MERGE are refused at analysis, naming the DataFrame call that does them.
  */
 public final class LakebaseTable
         implements SupportsRead, SupportsWrite, SupportsDeleteV2, SupportsRowLevelOperations, SupportsIndex {
@@ -89,10 +89,9 @@ public final class LakebaseTable
         for (String own : CatalogScanBuilder.OWN_OPTIONS) {
             jdbcOptions.keySet().removeIf(k -> k.equalsIgnoreCase(own));
         }
-        boolean consistent = !"false".equalsIgnoreCase(scan.getOrDefault(CatalogScanBuilder.CONSISTENT, "true"));
         QuerySnapshots.releaseOnQueryEnd(options);
         String query = QuerySnapshots.driverQuery();
-        if (consistent && query != null) {
+        if (CatalogScanBuilder.consistent(scan) && query != null) {
             jdbcOptions.put("lakebase.snapshot", QuerySnapshots.snapshot(query, options));
         }
         ScanBuilder builder = ((SupportsRead) jdbc).newScanBuilder(new CaseInsensitiveStringMap(jdbcOptions));
@@ -115,12 +114,12 @@ public final class LakebaseTable
 
     @Override
     public boolean canDeleteWhere(Predicate[] predicates) {
-        return DeleteSql.compile(options, predicates) != null;
+        return PushedSql.condition(options, predicates) != null;
     }
 
     @Override
     public void deleteWhere(Predicate[] predicates) {
-        DeleteSql.run(options, ident, predicates);
+        PushedSql.delete(options, ident, predicates);
     }
 
     /**

@@ -15,18 +15,18 @@ import org.apache.spark.sql.jdbc.JdbcDialects;
 import scala.Option;
 
 /**
- * {@code DELETE FROM lb.s.t WHERE ...} as one Postgres statement (one transaction: all matching rows or none). The
- * condition is compiled by Spark's Postgres dialect, the same translation its filter pushdown uses, so a DELETE takes
- * what a SELECT pushes.
+ * Spark predicates as Postgres SQL, compiled by Spark's Postgres dialect (the translation its filter pushdown uses):
+ * the COPY scan's WHERE, and {@code DELETE FROM lb.s.t WHERE ...} as one Postgres statement (one transaction: all
+ * matching rows or none), so a DELETE takes what a SELECT pushes.
  */
-final class DeleteSql {
+final class PushedSql {
 
-    private DeleteSql() {}
+    private PushedSql() {}
 
-    /** The WHERE clause for {@code predicates} ("" for none or always-true), or null if a part cannot be pushed. */
-    static String compile(Map<String, String> options, Predicate[] predicates) {
+    /** {@code predicates} ANDed ("" for none or always-true), or null if a part cannot be compiled. */
+    static String condition(Map<String, String> options, Predicate[] predicates) {
         JdbcDialect dialect = dialect(options);
-        StringBuilder where = new StringBuilder();
+        StringBuilder condition = new StringBuilder();
         for (Predicate predicate : predicates) {
             if (predicate instanceof AlwaysTrue) {
                 continue;
@@ -35,14 +35,14 @@ final class DeleteSql {
             if (sql.isEmpty()) {
                 return null;
             }
-            where.append(where.length() == 0 ? " WHERE (" : " AND (").append(sql.get()).append(')');
+            condition.append(condition.length() == 0 ? "(" : " AND (").append(sql.get()).append(')');
         }
-        return where.toString();
+        return condition.toString();
     }
 
-    static void run(Map<String, String> options, Identifier table, Predicate[] predicates) {
-        String where = compile(options, predicates);
-        if (where == null) {
+    static void delete(Map<String, String> options, Identifier table, Predicate[] predicates) {
+        String condition = condition(options, predicates);
+        if (condition == null) {
             throw new IllegalStateException("lakebase: Spark asked to delete on a condition it was told cannot be "
                     + "pushed to Postgres");
         }
@@ -51,7 +51,8 @@ final class DeleteSql {
         for (String part : table.namespace()) {
             name.append(dialect.quoteIdentifier(part)).append('.');
         }
-        String sql = "DELETE FROM " + name + dialect.quoteIdentifier(table.name()) + where;
+        String sql = "DELETE FROM " + name + dialect.quoteIdentifier(table.name())
+                + (condition.isEmpty() ? "" : " WHERE " + condition);
         try (Connection connection = Logins.open(LakebaseOptions.parse(options));
                 Statement statement = connection.createStatement()) {
             connection.setAutoCommit(true); // one statement, one transaction
